@@ -33,6 +33,10 @@ export const ErrorCode = {
   TRANSPORT_CLOSED: 'TRANSPORT_CLOSED',
   /** A queue was declared with arguments that differ from an existing queue's (AMQP 406). */
   TRANSPORT_PRECONDITION_FAILED: 'TRANSPORT_PRECONDITION_FAILED',
+  /** The broker closed a channel (404 not found, 406 unknown delivery tag, ...); the transport re-opens it. */
+  TRANSPORT_CHANNEL_CLOSED: 'TRANSPORT_CHANNEL_CLOSED',
+  /** A message's header table is too large (over `maxHeaderBytes` encoded) or holds a non-primitive value. */
+  TRANSPORT_HEADERS_TOO_LARGE: 'TRANSPORT_HEADERS_TOO_LARGE',
   /** Mats: nothing was committed (no DB commit, no messages). */
   MATS_BACKEND: 'MATS_BACKEND',
   /** Mats: the DB committed but the messages could not be published (only with the outbox off). */
@@ -47,6 +51,22 @@ export const ErrorCode = {
   MATS_FUTURIZER_CAPACITY: 'MATS_FUTURIZER_CAPACITY',
   /** A protocol violation in a received frame or envelope. */
   PROTOCOL_ERROR: 'PROTOCOL_ERROR',
+  /** Client: the server refused (NACKed) a SEND/REQUEST; the event carries its `desc`. */
+  CLIENT_NACKED: 'CLIENT_NACKED',
+  /** Client: the server answered a REQUEST with REJECT; the event carries the reply message. */
+  CLIENT_REJECTED: 'CLIENT_REJECTED',
+  /** Client: a REQUEST got no reply within its timeout. */
+  CLIENT_TIMEOUT: 'CLIENT_TIMEOUT',
+  /** Client: the session was closed (by `close()`, by the server, or after too many connection attempts). */
+  CLIENT_SESSION_CLOSED: 'CLIENT_SESSION_CLOSED',
+  /** Client: a message was sent the maximum number of times (RETRY/resend) without being accepted. */
+  CLIENT_ATTEMPTS_EXHAUSTED: 'CLIENT_ATTEMPTS_EXHAUSTED',
+  /** Client: an API method was called with an illegal argument (reserved id, unknown terminator, ...). */
+  CLIENT_ILLEGAL_ARGUMENT: 'CLIENT_ILLEGAL_ARGUMENT',
+  /** Server: an illegal use of the MatsSocket server API (second decision in a handler, resolve on a SEND, ...). */
+  SERVER_ILLEGAL_CALL: 'SERVER_ILLEGAL_CALL',
+  /** Server: the MatsSocket server node is stopping or stopped. */
+  SERVER_STOPPED: 'SERVER_STOPPED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -101,7 +121,14 @@ export class TransportError extends MatsSocketError {}
 
 /** A received frame or envelope violates the protocol. */
 export class ProtocolError extends MatsSocketError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** The WebSocket close code to close the connection with (protocol.md section 6); 4004 unless given. */
+  readonly closeCode: number;
+
+  constructor(message: string, options?: { cause?: unknown; closeCode?: number }) {
     super(ErrorCode.PROTOCOL_ERROR, message, options);
+    this.closeCode = options?.closeCode ?? 4004;
   }
 }
+
+/** An illegal use of the MatsSocket server API (code `SERVER_ILLEGAL_CALL`, or `SERVER_STOPPED`). */
+export class MatsSocketServerError extends MatsSocketError {}
