@@ -5,7 +5,7 @@ import type { EventEmitter } from 'node:events';
  * implementations with the same observable semantics — {@link AmqpTransport} on RabbitMQ and the embedded
  * `InMemoryTransport` (the single-process default). A Transport is one node's connection(s) to the broker.
  *
- * Semantics every implementation guarantees (and `test/integration/broker/transportContract.ts` checks):
+ * Semantics every implementation guarantees (and `test/integration/broker/transportContract.test.ts` checks):
  * - Queues are durable quorum queues (declare argument only `x-queue-type: quorum`).
  * - `publish` resolves only after the broker confirmed **every** message. Queue targets are published
  *   `mandatory`; a return (no such queue) rejects with `TRANSPORT_UNROUTABLE`. Before the first publish to a
@@ -86,7 +86,7 @@ export interface MessageProperties {
   contentEncoding?: string;
   /** Per-message TTL in ms. */
   expiration?: number;
-  /** Send time, epoch ms. */
+  /** Send time, epoch ms (carried in whole seconds, as AMQP does: received values are multiples of 1000). */
   timestamp?: number;
   appId?: string;
   /** Free-form type (the Mats call type). */
@@ -115,7 +115,11 @@ export interface Delivery {
   readonly redelivered: boolean;
   /** Acknowledges. Dropped silently if the channel it came on has closed (the broker already requeued it). */
   ack(): void;
-  /** Rejects; with `requeue` it goes back to the head of the queue with `deliveryCount` + 1. Same channel rule. */
+  /**
+   * Rejects; with `requeue` it goes back to the queue with `deliveryCount` + 1 — behind the messages already ready
+   * (RabbitMQ 3.10 quorum queues, measured), whereas a message whose channel closed keeps its place at the head.
+   * Without `requeue` it is dropped (dead-lettered by a broker backstop). Same channel rule as `ack`.
+   */
   reject(requeue: boolean): void;
 }
 

@@ -1,0 +1,412 @@
+import * as amqp from 'amqplib';
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import { ErrorCode, TransportError } from '../errors.ts';
+import { fromAmqpProperties, toPublishOptions } from './amqpProperties.ts';
+import {
+  resolveAmqpTransportOptions,
+  type AmqpTransportOptions,
+  type ResolvedAmqpTransportOptions,
+} from './AmqpTransportOptions.ts';
+import { BaseTransport } from './BaseTransport.ts';
+import type { ActiveConsumer, ManagedConsumer } from './ManagedConsumer.ts';
+import { PublishChannelPool, type ConfirmOutcome } from './PublishChannelPool.ts';
+import type { MessageProperties, OutgoingMessage } from './Transport.ts';
+import { TransportDelivery } from './TransportDelivery.ts';
+
+// The only file that imports amqplib (style guide: storage and broker boundaries).
+
+const noop = (): void => {};
+const QUORUM: amqp.Options.AssertQueue = { durable: true, arguments: { 'x-queue-type': 'quorum' } };
+
+/**
+ * The RabbitMQ (3.10+) transport on amqplib (mats-semantics.md sections 4 and 5): a consume connection and a
+ * publish connection (`<name>-consume` / `<name>-publish`, Nagle off), a channel per consumer, a pool of confirm
+ * channels for publishing with mandatory queue publishes, and its own reconnect loop (see {@link BaseTransport}:
+ * both connections are one unit, publishes fail fast while down, topology and consumers are re-declared after
+ * every reconnect).
+ */
+export class AmqpTransport extends BaseTransport {
+  private readonly amqpOptions: ResolvedAmqpTransportOptions;
+  private consumeModel: ChannelModel | undefined;
+  private publishModel: ChannelModel | undefined;
+  private pool: PublishChannelPool | undefined;
+  /** Queues asserted on the current publish connection. */
+  private asserted = new Set<string>();
+
+  constructor(options: AmqpTransportOptions) {
+    const resolved = resolveAmqpTransportOptions(options);
+    super(resolved);
+    this.amqpOptions = resolved;
+  }
+
+  protected async openConnections(generation: number): Promise<void> {
+    this.asserted = new Set();
+    this.consumeModel = await this.openConnection('consume', generation);
+    const publish = await this.openConnection('publish', generation);
+    this.publishModel = publish;
+    publish.on('blocked', (reason: string) => {
+      if (this.isCurrent(generation)) this.emit('transport:blocked', { reason });
+    });
+    publish.on('unblocked', () => {
+      if (this.isCurrent(generation)) this.emit('transport:unblocked');
+    });
+    const pool = new PublishChannelPool(this.amqpOptions.maxUnconfirmedPerChannel);
+    this.pool = pool;
+    for (let i = 0; i < this.amqpOptions.publishChannels; i++)
+      await this.addPublishChannel(publish, pool, generation);
+    await withThrowawayChannel(publish, (ch) =>
+      ch.assertExchange(this.options.exchange, 'direct', { durable: true }),
+    );
+  }
+
+  protected async closeConnections(): Promise<void> {
+    const models = [this.consumeModel, this.publishModel];
+    this.consumeModel = undefined;
+    this.publishModel = undefined;
+    this.pool?.clear(this.unavailable());
+    this.pool = undefined;
+    await Promise.all(models.filter((m) => m !== undefined).map((m) => this.closeModel(m)));
+  }
+
+  protected async assertQueueConnected(queue: string): Promise<void> {
+    const generation = this.generation;
+    const model = this.publishModel;
+    if (!model) throw this.unavailable();
+    // A throw-away channel: a 406 on a mismatching declare closes it, not a publish channel.
+    await withThrowawayChannel(model, (ch) => ch.assertQueue(queue, QUORUM));
+    if (generation === this.generation) this.asserted.add(queue);
+  }
+
+  protected async publishConnected(messages: readonly OutgoingMessage[]): Promise<void> {
+    const deadline = Date.now() + this.options.confirmTimeoutMs;
+    let batch = messages;
+    const unasserted = new Set<string>();
+    for (const m of messages) {
+      if (m.target.kind === 'queue' && !this.asserted.has(m.target.name)) unasserted.add(m.target.name);
+    }
+    if (unasserted.size > 0) {
+      // Copy before awaiting the declares: the caller may reuse its buffers once publish() returned.
+      batch = messages.map((m) => ({ ...m, body: Buffer.from(m.body) }));
+      for (const queue of unasserted) await this.assertQueueConnected(queue);
+    }
+    const pool = this.pool;
+    if (!pool) throw this.unavailable();
+    const confirms = pool
+      .publishBatch(
+        batch.map((m) => {
+          const toQueue = m.target.kind === 'queue';
+          return {
+            exchange: toQueue ? '' : this.options.exchange,
+            routingKey: m.target.name,
+            body: m.body,
+            options: toPublishOptions(m.properties, toQueue),
+          };
+        }),
+        deadline,
+      )
+      .map((p, i) => p.then((outcome) => checkOutcome(outcome, batch[i]!)));
+    const results = await Promise.allSettled(confirms);
+    const failure = results.find((r) => r.status === 'rejected');
+    if (failure) throw failure.reason;
+  }
+
+  protected async startConsumer(consumer: ManagedConsumer, generation: number): Promise<ActiveConsumer> {
+    const model = this.consumeModel;
+    if (!model) throw this.unavailable();
+    const ch = await model.createChannel();
+    let open = true;
+    let cancelled = false;
+    let unacked = 0;
+    let lastError: unknown;
+    const closeIfDone = (): void => {
+      if (cancelled && unacked === 0 && open) ch.close().catch(noop);
+    };
+    ch.on('error', (error: Error) => {
+      lastError = error;
+    });
+    ch.on('handler-error', (error: Error, event: string) => this.handlerError(error, event));
+    ch.on('close', () => {
+      open = false;
+      if (!cancelled) {
+        this.consumerLost(
+          consumer,
+          generation,
+          channelError(lastError ?? new Error('consumer channel closed')),
+        );
+      }
+    });
+    try {
+      await ch.prefetch(consumer.prefetch);
+      let queue = consumer.source.name;
+      if (consumer.source.kind === 'queue') {
+        await ch.assertQueue(queue, QUORUM);
+      } else {
+        queue = (await ch.assertQueue('', { exclusive: true, autoDelete: true, durable: false })).queue;
+        await ch.bindQueue(queue, this.options.exchange, consumer.source.name);
+      }
+      const onMessage = (msg: ConsumeMessage | null): void => {
+        if (msg === null) {
+          // basic.cancel from the server (e.g. the queue was deleted): start over on a fresh channel.
+          if (cancelled) return;
+          cancelled = true;
+          ch.close().catch(noop);
+          this.consumerLost(
+            consumer,
+            generation,
+            new TransportError(
+              ErrorCode.TRANSPORT_CHANNEL_CLOSED,
+              `consumer of '${queue}' cancelled by the broker`,
+            ),
+          );
+          return;
+        }
+        unacked++;
+        let done = false;
+        const settle = (op: () => void): void => {
+          // Stale: the channel closed and the broker requeued the message. A tag is only valid on its channel.
+          if (!open) return;
+          if (!done) {
+            done = true;
+            unacked--;
+          }
+          try {
+            op();
+          } catch {
+            // The channel closed between the check and the call; same as stale.
+          }
+          closeIfDone();
+        };
+        const { properties, deliveryCount } = fromAmqpProperties(msg.properties);
+        this.dispatch(
+          consumer,
+          new TransportDelivery(
+            consumer.source.name,
+            msg.content,
+            properties,
+            deliveryCount,
+            msg.fields.redelivered,
+            {
+              ack: () => settle(() => ch.ack(msg)),
+              // Never nack: on RabbitMQ 4.3 nack no longer increments x-delivery-count.
+              reject: (requeue) => settle(() => ch.reject(msg, requeue)),
+            },
+          ),
+        );
+      };
+      const { consumerTag } = await ch.consume(queue, onMessage, { noAck: false });
+      return {
+        cancel: async () => {
+          if (cancelled) return;
+          cancelled = true;
+          // Unacked deliveries may still be settled; the channel closes once they are (or with the connection).
+          if (open) await ch.cancel(consumerTag).catch(noop);
+          closeIfDone();
+        },
+      };
+    } catch (error) {
+      cancelled = true;
+      if (open) await ch.close().catch(noop);
+      throw channelError(error);
+    }
+  }
+
+  private async openConnection(role: 'consume' | 'publish', generation: number): Promise<ChannelModel> {
+    let model: ChannelModel;
+    try {
+      model = await amqp.connect(this.amqpOptions.url, {
+        clientProperties: { connection_name: `${this.name}-${role}` },
+        noDelay: true,
+        timeout: this.amqpOptions.connectTimeoutMs,
+      });
+    } catch (error) {
+      throw new TransportError(ErrorCode.TRANSPORT_UNAVAILABLE, `cannot connect to the broker (${role})`, {
+        cause: error,
+      });
+    }
+    // 'error' precedes 'close' on a connection failure; without a listener it would crash the process.
+    model.on('error', (error: Error) => this.log.warn({ err: error, role }, 'broker connection error'));
+    model.on('handler-error', (error: Error, event: string) => this.handlerError(error, event));
+    model.on('close', (error?: Error) => this.connectionLost(generation, error));
+    return model;
+  }
+
+  private async addPublishChannel(
+    model: ChannelModel,
+    pool: PublishChannelPool,
+    generation: number,
+  ): Promise<void> {
+    const ch = await model.createConfirmChannel();
+    const handle = pool.add(ch);
+    ch.on('error', (error: Error) => this.log.warn({ err: error }, 'publish channel error'));
+    ch.on('handler-error', (error: Error, event: string) => this.handlerError(error, event));
+    ch.on('return', (msg: amqp.Message) =>
+      handle.returned(String(msg.properties.messageId ?? ''), msg.fields.routingKey),
+    );
+    ch.on('close', () => {
+      handle.closed();
+      // Replace it if the connection stays up (a connection loss is reported right after and wins).
+      setImmediate(() => {
+        if (!this.isCurrent(generation) || this.state !== 'connected' || this.pool !== pool) return;
+        this.addPublishChannel(model, pool, generation).catch((error: unknown) =>
+          this.emitError(channelError(error)),
+        );
+      });
+    });
+  }
+
+  private async closeModel(model: ChannelModel): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([
+      model.close().then(
+        () => true,
+        () => true, // already closed
+      ),
+      new Promise<boolean>(
+        (resolve) => (timer = setTimeout(() => resolve(false), this.options.closeTimeoutMs)),
+      ),
+    ]);
+    clearTimeout(timer);
+    if (!closed) {
+      // The broker does not answer connection.close: drop the socket (amqplib has no public API for it).
+      (
+        model as unknown as { connection?: { stream?: { destroy?: () => void } } }
+      ).connection?.stream?.destroy?.();
+    }
+  }
+
+  private handlerError(error: Error, event: string): void {
+    this.emitError(
+      new TransportError(ErrorCode.TRANSPORT_CHANNEL_CLOSED, `listener of '${event}' threw`, {
+        cause: error,
+      }),
+    );
+  }
+
+  private unavailable(): TransportError {
+    return new TransportError(ErrorCode.TRANSPORT_UNAVAILABLE, `transport '${this.name}' is not connected`);
+  }
+}
+
+function checkOutcome(outcome: ConfirmOutcome, m: OutgoingMessage): void {
+  if (outcome === 'nack') {
+    throw new TransportError(ErrorCode.TRANSPORT_NACKED, `broker nacked publish to '${m.target.name}'`);
+  }
+  if (outcome === 'returned') {
+    throw new TransportError(
+      ErrorCode.TRANSPORT_UNROUTABLE,
+      `no queue '${m.target.name}' (mandatory publish returned)`,
+    );
+  }
+}
+
+/** Maps an amqplib channel/operation error to a TransportError by its AMQP reply code. */
+function channelError(error: unknown): TransportError {
+  if (error instanceof TransportError) return error;
+  const code = (error as { code?: unknown } | undefined)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  if (code === 406 && !/delivery tag/i.test(message)) {
+    return new TransportError(ErrorCode.TRANSPORT_PRECONDITION_FAILED, message, { cause: error });
+  }
+  if (typeof code === 'number' || /channel (closed|ended)/i.test(message)) {
+    return new TransportError(ErrorCode.TRANSPORT_CHANNEL_CLOSED, message, { cause: error });
+  }
+  return new TransportError(ErrorCode.TRANSPORT_UNAVAILABLE, message, { cause: error });
+}
+
+/** Runs `op` on a fresh channel and closes it: a channel error (404, 406) then only closes that channel. */
+async function withThrowawayChannel<T>(model: ChannelModel, op: (ch: Channel) => Promise<T>): Promise<T> {
+  let ch: Channel;
+  try {
+    ch = await model.createChannel();
+  } catch (error) {
+    throw new TransportError(ErrorCode.TRANSPORT_UNAVAILABLE, 'cannot open a channel', { cause: error });
+  }
+  ch.on('error', noop); // the operation's rejection carries the same error
+  try {
+    return await op(ch);
+  } catch (error) {
+    throw channelError(error);
+  } finally {
+    await ch.close().catch(noop);
+  }
+}
+
+/** A message taken out of a queue by {@link AmqpAdmin.drainQueue}. */
+export interface AmqpDrainedMessage {
+  body: Buffer;
+  properties: MessageProperties;
+  deliveryCount: number;
+}
+
+/**
+ * Administrative operations on their own connection, each on a throw-away channel: queue depth, get-and-ack
+ * (e.g. to inspect or reissue dead letters), declare and delete. Used by tests and operator tooling.
+ */
+export class AmqpAdmin {
+  private readonly model: ChannelModel;
+
+  private constructor(model: ChannelModel) {
+    this.model = model;
+  }
+
+  /** Connects with the connection name `name`. */
+  static async connect(url: string, name: string): Promise<AmqpAdmin> {
+    const model = await amqp.connect(url, { clientProperties: { connection_name: name }, noDelay: true });
+    model.on('error', noop); // 'close' follows; every operation then fails
+    return new AmqpAdmin(model);
+  }
+
+  /** Ready messages in a queue; 0 if it does not exist. */
+  async queueDepth(queue: string): Promise<number> {
+    try {
+      return (await withThrowawayChannel(this.model, (ch) => ch.checkQueue(queue))).messageCount;
+    } catch (error) {
+      if (isNotFound(error)) return 0;
+      throw error;
+    }
+  }
+
+  /** Gets and acks up to `max` messages. */
+  async drainQueue(queue: string, max = Number.POSITIVE_INFINITY): Promise<AmqpDrainedMessage[]> {
+    try {
+      return await withThrowawayChannel(this.model, async (ch) => {
+        const out: AmqpDrainedMessage[] = [];
+        while (out.length < max) {
+          const msg = await ch.get(queue, { noAck: false });
+          if (msg === false) break;
+          ch.ack(msg);
+          const { properties, deliveryCount } = fromAmqpProperties(msg.properties);
+          out.push({ body: msg.content, properties, deliveryCount });
+        }
+        return out;
+      });
+    } catch (error) {
+      if (isNotFound(error)) return [];
+      throw error;
+    }
+  }
+
+  /** Declares a durable queue of the given type (`quorum` with the canonical argument, or a plain `classic`). */
+  async declareQueue(queue: string, kind: 'quorum' | 'classic'): Promise<void> {
+    await withThrowawayChannel(this.model, (ch) =>
+      ch.assertQueue(queue, kind === 'quorum' ? QUORUM : { durable: true }),
+    );
+  }
+
+  async deleteQueue(queue: string): Promise<void> {
+    await withThrowawayChannel(this.model, (ch) => ch.deleteQueue(queue));
+  }
+
+  async deleteExchange(exchange: string): Promise<void> {
+    await withThrowawayChannel(this.model, (ch) => ch.deleteExchange(exchange));
+  }
+
+  async close(): Promise<void> {
+    await this.model.close().catch(noop);
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  const cause = error instanceof TransportError ? error.cause : error;
+  return (cause as { code?: unknown } | undefined)?.code === 404;
+}

@@ -1,0 +1,345 @@
+import { EventEmitter } from 'node:events';
+import { ConfigError, ErrorCode, TransportError } from '../errors.ts';
+import type { Logger } from '../logging.ts';
+import { backoffDelay } from '../util/backoff.ts';
+import { checkHeaders } from './headerTable.ts';
+import { ManagedConsumer, type ActiveConsumer, type ConsumerSource } from './ManagedConsumer.ts';
+import type {
+  ConsumeOptions,
+  Consumer,
+  DeliveryHandler,
+  OutgoingMessage,
+  Transport,
+  TransportEventMap,
+  TransportState,
+} from './Transport.ts';
+import type { TransportDelivery } from './TransportDelivery.ts';
+import type { ResolvedTransportOptions } from './TransportOptions.ts';
+
+const noop = (): void => {};
+
+/**
+ * The connection life cycle both transports share, so they behave the same: connect, loss detection, reconnect
+ * with exponential backoff and jitter, consumers re-established after every reconnect (and after the broker
+ * closed one's channel), fail-fast publishes while disconnected, the confirm timeout, and an idempotent close.
+ *
+ * Every (re)connect starts a new *generation*. Work begun in an older generation (a consumer start, a channel
+ * close, an ack) is recognised as stale by its generation number and dropped.
+ * @internal
+ */
+export abstract class BaseTransport extends EventEmitter<TransportEventMap> implements Transport {
+  readonly name: string;
+  protected readonly options: ResolvedTransportOptions;
+  protected readonly log: Logger;
+  /** The current connection generation. */
+  protected generation = 0;
+  private currentState: TransportState = 'idle';
+  private connecting: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private reconnectAttempt = 0;
+  /** A connection of this generation closed while it was still being opened. */
+  private lostGeneration = -1;
+  private readonly consumers = new Set<ManagedConsumer>();
+  private readonly outstanding = new Set<Promise<void>>();
+
+  protected constructor(options: ResolvedTransportOptions) {
+    super();
+    this.options = options;
+    this.name = options.name;
+    this.log = options.logger.child({ transport: options.name });
+  }
+
+  /** Opens the connections of generation `generation` and declares the pub/sub exchange. */
+  protected abstract openConnections(generation: number): Promise<void>;
+  /** Closes whatever connections are open. Idempotent; never rejects. */
+  protected abstract closeConnections(): Promise<void>;
+  /** Starts consuming for `consumer` on the current connections; delivers through {@link dispatch}. */
+  protected abstract startConsumer(consumer: ManagedConsumer, generation: number): Promise<ActiveConsumer>;
+  /** Publishes and resolves when every message is confirmed (the base class applies the confirm timeout). */
+  protected abstract publishConnected(
+    messages: readonly OutgoingMessage[],
+    generation: number,
+  ): Promise<void>;
+  protected abstract assertQueueConnected(queue: string): Promise<void>;
+
+  get state(): TransportState {
+    return this.currentState;
+  }
+
+  connect(): Promise<void> {
+    if (this.currentState === 'closed') return Promise.reject(this.closedError());
+    if (this.currentState === 'connected' || this.currentState === 'reconnecting') return Promise.resolve();
+    this.connecting ??= this.initialConnect();
+    return this.connecting;
+  }
+
+  async assertQueue(queue: string): Promise<void> {
+    this.checkConnected();
+    await this.assertQueueConnected(queue);
+  }
+
+  publish(messages: readonly OutgoingMessage[]): Promise<void> {
+    try {
+      this.checkConnected();
+      for (const m of messages) checkHeaders(m.properties.headers, this.options.maxHeaderBytes);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    if (messages.length === 0) return Promise.resolve();
+    const p = this.withConfirmTimeout(this.publishConnected(messages, this.generation));
+    const tracked = p.then(noop, noop);
+    this.outstanding.add(tracked);
+    void tracked.then(() => this.outstanding.delete(tracked));
+    return p;
+  }
+
+  consume(queue: string, options: ConsumeOptions, handler: DeliveryHandler): Consumer {
+    return this.addConsumer({ kind: 'queue', name: queue }, options.prefetch, handler);
+  }
+
+  subscribe(topic: string, options: Partial<ConsumeOptions>, handler: DeliveryHandler): Consumer {
+    return this.addConsumer({ kind: 'topic', name: topic }, options.prefetch ?? 1, handler);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  // ---- for subclasses -----------------------------------------------------------------------------------------
+
+  /** A connection of `generation` closed without our asking: reconnect (or fail the connect in progress). */
+  protected connectionLost(generation: number, error: Error | undefined): void {
+    if (generation !== this.generation) return;
+    if (this.currentState === 'connecting' || this.currentState === 'reconnecting') {
+      this.lostGeneration = generation;
+      return;
+    }
+    if (this.currentState !== 'connected') return;
+    this.log.warn({ err: error }, 'broker connection lost; reconnecting');
+    this.currentState = 'reconnecting';
+    this.generation++;
+    for (const c of this.consumers) {
+      c.active = undefined;
+      if (c.retryTimer) clearTimeout(c.retryTimer);
+      c.retryTimer = undefined;
+    }
+    this.emit('transport:disconnected', error ? { error } : {});
+    void this.closeConnections().then(() => this.scheduleReconnect());
+  }
+
+  /**
+   * The broker closed a consumer's channel (or cancelled it) while the connection stayed up: report it and start
+   * the consumer again after a backoff. Deferred a turn, so a connection loss reported right after wins.
+   */
+  protected consumerLost(consumer: ManagedConsumer, generation: number, error: Error): void {
+    setImmediate(() => {
+      if (generation !== this.generation || consumer.isCancelled || this.currentState !== 'connected') return;
+      consumer.active = undefined;
+      this.emitError(error);
+      this.retryConsumer(consumer);
+    });
+  }
+
+  /** Hands a delivery to the consumer's handler; a throwing handler that settled nothing gets a requeue. */
+  protected dispatch(consumer: ManagedConsumer, delivery: TransportDelivery): void {
+    const failed = (error: unknown): void => {
+      // The handler's own error, reported as is: it is the caller's bug, not a transport condition.
+      this.emitError(
+        error instanceof Error
+          ? error
+          : new Error(`handler of '${consumer.source.name}' failed: ${String(error)}`),
+      );
+      if (!delivery.settled) delivery.reject(true);
+    };
+    try {
+      const result = consumer.handler(delivery);
+      if (result && typeof result.then === 'function') result.then(noop, failed);
+    } catch (error) {
+      failed(error);
+    }
+  }
+
+  protected emitError(error: Error): void {
+    this.log.warn({ err: error }, 'transport error');
+    this.emit('transport:error', { error });
+  }
+
+  protected isCurrent(generation: number): boolean {
+    return generation === this.generation && this.currentState !== 'closed';
+  }
+
+  // ---- internals ----------------------------------------------------------------------------------------------
+
+  private async initialConnect(): Promise<void> {
+    this.currentState = 'connecting';
+    const generation = ++this.generation;
+    try {
+      await this.openConnections(generation);
+      if (this.lostGeneration === generation) throw new Error('connection closed while connecting');
+    } catch (error) {
+      this.connecting = undefined;
+      await this.closeConnections();
+      if (this.stateNow() === 'closed') throw this.closedError();
+      this.currentState = 'idle';
+      throw new TransportError(
+        ErrorCode.TRANSPORT_UNAVAILABLE,
+        `transport '${this.name}' could not connect`,
+        {
+          cause: error,
+        },
+      );
+    }
+    if (this.stateNow() === 'closed') {
+      await this.closeConnections();
+      throw this.closedError();
+    }
+    this.currentState = 'connected';
+    this.log.info({}, 'connected to broker');
+    this.emit('transport:connected', { reconnect: false });
+    for (const c of this.consumers) void this.runConsumer(c);
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stateNow() !== 'reconnecting') return;
+    const delay = backoffDelay(this.reconnectAttempt++, this.options.reconnect);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      void this.reconnect();
+    }, delay);
+  }
+
+  private async reconnect(): Promise<void> {
+    if (this.stateNow() !== 'reconnecting') return;
+    const generation = ++this.generation;
+    try {
+      await this.openConnections(generation);
+      if (this.lostGeneration === generation) throw new Error('connection closed while reconnecting');
+    } catch (error) {
+      await this.closeConnections();
+      if (this.stateNow() !== 'reconnecting') return;
+      this.log.warn({ err: error, attempt: this.reconnectAttempt }, 'reconnect failed');
+      this.scheduleReconnect();
+      return;
+    }
+    if (this.stateNow() !== 'reconnecting') {
+      await this.closeConnections();
+      return;
+    }
+    this.reconnectAttempt = 0;
+    this.currentState = 'connected';
+    this.log.info({}, 'reconnected to broker');
+    this.emit('transport:connected', { reconnect: true });
+    for (const c of this.consumers) void this.runConsumer(c);
+  }
+
+  private addConsumer(source: ConsumerSource, prefetch: number, handler: DeliveryHandler): Consumer {
+    if (!Number.isInteger(prefetch) || prefetch < 1) {
+      throw new ConfigError('prefetch', `must be an integer >= 1, was ${prefetch}`);
+    }
+    const consumer = new ManagedConsumer(source, prefetch, handler, (c) => this.consumers.delete(c));
+    if (this.currentState === 'closed') {
+      void consumer.cancel();
+      return consumer;
+    }
+    this.consumers.add(consumer);
+    if (this.currentState === 'connected') void this.runConsumer(consumer);
+    return consumer;
+  }
+
+  private async runConsumer(consumer: ManagedConsumer): Promise<void> {
+    const generation = this.generation;
+    if (
+      consumer.isCancelled ||
+      this.currentState !== 'connected' ||
+      consumer.startingGeneration === generation
+    )
+      return;
+    if (consumer.active) return;
+    consumer.startingGeneration = generation;
+    try {
+      const active = await this.startConsumer(consumer, generation);
+      if (consumer.isCancelled || generation !== this.generation || this.currentState !== 'connected') {
+        await active.cancel();
+        return;
+      }
+      consumer.active = active;
+      consumer.failures = 0;
+      consumer.markReady();
+    } catch (error) {
+      if (consumer.isCancelled || generation !== this.generation || this.currentState !== 'connected') return;
+      const err = error instanceof Error ? error : new Error(String(error));
+      this.emitError(err);
+      if (consumer.isReady) {
+        this.retryConsumer(consumer);
+      } else {
+        // The first start failed (e.g. the queue exists with other arguments): the caller learns it from `ready`.
+        consumer.markFailed(err);
+        void consumer.cancel();
+      }
+    } finally {
+      if (consumer.startingGeneration === generation) consumer.startingGeneration = -1;
+    }
+  }
+
+  private retryConsumer(consumer: ManagedConsumer): void {
+    if (consumer.retryTimer || consumer.isCancelled) return;
+    const delay = backoffDelay(consumer.failures++, this.options.reconnect);
+    consumer.retryTimer = setTimeout(() => {
+      consumer.retryTimer = undefined;
+      void this.runConsumer(consumer);
+    }, delay);
+  }
+
+  private withConfirmTimeout(p: Promise<void>): Promise<void> {
+    const ms = this.options.confirmTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new TransportError(ErrorCode.TRANSPORT_CONFIRM_TIMEOUT, `publish not confirmed within ${ms} ms`),
+          ),
+        ms,
+      );
+    });
+    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  private async doClose(): Promise<void> {
+    const wasConnecting = this.connecting;
+    this.currentState = 'closed';
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    const pending = [...[...this.consumers].map((c) => c.cancel()), ...this.outstanding];
+    if (wasConnecting) pending.push(wasConnecting.catch(noop));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(pending),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.closeTimeoutMs))),
+    ]);
+    clearTimeout(timer);
+    await this.closeConnections();
+    this.log.info({}, 'transport closed');
+  }
+
+  /** The state, read afresh (not narrowed by an earlier check across an await). */
+  private stateNow(): TransportState {
+    return this.currentState;
+  }
+
+  private checkConnected(): void {
+    if (this.currentState === 'closed') throw this.closedError();
+    if (this.currentState !== 'connected') {
+      throw new TransportError(
+        ErrorCode.TRANSPORT_UNAVAILABLE,
+        `transport '${this.name}' is ${this.currentState}`,
+      );
+    }
+  }
+
+  private closedError(): TransportError {
+    return new TransportError(ErrorCode.TRANSPORT_CLOSED, `transport '${this.name}' is closed`);
+  }
+}
