@@ -2,6 +2,7 @@ import knexFactory from 'knex';
 import type { Knex } from 'knex';
 import pg from 'pg';
 import { ConfigError } from '../errors.ts';
+import { silentLogger, type Logger } from '../logging.ts';
 
 /** The SQL dialects the stores run on. */
 export type Dialect = 'mysql' | 'postgres' | 'sqlite';
@@ -51,6 +52,8 @@ export interface DatabaseOptions {
   poolMax?: number;
   /** How long to wait for a connection (TCP connect, or a free pool slot) before failing, in ms. @default 10000 */
   connectTimeoutMs?: number;
+  /** Where knex's own warnings and errors go (pool acquire failures, deprecations). @default silentLogger */
+  logger?: Logger;
 }
 
 /**
@@ -65,9 +68,11 @@ export function createDatabase(url: string | DatabaseUrl, options: DatabaseOptio
   const parsed = typeof url === 'string' ? parseDatabaseUrl(url) : url;
   const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
   const poolMax = options.poolMax ?? 10;
+  const log = knexLog(options.logger ?? silentLogger);
   switch (parsed.dialect) {
     case 'mysql':
       return knexFactory({
+        log,
         client: 'mysql2',
         connection: {
           uri: parsed.target,
@@ -90,6 +95,7 @@ export function createDatabase(url: string | DatabaseUrl, options: DatabaseOptio
       });
     case 'postgres':
       return knexFactory({
+        log,
         client: 'pg',
         connection: {
           connectionString: parsed.target,
@@ -101,6 +107,7 @@ export function createDatabase(url: string | DatabaseUrl, options: DatabaseOptio
       });
     case 'sqlite':
       return knexFactory({
+        log,
         client: 'better-sqlite3',
         connection: { filename: parsed.target },
         useNullAsDefault: true,
@@ -140,4 +147,17 @@ const PG_INT8_OID = 20;
 function pgTypeParser(oid: number, format?: string): (value: string) => unknown {
   if (oid === PG_INT8_OID) return (v: string) => Number(v);
   return pg.types.getTypeParser(oid, format as 'text') as (value: string) => unknown;
+}
+
+/** Routes knex's console logging (it otherwise writes pool and connection errors to stderr) to our logger. */
+function knexLog(logger: Logger): Knex.Logger {
+  const text = (m: unknown): string =>
+    typeof m === 'string' ? m : m instanceof Error ? m.message : JSON.stringify(m);
+  return {
+    warn: (m: unknown) => logger.warn({ component: 'knex' }, text(m)),
+    error: (m: unknown) => logger.error({ component: 'knex' }, text(m)),
+    deprecate: (method: string, alternative: string) =>
+      logger.warn({ component: 'knex' }, `${method} is deprecated, use ${alternative}`),
+    debug: (m: unknown) => logger.debug({ component: 'knex' }, text(m)),
+  };
 }

@@ -36,7 +36,10 @@ export function isRetryable(err: unknown): boolean {
     e.code === '40001' ||
     e.code === '40P01' ||
     e.code === 'SQLITE_BUSY' ||
-    e.code === 'SQLITE_LOCKED'
+    e.code === 'SQLITE_LOCKED' ||
+    // Extended codes (better-sqlite3 reports them): SQLITE_BUSY_SNAPSHOT is a deferred transaction whose read
+    // snapshot went stale before its first write, when several connections share a database file.
+    (typeof e.code === 'string' && (e.code.startsWith('SQLITE_BUSY_') || e.code.startsWith('SQLITE_LOCKED_')))
   );
 }
 

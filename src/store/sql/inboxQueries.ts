@@ -1,0 +1,173 @@
+import type { Knex } from 'knex';
+import { MessageIdAlreadyExistsError, SessionNotFoundError } from '../../errors.ts';
+import { isUniqueViolation } from '../sqlErrors.ts';
+import type { InboxEntry, InboxInsertOutcome, MessageRef, SessionIds } from '../storeTypes.ts';
+import { lockSessionForShare, lockSessionsForShare } from './sessionQueries.ts';
+import { groupChunks, whereSessionIds } from './sessionIdGroups.ts';
+import { affected, num, T, type StoreContext } from './StoreContext.ts';
+
+interface InboxRow {
+  stored_timestamp: number | string;
+  full_envelope: string | null;
+  message_binary: Uint8Array | null;
+}
+
+const key = (sessionId: string, id: string): string => `${sessionId}\u0000${id}`;
+
+export function storeMessageIdInInbox(
+  ctx: StoreContext,
+  sessionId: string,
+  cmid: string,
+  trx?: Knex.Transaction,
+): Promise<void> {
+  return ctx.tx('storeMessageIdInInbox', trx, async (t, owned) => {
+    if (!(await lockSessionForShare(ctx, t, sessionId))) {
+      throw new SessionNotFoundError(`session '${sessionId}' does not exist`);
+    }
+    try {
+      await ctx.savepoint(
+        t,
+        (sp) => sp(T.inbox).insert({ session_id: sessionId, cmid, stored_timestamp: ctx.now() }),
+        {
+          owned,
+          statements: 1,
+        },
+      );
+    } catch (err) {
+      if (isUniqueViolation(err)) {
+        throw new MessageIdAlreadyExistsError(
+          `cmid '${cmid}' of session '${sessionId}' is already in the inbox`,
+        );
+      }
+      throw err;
+    }
+  });
+}
+
+/**
+ * Batch inbox insert. Existing ids are found with one read; the rest go in as one multi-row INSERT inside a
+ * savepoint. If a concurrent transaction inserted one of them meanwhile (unique violation), the savepoint is rolled
+ * back and the items are inserted one by one, each in its own savepoint, so duplicates are reported per item.
+ */
+export function storeMessageIdsInInbox(
+  ctx: StoreContext,
+  items: readonly MessageRef[],
+  trx?: Knex.Transaction,
+): Promise<InboxInsertOutcome[]> {
+  if (items.length === 0) return Promise.resolve([]);
+  return ctx.tx('storeMessageIdsInInbox', trx, async (t, owned) => {
+    const sessions = await lockSessionsForShare(
+      ctx,
+      t,
+      items.map((i) => i.sessionId),
+    );
+    const outcomes: InboxInsertOutcome[] = new Array<InboxInsertOutcome>(items.length).fill('SESSION_GONE');
+    const live = items.map((item, index) => ({ item, index })).filter((x) => sessions.has(x.item.sessionId));
+    const existing = new Set<string>();
+    const entries = live.map((x) => ({ sessionId: x.item.sessionId, ids: [x.item.cmid] }));
+    for (const group of groupChunks(entries, ctx.options.inClauseChunk)) {
+      const rows = (await whereSessionIds(t(T.inbox).select('session_id', 'cmid'), 'cmid', group)) as {
+        session_id: string;
+        cmid: string;
+      }[];
+      for (const r of rows) existing.add(key(r.session_id, r.cmid));
+    }
+    const toInsert: { item: MessageRef; index: number }[] = [];
+    for (const x of live) {
+      const k = key(x.item.sessionId, x.item.cmid);
+      if (existing.has(k)) {
+        outcomes[x.index] = 'DUPLICATE';
+      } else {
+        existing.add(k);
+        toInsert.push(x);
+      }
+    }
+    if (toInsert.length === 0) return outcomes;
+    const now = ctx.now();
+    const row = (m: MessageRef) => ({ session_id: m.sessionId, cmid: m.cmid, stored_timestamp: now });
+    const parts = ctx.chunks(toInsert);
+    try {
+      await ctx.savepoint(
+        t,
+        async (sp) => {
+          for (const part of parts) await sp(T.inbox).insert(part.map((x) => row(x.item)));
+        },
+        { owned, statements: parts.length, continueAfterFailure: true },
+      );
+      for (const x of toInsert) outcomes[x.index] = 'STORED';
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+      for (const x of toInsert) {
+        try {
+          await ctx.savepoint(t, (sp) => sp(T.inbox).insert(row(x.item)), {
+            owned,
+            statements: 1,
+            continueAfterFailure: true,
+          });
+          outcomes[x.index] = 'STORED';
+        } catch (e) {
+          if (!isUniqueViolation(e)) throw e;
+          outcomes[x.index] = 'DUPLICATE';
+        }
+      }
+    }
+    return outcomes;
+  });
+}
+
+export function updateMessageInInbox(
+  ctx: StoreContext,
+  sessionId: string,
+  cmid: string,
+  fullEnvelope: string,
+  binary: Uint8Array | null | undefined,
+  trx?: Knex.Transaction,
+): Promise<boolean> {
+  // No session lock needed: this only updates an existing row, which a close deletes (it cannot create orphans).
+  return ctx.write('updateMessageInInbox', trx, async (db) => {
+    const n = await db(T.inbox)
+      .where({ session_id: sessionId, cmid })
+      .update({ full_envelope: fullEnvelope, message_binary: binary ?? null });
+    return affected(n) === 1;
+  });
+}
+
+export function getMessageFromInbox(
+  ctx: StoreContext,
+  sessionId: string,
+  cmid: string,
+  trx?: Knex.Transaction,
+): Promise<InboxEntry | null> {
+  return ctx.read('getMessageFromInbox', trx, async (db) => {
+    const row = await db(T.inbox)
+      .select('stored_timestamp', 'full_envelope', 'message_binary')
+      .where({ session_id: sessionId, cmid })
+      .first<InboxRow | undefined>();
+    if (!row) return null;
+    const entry: InboxEntry = { storedTs: num(row.stored_timestamp) };
+    if (row.full_envelope !== null) entry.fullEnvelope = row.full_envelope;
+    if (row.message_binary !== null) entry.binary = row.message_binary;
+    return entry;
+  });
+}
+
+export function deleteMessageIdsFromInboxBatch(
+  ctx: StoreContext,
+  entries: readonly SessionIds[],
+  trx?: Knex.Transaction,
+): Promise<number> {
+  const groups = groupChunks(entries, ctx.options.inClauseChunk);
+  if (groups.length === 0) return Promise.resolve(0);
+  return ctx.write(
+    'deleteMessageIdsFromInbox',
+    trx,
+    async (db) => {
+      let n = 0;
+      for (const group of groups) {
+        n += await ctx.deleteWithIndex(db, whereSessionIds(db(T.inbox), 'cmid', group), T.inbox, 'PRIMARY');
+      }
+      return n;
+    },
+    groups.length > 1,
+  );
+}

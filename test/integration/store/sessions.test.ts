@@ -1,0 +1,309 @@
+import { expect } from 'chai';
+import {
+  ErrorCode,
+  MessageIdAlreadyExistsError,
+  SessionNotFoundError,
+  WrongUserError,
+} from '../../../src/errors.ts';
+import { randomId } from '../../../src/util/ids.ts';
+import { describeEachDatabase } from '../../helpers/databases.ts';
+import { expectRejection, newSession, sid, useStoreFixture } from './storeFixture.ts';
+
+describeEachDatabase('ClusterStoreAndForward sessions', (db) => {
+  const f = useStoreFixture(db);
+
+  describe('#registerNewSession()', () => {
+    it('inserts a session registered to this node and connection, with created = liveliness = now', async () => {
+      const s = newSession();
+      const created = await f.store.registerNewSession(s);
+      expect(created).to.equal(f.clock.value);
+      expect(await f.store.isSessionExists(s.sessionId)).to.be.true;
+      expect(await f.store.getCurrentRegisteredNodeForSession(s.sessionId)).to.deep.equal({
+        sessionId: s.sessionId,
+        nodename: f.store.options.nodeName,
+        connectionId: s.connectionId,
+      });
+      const [info] = await f.store.getSessions({ userId: s.userId });
+      expect(info).to.deep.equal({
+        id: s.sessionId,
+        uid: s.userId,
+        scts: created,
+        slts: created,
+        clv: s.clientLib,
+        an: s.appName,
+        av: s.appVersion,
+        nn: f.store.options.nodeName,
+      });
+    });
+
+    it('raises MessageIdAlreadyExistsError for an existing session id, leaving a joined transaction usable', async () => {
+      const s = newSession();
+      await f.store.registerNewSession(s);
+      await expectRejection(
+        f.store.registerNewSession(s),
+        MessageIdAlreadyExistsError,
+        ErrorCode.MESSAGE_ID_EXISTS,
+      );
+      const other = newSession();
+      await f.store.transaction(async (trx) => {
+        await expectRejection(f.store.registerNewSession({ ...s }, trx), MessageIdAlreadyExistsError);
+        await f.store.registerNewSession(other, trx);
+      });
+      expect(await f.store.isSessionExists(other.sessionId)).to.be.true;
+    });
+
+    it('truncates the client lib to 1024 characters', async () => {
+      const s = newSession({ clientLib: 'x'.repeat(2000) });
+      await f.store.registerNewSession(s);
+      const [info] = await f.store.getSessions({ userId: s.userId });
+      expect(info?.clv).to.have.length(1024);
+    });
+
+    it('treats ids as case-sensitive (aB and Ab are different sessions)', async () => {
+      const base = randomId(14);
+      const lower = newSession({ sessionId: `${base}aB` });
+      const upper = newSession({ sessionId: `${base}Ab`, userId: lower.userId });
+      await f.store.registerNewSession(lower);
+      await f.store.registerNewSession(upper);
+      expect(await f.store.getSessionsCount({ userId: lower.userId })).to.equal(2);
+      expect((await f.store.getCurrentRegisteredNodeForSession(upper.sessionId))?.connectionId).to.equal(
+        upper.connectionId,
+      );
+      await f.store.closeSession(lower.sessionId);
+      expect(await f.store.isSessionExists(upper.sessionId)).to.be.true;
+      expect(await f.store.isSessionExists(lower.sessionId)).to.be.false;
+    });
+  });
+
+  describe('#registerResumedSession()', () => {
+    it('re-registers to this node, returning the created time and the previous registration', async () => {
+      const s = newSession();
+      const created = await f.store.registerNewSession(s);
+      f.clock.advance(1000);
+      const nodeB = f.newStore();
+      const resumed = await nodeB.registerResumedSession({
+        ...s,
+        connectionId: 'conn-2',
+        appVersion: '2.0.0',
+      });
+      expect(resumed).to.deep.equal({
+        createdTs: created,
+        previous: { nodename: f.store.options.nodeName, connectionId: s.connectionId },
+      });
+      expect(await f.store.getCurrentRegisteredNodeForSession(s.sessionId)).to.deep.equal({
+        sessionId: s.sessionId,
+        nodename: nodeB.options.nodeName,
+        connectionId: 'conn-2',
+      });
+      const [info] = await f.store.getSessions({ userId: s.userId });
+      expect(info?.av).to.equal('2.0.0');
+      expect(info?.slts).to.equal(f.clock.value);
+      expect(info?.scts).to.equal(created);
+    });
+
+    it('reports previous: null when the session was deregistered', async () => {
+      const s = newSession();
+      await f.store.registerNewSession(s);
+      await f.store.deregisterSessionFromThisNode(s.sessionId, s.connectionId);
+      const resumed = await f.store.registerResumedSession({ ...s, connectionId: 'c2' });
+      expect(resumed.previous).to.equal(null);
+    });
+
+    it('raises SessionNotFoundError for a missing session and never creates it', async () => {
+      const s = newSession();
+      await expectRejection(
+        f.store.registerResumedSession(s),
+        SessionNotFoundError,
+        ErrorCode.SESSION_NOT_FOUND,
+      );
+      expect(await f.store.isSessionExists(s.sessionId)).to.be.false;
+    });
+
+    it('raises WrongUserError for another user and changes nothing', async () => {
+      const s = newSession();
+      await f.store.registerNewSession(s);
+      await expectRejection(
+        f.store.registerResumedSession({ ...s, userId: 'mallory', connectionId: 'evil' }),
+        WrongUserError,
+        ErrorCode.WRONG_USER,
+      );
+      expect((await f.store.getCurrentRegisteredNodeForSession(s.sessionId))?.connectionId).to.equal(
+        s.connectionId,
+      );
+    });
+  });
+
+  describe('#deregisterSessionFromThisNode()', () => {
+    it('deregisters only with the current connection id and this node', async () => {
+      const s = newSession();
+      await f.store.registerNewSession(s);
+      expect(await f.store.deregisterSessionFromThisNode(s.sessionId, 'other-conn')).to.be.false;
+      expect(await f.newStore().deregisterSessionFromThisNode(s.sessionId, s.connectionId)).to.be.false;
+      expect(await f.store.getCurrentRegisteredNodeForSession(s.sessionId)).to.not.equal(null);
+      expect(await f.store.deregisterSessionFromThisNode(s.sessionId, s.connectionId)).to.be.true;
+      expect(await f.store.getCurrentRegisteredNodeForSession(s.sessionId)).to.equal(null);
+      expect(await f.store.isSessionExists(s.sessionId)).to.be.true;
+    });
+
+    it('a stale connection id cannot deregister a newer registration (same node or another)', async () => {
+      const s = newSession();
+      await f.store.registerNewSession(s);
+      await f.store.registerResumedSession({ ...s, connectionId: 'newer' });
+      expect(await f.store.deregisterSessionFromThisNode(s.sessionId, s.connectionId)).to.be.false;
+      expect((await f.store.getCurrentRegisteredNodeForSession(s.sessionId))?.connectionId).to.equal('newer');
+      const nodeB = f.newStore();
+      await nodeB.registerResumedSession({ ...s, connectionId: 'on-b' });
+      expect(await f.store.deregisterSessionFromThisNode(s.sessionId, 'newer')).to.be.false;
+      expect(await f.store.getCurrentRegisteredNodeForSession(s.sessionId)).to.deep.include({
+        nodename: nodeB.options.nodeName,
+        connectionId: 'on-b',
+      });
+    });
+  });
+
+  describe('#deregisterAllSessionsOfThisNode() / #getSessionsRegisteredToThisNode()', () => {
+    it('finds and deregisters exactly this node’s sessions', async () => {
+      const nodeC = f.newStore({ nodeName: `node-C-${randomId(6)}` });
+      const nodeD = f.newStore({ nodeName: `node-D-${randomId(6)}` });
+      const old = newSession();
+      await nodeC.registerNewSession(old);
+      f.clock.advance(200_000);
+      const fresh = newSession();
+      await nodeC.registerNewSession(fresh);
+      const onD = newSession();
+      await nodeD.registerNewSession(onD);
+      const stale = await nodeC.getSessionsRegisteredToThisNode(f.clock.value - 120_000);
+      expect(stale).to.deep.equal([
+        { sessionId: old.sessionId, nodename: nodeC.options.nodeName, connectionId: old.connectionId },
+      ]);
+      expect(await nodeC.deregisterAllSessionsOfThisNode()).to.equal(2);
+      expect(await nodeC.getCurrentRegisteredNodeForSession(fresh.sessionId)).to.equal(null);
+      expect(await nodeC.getCurrentRegisteredNodeForSession(onD.sessionId)).to.not.equal(null);
+      expect(await nodeC.getSessionsRegisteredToThisNode(f.clock.value + 1)).to.deep.equal([]);
+    });
+  });
+
+  describe('#getSessions() / #getSessionsCount()', () => {
+    it('honours every filter and pages by session id', async () => {
+      const user = `user-${randomId(8)}`;
+      const app = `App-${randomId(8)}`;
+      const specs = [
+        { appVersion: '1.0.0', active: true },
+        { appVersion: '1.5.0', active: false },
+        { appVersion: '2.0.0', active: true },
+        { appVersion: '2.1.0', active: true },
+        { appVersion: '0.9.0', active: false },
+      ];
+      const ids: string[] = [];
+      for (const spec of specs) {
+        const s = newSession({ userId: user, appName: app, appVersion: spec.appVersion });
+        await f.store.registerNewSession(s);
+        if (!spec.active) await f.store.deregisterSessionFromThisNode(s.sessionId, s.connectionId);
+        ids.push(s.sessionId);
+      }
+      const otherUser = newSession({ appName: app, appVersion: '9.9.9' });
+      await f.store.registerNewSession(otherUser);
+
+      expect(await f.store.getSessionsCount({ userId: user })).to.equal(5);
+      expect(await f.store.getSessionsCount({ userId: user, onlyActive: true })).to.equal(3);
+      expect(await f.store.getSessionsCount({ appName: app })).to.equal(6);
+      expect(await f.store.getSessionsCount({ appName: app, appVersionAtOrAbove: '1.5.0' })).to.equal(4);
+      expect(
+        await f.store.getSessionsCount({
+          appName: app,
+          appVersionAtOrAbove: '1.5.0',
+          onlyActive: true,
+          userId: user,
+        }),
+      ).to.equal(2);
+      expect(await f.store.getSessionsCount({ userId: user, excludeSessionId: ids[0]! })).to.equal(4);
+
+      const inactive = await f.store.getSessions({ userId: user, appVersionAtOrAbove: '0' });
+      expect(
+        inactive
+          .filter((s) => s.nn === undefined)
+          .map((s) => s.av)
+          .sort(),
+      ).to.deep.equal(['0.9.0', '1.5.0']);
+      expect(inactive.filter((s) => s.nn !== undefined)).to.have.length(3);
+
+      const all = (await f.store.getSessions({ userId: user })).map((s) => s.id);
+      expect(all).to.have.members(ids);
+      const pages: string[] = [];
+      let after: string | undefined;
+      for (;;) {
+        const page = await f.store.getSessions(
+          after === undefined
+            ? { userId: user, limit: 2 }
+            : { userId: user, limit: 2, afterSessionId: after },
+        );
+        if (page.length === 0) break;
+        expect(page.length).to.be.at.most(2);
+        pages.push(...page.map((s) => s.id));
+        after = page[page.length - 1]!.id;
+      }
+      expect(pages).to.deep.equal(all);
+      const active = await f.store.getSessions({ appName: app, onlyActive: true, appVersionAtOrAbove: '2' });
+      expect(active.map((s) => s.av).sort()).to.deep.equal(['2.0.0', '2.1.0', '9.9.9']);
+    });
+  });
+
+  describe('#closeSession()', () => {
+    it('deletes the session with its inbox and outbox rows, keeping correlations and dead letters', async () => {
+      const s = newSession();
+      await f.store.registerNewSession(s);
+      await f.store.storeMessageIdInInbox(s.sessionId, 'c1');
+      await f.store.storeMessageInOutbox({
+        sessionId: s.sessionId,
+        smid: 'm1',
+        traceId: 't',
+        type: 'REQUEST',
+        envelope: '{}',
+        correlation: {
+          requestTs: f.clock.value,
+          expiresTs: f.clock.value + 1000,
+          replyTerminatorId: 'term',
+          clientEndpointId: 'ep',
+        },
+      });
+      await f.store.storeMessageInOutbox({
+        sessionId: s.sessionId,
+        smid: 'm2',
+        traceId: 't',
+        type: 'SEND',
+        envelope: '{}',
+      });
+      expect(await f.store.outboxMessagesDeadLetter(s.sessionId, ['m2'], 'undeliverable')).to.deep.equal([
+        'm2',
+      ]);
+
+      expect(await f.store.closeSession(s.sessionId)).to.be.true;
+      expect(await f.store.closeSession(s.sessionId)).to.be.false;
+      expect(await f.store.isSessionExists(s.sessionId)).to.be.false;
+      expect(await f.store.getMessageFromInbox(s.sessionId, 'c1')).to.equal(null);
+      expect(await f.store.getMessagesFromOutbox(s.sessionId, 10)).to.deep.equal([]);
+      expect(await f.store.listDeadLetters({ sessionId: s.sessionId })).to.have.length(1);
+      const corr = await f.store.getAndDeleteRequestCorrelation(s.sessionId, 'm1');
+      expect(corr?.replyTerminatorId).to.equal('term');
+    });
+  });
+
+  describe('#notifySessionLiveliness()', () => {
+    it('sets the liveliness time of all given sessions (chunked)', async () => {
+      const small = f.newStore({ nodeName: f.store.options.nodeName, inClauseChunk: 2 });
+      const sessions = [newSession(), newSession(), newSession(), newSession(), newSession()];
+      for (const s of sessions) await f.store.registerNewSession(s);
+      const untouched = newSession();
+      await f.store.registerNewSession(untouched);
+      const later = f.clock.advance(5000);
+      await small.notifySessionLiveliness([...sessions.map((s) => s.sessionId), sid()]);
+      await small.notifySessionLiveliness([]);
+      for (const s of sessions) {
+        const [info] = await f.store.getSessions({ userId: s.userId });
+        expect(info?.slts).to.equal(later);
+      }
+      const [u] = await f.store.getSessions({ userId: untouched.userId });
+      expect(u?.slts).to.equal(later - 5000);
+    });
+  });
+});
