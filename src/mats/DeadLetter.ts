@@ -1,0 +1,85 @@
+import type { Delivery, HeaderValue, OutgoingMessage } from '../broker/Transport.ts';
+import {
+  dlqName,
+  headersSize,
+  MatsHeader,
+  MAX_HEADER_VALUE_BYTES,
+  MAX_HEADERS_TOTAL_BYTES,
+  truncateUtf8,
+} from './MatsWire.ts';
+
+/** Why a message is dead-lettered. */
+export interface DeadLetterCause {
+  error: unknown;
+  /** Refusal (refuse error, overflow, undecodable): `mats_dlq_Refused: 'true'`. */
+  refused: boolean;
+  /** The attempt number at which it was diverted. */
+  attempt: number;
+  /** The envelope's dlqCount, when the body could be decoded. */
+  envelopeDlqCount: number | undefined;
+}
+
+export interface DeadLetterSource {
+  queuePrefix: string;
+  stageId: string;
+  appName: string;
+  appVersion: string;
+  nodeName: string;
+  stageOrigin: string;
+  now: number;
+}
+
+/**
+ * The dead-letter copy of a delivery (`mats-semantics.md` 3): same body, same properties (without the per-hop
+ * expiration: a dead letter must not expire), headers extended with the `mats_dlq_*` annotations, each value at
+ * most 4 KiB and the whole table at most 16 KiB (the exception text is cut to fit).
+ */
+export function deadLetterMessage(
+  delivery: Pick<Delivery, 'body' | 'properties'>,
+  cause: DeadLetterCause,
+  source: DeadLetterSource,
+): OutgoingMessage {
+  const headers: Record<string, HeaderValue> = {};
+  for (const [k, v] of Object.entries(delivery.properties.headers ?? {})) {
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') {
+      headers[k] = typeof v === 'string' ? truncateUtf8(v, MAX_HEADER_VALUE_BYTES) : v;
+    }
+  }
+  const previous = Number(headers[MatsHeader.DLQ_DLQ_COUNT] ?? 0);
+  const dlqCount = Math.max(Number.isFinite(previous) ? previous : 0, cause.envelopeDlqCount ?? 0) + 1;
+  headers[MatsHeader.DLQ_REFUSED] = cause.refused ? 'true' : 'false';
+  headers[MatsHeader.DLQ_DELIVERY_COUNT] = cause.attempt;
+  headers[MatsHeader.DLQ_DLQ_COUNT] = dlqCount;
+  headers[MatsHeader.DLQ_APP_AND_VERSION] = truncateUtf8(
+    `${source.appName};${source.appVersion}`,
+    MAX_HEADER_VALUE_BYTES,
+  );
+  headers[MatsHeader.DLQ_NODE] = truncateUtf8(source.nodeName, MAX_HEADER_VALUE_BYTES);
+  headers[MatsHeader.DLQ_STAGE_ORIGIN] = truncateUtf8(source.stageOrigin, MAX_HEADER_VALUE_BYTES);
+  headers[MatsHeader.DLQ_TIMESTAMP] = source.now;
+  headers[MatsHeader.DLQ_EXCEPTION] = '';
+  // Whatever room is left (within the per-value cap) goes to the exception text.
+  const room = MAX_HEADERS_TOTAL_BYTES - headersSize(headers);
+  headers[MatsHeader.DLQ_EXCEPTION] = truncateUtf8(
+    describeError(cause.error),
+    Math.max(0, Math.min(MAX_HEADER_VALUE_BYTES, room)),
+  );
+  const { expiration: _expiration, ...properties } = delivery.properties;
+  return {
+    target: { kind: 'queue', name: dlqName(source.queuePrefix, source.stageId) },
+    body: delivery.body,
+    properties: { ...properties, headers },
+  };
+}
+
+/** `Class: message` plus the stack (the stack already starts with the class and message). */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const head = `${error.name}: ${error.message}`;
+    const stack = error.stack ?? '';
+    let text = stack.startsWith(head) || stack.startsWith(error.name) ? stack : `${head}\n${stack}`;
+    if (error.cause !== undefined) text += `\nCaused by: ${describeError(error.cause)}`;
+    return text;
+  }
+  return String(error);
+}

@@ -1,0 +1,277 @@
+import { availableParallelism } from 'node:os';
+import type { Knex } from 'knex';
+import type { Transport } from '../broker/Transport.ts';
+import { ConfigError } from '../errors.ts';
+import { silentLogger, type Logger } from '../logging.ts';
+import { noopMetrics, type Metrics } from '../metrics/Metrics.ts';
+
+/** A source of the current time (epoch ms); tests may substitute one. */
+export interface Clock {
+  now(): number;
+}
+
+/** Rewrites the traceId of initiations made outside stages (e.g. to prepend an HTTP request id with `+`). */
+export type TraceIdModifier = (traceId: string) => string;
+
+/** Options of a {@link MatsFactory} (one per node). */
+export interface MatsFactoryOptions {
+  /** Application name: shown in messages, logs, metrics and DLQ headers; the default common group id. */
+  appName: string;
+  /** Application version. */
+  appVersion: string;
+  /** This node's name (host name, pod name, ...). Used in node-specific ids, so keep it stable per process. */
+  nodeName: string;
+  /** The broker connection of this node. The factory connects it on start, but does not close it (the caller owns it). */
+  transport: Transport;
+  /** Database for stage transactions (`ctx.sql()`), the inbox and the outbox. The caller owns it. @default none */
+  db?: Knex;
+  /** Prefix of every queue and topic: stage queue `${queuePrefix}S`, interactive `${queuePrefix}S:i`, DLQ `DLQ.${queuePrefix}S`. @default 'mats.' */
+  queuePrefix?: string;
+  /** Prefix for endpoint ids starting with `.`. @default appName */
+  commonGroupId?: string;
+  /** Concurrency (= prefetch) of each stage's standard consumer set. @default min(10, 2 × CPUs) */
+  concurrency?: number;
+  /** Concurrency (= prefetch) of each stage's interactive consumer set. @default concurrency */
+  interactiveConcurrency?: number;
+  /** Attempts before a failing message is dead-lettered (1 delivery + redeliveries). @default 6 */
+  maxDeliveryAttempts?: number;
+  /** Pause before a failed delivery is rejected for redelivery, in ms. @default 250 */
+  retryDelayMs?: number;
+  /** Transactional outbox for stages and initiators (they may override). Needs `db`. @default false */
+  outbox?: boolean;
+  /** Inbox (de-duplication by matsMessageId) for stages (they may override). Needs `db`; implies the outbox. @default false */
+  inbox?: boolean;
+  /** Run the outbox sweeper on this node. @default true when `db` is given */
+  outboxSweeper?: boolean;
+  /** Interval between outbox sweeps, in ms. @default 1000 */
+  outboxSweepIntervalMs?: number;
+  /** Minimum age of an outbox row before the sweeper publishes it, in ms. @default 2000 */
+  outboxSweepMinAgeMs?: number;
+  /** Rows per sweep transaction. @default 100 */
+  outboxSweepBatchSize?: number;
+  /** How long inbox rows are kept, in ms. Must exceed the longest redelivery/reissue window. @default 14 days */
+  inboxRetentionMs?: number;
+  /** Interval between inbox purges, in ms. @default 3600000 (1 hour) */
+  inboxPurgeIntervalMs?: number;
+  /** Bodies larger than this are deflated, in bytes. @default 1024 */
+  compressionThresholdBytes?: number;
+  /** Maximum reply stack height of an outgoing message; more refuses the incoming message. @default 35 */
+  maxStackHeight?: number;
+  /** Maximum total call number of an outgoing message; more refuses the incoming message. @default 200 */
+  maxTotalCallNumber?: number;
+  /** Maximum outstanding futurized requests; more are rejected at once. @default 50000 */
+  futurizerMaxOutstanding?: number;
+  /** A stage running longer than this logs a warning (the broker's consumer_timeout is 30 min), in ms. @default 60000 */
+  slowStageWarnMs?: number;
+  /** Grace period of `stop()` when none is given, in ms. @default 5000 */
+  stopGraceMs?: number;
+  /** Rewrites traceIds of initiations outside stages. @default none */
+  initiateTraceIdModifier?: TraceIdModifier;
+  /** @default silentLogger */
+  logger?: Logger;
+  /** @default noopMetrics */
+  metrics?: Metrics;
+  /** @default Date.now */
+  clock?: Clock;
+}
+
+/** {@link MatsFactoryOptions} with every default applied and validated. */
+export interface ResolvedMatsFactoryOptions {
+  appName: string;
+  appVersion: string;
+  nodeName: string;
+  transport: Transport;
+  db: Knex | undefined;
+  queuePrefix: string;
+  commonGroupId: string;
+  concurrency: number;
+  interactiveConcurrency: number;
+  maxDeliveryAttempts: number;
+  retryDelayMs: number;
+  outbox: boolean;
+  inbox: boolean;
+  outboxSweeper: boolean;
+  outboxSweepIntervalMs: number;
+  outboxSweepMinAgeMs: number;
+  outboxSweepBatchSize: number;
+  inboxRetentionMs: number;
+  inboxPurgeIntervalMs: number;
+  compressionThresholdBytes: number;
+  maxStackHeight: number;
+  maxTotalCallNumber: number;
+  futurizerMaxOutstanding: number;
+  slowStageWarnMs: number;
+  stopGraceMs: number;
+  initiateTraceIdModifier: TraceIdModifier | undefined;
+  logger: Logger;
+  metrics: Metrics;
+  clock: Clock;
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/** Applies defaults and validates; throws {@link ConfigError} naming the offending field. */
+export function resolveMatsFactoryOptions(options: MatsFactoryOptions): ResolvedMatsFactoryOptions {
+  if (!options || typeof options !== 'object') throw new ConfigError('options', 'must be an object');
+  const appName = requireNonEmpty(options.appName, 'appName');
+  const appVersion = requireString(options.appVersion, 'appVersion');
+  const nodeName = requireNonEmpty(options.nodeName, 'nodeName');
+  const t = options.transport as Partial<Transport> | undefined;
+  if (!t || typeof t.publish !== 'function' || typeof t.consume !== 'function') {
+    throw new ConfigError('transport', 'must be a Transport');
+  }
+  const db = options.db;
+  if (db !== undefined && typeof db !== 'function') throw new ConfigError('db', 'must be a knex instance');
+  const queuePrefix = options.queuePrefix ?? 'mats.';
+  if (typeof queuePrefix !== 'string' || /[:\s]/.test(queuePrefix)) {
+    throw new ConfigError('queuePrefix', 'must be a string without ":" or whitespace');
+  }
+  const commonGroupId = options.commonGroupId ?? appName;
+  if (!/^[A-Za-z0-9._-]{1,100}$/.test(commonGroupId)) {
+    throw new ConfigError('commonGroupId', `must match [A-Za-z0-9._-]{1,100}, was '${commonGroupId}'`);
+  }
+  const concurrency = positiveInt(
+    options.concurrency,
+    Math.min(10, 2 * availableParallelism()),
+    'concurrency',
+  );
+  const inbox = options.inbox ?? false;
+  const outbox = options.outbox ?? inbox;
+  if (inbox && !outbox)
+    throw new ConfigError('outbox', 'the inbox needs the outbox (inbox: true, outbox: false)');
+  if ((outbox || inbox) && !db) throw new ConfigError(inbox ? 'inbox' : 'outbox', 'needs a db');
+  const outboxSweeper = options.outboxSweeper ?? db !== undefined;
+  if (outboxSweeper && !db) throw new ConfigError('outboxSweeper', 'needs a db');
+  if (
+    options.initiateTraceIdModifier !== undefined &&
+    typeof options.initiateTraceIdModifier !== 'function'
+  ) {
+    throw new ConfigError('initiateTraceIdModifier', 'must be a function');
+  }
+  const clock = options.clock ?? { now: () => Date.now() };
+  if (typeof clock.now !== 'function') throw new ConfigError('clock', 'must have now()');
+  return {
+    appName,
+    appVersion,
+    nodeName,
+    transport: options.transport,
+    db,
+    queuePrefix,
+    commonGroupId,
+    concurrency,
+    interactiveConcurrency: positiveInt(
+      options.interactiveConcurrency,
+      concurrency,
+      'interactiveConcurrency',
+    ),
+    maxDeliveryAttempts: positiveInt(options.maxDeliveryAttempts, 6, 'maxDeliveryAttempts'),
+    retryDelayMs: nonNegative(options.retryDelayMs, 250, 'retryDelayMs'),
+    outbox,
+    inbox,
+    outboxSweeper,
+    outboxSweepIntervalMs: positiveInt(options.outboxSweepIntervalMs, 1000, 'outboxSweepIntervalMs'),
+    outboxSweepMinAgeMs: nonNegative(options.outboxSweepMinAgeMs, 2000, 'outboxSweepMinAgeMs'),
+    outboxSweepBatchSize: positiveInt(options.outboxSweepBatchSize, 100, 'outboxSweepBatchSize'),
+    inboxRetentionMs: positiveInt(options.inboxRetentionMs, 14 * DAY_MS, 'inboxRetentionMs'),
+    inboxPurgeIntervalMs: positiveInt(options.inboxPurgeIntervalMs, 3600_000, 'inboxPurgeIntervalMs'),
+    compressionThresholdBytes: nonNegative(
+      options.compressionThresholdBytes,
+      1024,
+      'compressionThresholdBytes',
+    ),
+    maxStackHeight: positiveInt(options.maxStackHeight, 35, 'maxStackHeight'),
+    maxTotalCallNumber: positiveInt(options.maxTotalCallNumber, 200, 'maxTotalCallNumber'),
+    futurizerMaxOutstanding: positiveInt(options.futurizerMaxOutstanding, 50_000, 'futurizerMaxOutstanding'),
+    slowStageWarnMs: positiveInt(options.slowStageWarnMs, 60_000, 'slowStageWarnMs'),
+    stopGraceMs: nonNegative(options.stopGraceMs, 5000, 'stopGraceMs'),
+    initiateTraceIdModifier: options.initiateTraceIdModifier,
+    logger: options.logger ?? silentLogger,
+    metrics: options.metrics ?? noopMetrics,
+    clock,
+  };
+}
+
+/** Per-endpoint / per-stage overrides; unset fields inherit stage → endpoint → factory. */
+export interface StageOptions {
+  /** Concurrency (= prefetch) of the standard consumer set. @default the endpoint's, else the factory's */
+  concurrency?: number;
+  /** Concurrency (= prefetch) of the interactive consumer set. @default the endpoint's, else the factory's */
+  interactiveConcurrency?: number;
+  /** De-duplicate incoming messages by matsMessageId (`mats_inbox`). Implies the outbox. @default factory's */
+  inbox?: boolean;
+  /** Write outgoing messages to `mats_outbox` in the stage transaction. @default factory's */
+  outbox?: boolean;
+  /** @default factory's */
+  maxDeliveryAttempts?: number;
+  /** @default factory's */
+  retryDelayMs?: number;
+}
+
+/** {@link StageOptions} resolved against the endpoint's and the factory's. */
+export interface ResolvedStageOptions {
+  concurrency: number;
+  interactiveConcurrency: number;
+  inbox: boolean;
+  outbox: boolean;
+  maxDeliveryAttempts: number;
+  retryDelayMs: number;
+}
+
+/** Resolves stage options: stage → endpoint → factory. Throws {@link ConfigError} naming the field. */
+export function resolveStageOptions(
+  factory: ResolvedMatsFactoryOptions,
+  endpoint: StageOptions | undefined,
+  stage: StageOptions | undefined,
+): ResolvedStageOptions {
+  const pick = <K extends keyof StageOptions>(key: K): StageOptions[K] | undefined =>
+    stage?.[key] ?? endpoint?.[key];
+  const concurrency = positiveInt(pick('concurrency'), factory.concurrency, 'concurrency');
+  const inbox = pick('inbox') ?? factory.inbox;
+  const outbox = pick('outbox') ?? (inbox || factory.outbox);
+  if (inbox && !outbox)
+    throw new ConfigError('outbox', 'the inbox needs the outbox (inbox: true, outbox: false)');
+  if ((inbox || outbox) && !factory.db)
+    throw new ConfigError(inbox ? 'inbox' : 'outbox', 'needs the factory db');
+  return {
+    concurrency,
+    interactiveConcurrency: positiveInt(
+      pick('interactiveConcurrency'),
+      pick('concurrency') ?? factory.interactiveConcurrency,
+      'interactiveConcurrency',
+    ),
+    inbox,
+    outbox,
+    maxDeliveryAttempts: positiveInt(
+      pick('maxDeliveryAttempts'),
+      factory.maxDeliveryAttempts,
+      'maxDeliveryAttempts',
+    ),
+    retryDelayMs: nonNegative(pick('retryDelayMs'), factory.retryDelayMs, 'retryDelayMs'),
+  };
+}
+
+function requireString(value: unknown, field: string): string {
+  if (typeof value !== 'string') throw new ConfigError(field, 'must be a string');
+  return value;
+}
+
+function requireNonEmpty(value: unknown, field: string): string {
+  const s = requireString(value, field);
+  if (s.length === 0) throw new ConfigError(field, 'must not be empty');
+  return s;
+}
+
+function positiveInt(value: number | undefined, fallback: number, field: string): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < 1)
+    throw new ConfigError(field, `must be an integer >= 1, was ${String(v)}`);
+  return v;
+}
+
+function nonNegative(value: number | undefined, fallback: number, field: string): number {
+  const v = value ?? fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+    throw new ConfigError(field, `must be a number >= 0, was ${String(v)}`);
+  }
+  return v;
+}

@@ -1,0 +1,225 @@
+import type { Knex } from 'knex';
+import type { OutgoingMessage } from '../broker/Transport.ts';
+import type { Logger } from '../logging.ts';
+import type { MatsMessageStore, StoredOutgoingMessage } from '../store/MatsMessageStore.ts';
+import type { Clock } from './MatsFactoryOptions.ts';
+import { MatsHeader } from './MatsWire.ts';
+
+export interface OutboxPublisherOptions {
+  store: MatsMessageStore;
+  /** Publishes with confirms (the runtime's publish, with its nack retry). */
+  publish(messages: readonly OutgoingMessage[]): Promise<void>;
+  logger: Logger;
+  clock: Clock;
+  sweepIntervalMs: number;
+  sweepMinAgeMs: number;
+  sweepBatchSize: number;
+  inboxRetentionMs: number;
+  inboxPurgeIntervalMs: number;
+}
+
+/**
+ * Everything that publishes from `mats_outbox` (`mats-semantics.md` 2.3):
+ * - the lazy, batched delete of rows whose publish a stage or initiation saw confirmed;
+ * - publish-after-commit for initiations that joined a caller-supplied transaction: when the caller's outermost
+ *   transaction settles, the rows still present (so: committed, not yet published) are claimed, published and
+ *   deleted;
+ * - the sweeper: every `sweepIntervalMs`, one transaction claims rows older than `sweepMinAgeMs` with
+ *   `FOR UPDATE SKIP LOCKED`, deletes them, publishes them with confirms and commits (a failed publish rolls the
+ *   delete back);
+ * - the periodic inbox purge.
+ */
+export class OutboxPublisher {
+  readonly #o: OutboxPublisherOptions;
+  readonly #pendingDeletes = new Set<string>();
+  #deleteScheduled = false;
+  readonly #inFlight = new Set<Promise<unknown>>();
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #purgeTimer: NodeJS.Timeout | undefined;
+  #running = false;
+  #sweeping: Promise<number> | undefined;
+
+  constructor(options: OutboxPublisherOptions) {
+    this.#o = options;
+  }
+
+  /** Starts the sweeper and the inbox purge. */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#scheduleSweep();
+    this.#schedulePurge();
+  }
+
+  /**
+   * Stops the timers and waits (at most `graceMs`) for running sweeps, flushes and deletes. Idempotent. Work
+   * still pending after the grace period (e.g. a caller transaction that never ends) is left to the sweeper of
+   * a later run: the rows stay in the table.
+   */
+  async stop(graceMs = 5000): Promise<void> {
+    this.#running = false;
+    clearTimeout(this.#sweepTimer);
+    clearTimeout(this.#purgeTimer);
+    this.#flushDeletes();
+    const deadline = Date.now() + graceMs;
+    while (this.#inFlight.size > 0 && Date.now() < deadline) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise((resolve) => (timer = setTimeout(resolve, deadline - Date.now())));
+      await Promise.race([Promise.allSettled([...this.#inFlight]), timeout]);
+      clearTimeout(timer);
+    }
+  }
+
+  /** Deletes these rows soon, in one statement with others (their publish was confirmed). */
+  scheduleDelete(matsMessageIds: readonly string[]): void {
+    for (const id of matsMessageIds) this.#pendingDeletes.add(id);
+    if (this.#deleteScheduled) return;
+    this.#deleteScheduled = true;
+    setImmediate(() => this.#flushDeletes());
+  }
+
+  /**
+   * Publishes the rows `matsMessageIds` once the caller's transaction `trx` (its outermost transaction, if `trx`
+   * is a savepoint) has settled. Rows that are gone (rolled back, or already published) are skipped; if the
+   * publish fails the rows stay for the sweeper.
+   */
+  afterCallerCommit(trx: Knex.Transaction, matsMessageIds: readonly string[]): void {
+    let root = trx as Knex.Transaction & { parentTransaction?: Knex.Transaction };
+    while (root.parentTransaction) root = root.parentTransaction as typeof root;
+    if (!(root.executionPromise instanceof Promise)) {
+      this.#o.logger.warn(
+        { matsMessageIds },
+        'Mats outbox: caller transaction has no executionPromise; the sweeper will send',
+      );
+      return;
+    }
+    const settled = root.executionPromise.then(
+      () => true,
+      () => false,
+    );
+    this.#track(
+      settled.then((maybeCommitted) => (maybeCommitted ? this.flushIds(matsMessageIds) : 0)),
+      'publish after caller commit',
+    );
+  }
+
+  /** Claims, publishes and deletes the given rows if they still exist. Returns how many were published. */
+  async flushIds(matsMessageIds: readonly string[]): Promise<number> {
+    if (matsMessageIds.length === 0) return 0;
+    return this.#inClaim((trx) => this.#o.store.claimOutboxByIds(trx, matsMessageIds));
+  }
+
+  /** One sweep: claims up to a batch of old rows, publishes and deletes them. Returns how many were published. */
+  sweepOnce(): Promise<number> {
+    this.#sweeping ??= this.#inClaim((trx) =>
+      this.#o.store.claimOutboxBatch(
+        trx,
+        this.#o.clock.now() - this.#o.sweepMinAgeMs,
+        this.#o.sweepBatchSize,
+      ),
+    ).finally(() => (this.#sweeping = undefined));
+    return this.#sweeping;
+  }
+
+  /**
+   * Publishes stored rows (dropping those whose `mats_Expires` passed; the rest get their remaining TTL). Resolves
+   * when all are confirmed; rejects like `Transport.publish`.
+   */
+  async publishStored(rows: readonly StoredOutgoingMessage[]): Promise<number> {
+    const now = this.#o.clock.now();
+    const messages: OutgoingMessage[] = [];
+    for (const row of rows) {
+      const expires = row.message.properties.headers[MatsHeader.EXPIRES];
+      if (typeof expires === 'number') {
+        if (expires <= now) continue;
+        messages.push({
+          ...row.message,
+          properties: { ...row.message.properties, expiration: expires - now },
+        });
+      } else messages.push(row.message);
+    }
+    if (messages.length > 0) await this.#o.publish(messages);
+    return messages.length;
+  }
+
+  async #inClaim(claim: (trx: Knex.Transaction) => Promise<StoredOutgoingMessage[]>): Promise<number> {
+    const trx = await this.#o.store.db.transaction();
+    try {
+      const rows = await claim(trx);
+      if (rows.length === 0) {
+        await trx.commit();
+        return 0;
+      }
+      // Delete before publishing, while holding the row locks: if the delete fails (e.g. a MariaDB deadlock
+      // between two sweepers) nothing was published yet. Fewer deleted rows than claimed means another node took
+      // some (SQLite has no row locks): publish nothing, roll back.
+      const deleted = await this.#o.store.deleteOutbox(
+        trx,
+        rows.map((r) => r.matsMessageId),
+      );
+      if (deleted !== rows.length) {
+        await trx.rollback();
+        return 0;
+      }
+      const published = await this.publishStored(rows);
+      await trx.commit();
+      if (published > 0) this.#o.logger.debug({ published }, 'Mats outbox rows published');
+      return published;
+    } catch (err) {
+      if (!trx.isCompleted()) await trx.rollback().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  #flushDeletes(): void {
+    this.#deleteScheduled = false;
+    if (this.#pendingDeletes.size === 0) return;
+    const ids = [...this.#pendingDeletes];
+    this.#pendingDeletes.clear();
+    this.#track(this.#o.store.deleteOutbox(this.#o.store.db, ids), 'delete published outbox rows');
+  }
+
+  #track(promise: Promise<unknown>, what: string): void {
+    const p = promise.catch((error: unknown) => {
+      // The rows stay; the sweeper publishes (or deletes) them later.
+      this.#o.logger.warn({ err: error }, `Mats outbox: ${what} failed`);
+    });
+    this.#inFlight.add(p);
+    void p.finally(() => this.#inFlight.delete(p));
+  }
+
+  #scheduleSweep(): void {
+    if (!this.#running) return;
+    this.#sweepTimer = setTimeout(() => {
+      const p = this.sweepOnce()
+        .then((n) => {
+          // A full batch means more are waiting: sweep again at once.
+          if (n >= this.#o.sweepBatchSize && this.#running) return this.sweepOnce();
+          return n;
+        })
+        .catch((error: unknown) => this.#o.logger.warn({ err: error }, 'Mats outbox sweep failed'))
+        .finally(() => {
+          this.#inFlight.delete(p);
+          this.#scheduleSweep();
+        });
+      this.#inFlight.add(p);
+    }, this.#o.sweepIntervalMs);
+  }
+
+  #schedulePurge(): void {
+    if (!this.#running) return;
+    this.#purgeTimer = setTimeout(() => {
+      const p = this.#o.store
+        .purgeInbox(this.#o.clock.now() - this.#o.inboxRetentionMs)
+        .then((n) => {
+          if (n > 0) this.#o.logger.debug({ purged: n }, 'Mats inbox purged');
+        })
+        .catch((error: unknown) => this.#o.logger.warn({ err: error }, 'Mats inbox purge failed'))
+        .finally(() => {
+          this.#inFlight.delete(p);
+          this.#schedulePurge();
+        });
+      this.#inFlight.add(p);
+    }, this.#o.inboxPurgeIntervalMs);
+  }
+}

@@ -1,0 +1,225 @@
+import type { Knex } from 'knex';
+import { MATS_MIGRATIONS_TABLE, matsMigrations } from '../../migrations/mats/index.ts';
+import type { HeaderValue, MessageProperties, OutgoingMessage } from '../broker/Transport.ts';
+import { chunk } from '../util/chunk.ts';
+import { dialectOf, type Dialect } from './database.ts';
+import { isUniqueViolation, toDataAccessError } from './sqlErrors.ts';
+
+/** An outgoing message stored in `mats_outbox`, as read back for publishing. */
+export interface StoredOutgoingMessage {
+  /** Auto-increment row id (sweeper order). */
+  id: number;
+  matsMessageId: string;
+  causeMessageId: string | null;
+  createdTimestamp: number;
+  message: OutgoingMessage;
+}
+
+type Db = Knex | Knex.Transaction;
+
+interface OutboxRecord {
+  id: number | string;
+  mats_message_id: string;
+  cause_message_id: string | null;
+  target_kind: string;
+  target_name: string;
+  properties: string;
+  headers: string;
+  body: Buffer | Uint8Array;
+  created_timestamp: number | string;
+}
+
+/**
+ * The SQL of the Mats layer (the only place with it): `mats_inbox` (de-duplication by matsMessageId per stage)
+ * and `mats_outbox` (the transactional outbox), `mats-semantics.md` 2.3. Every failure becomes a
+ * `DataAccessError` with the driver's error as `cause`.
+ */
+export class MatsMessageStore {
+  readonly db: Knex;
+  readonly dialect: Dialect;
+
+  constructor(db: Knex) {
+    this.db = db;
+    this.dialect = dialectOf(db);
+  }
+
+  /** Brings the Mats tables to the latest migration (own migration table `knex_migrations_mats`). */
+  static async migrate(db: Knex): Promise<void> {
+    try {
+      await db.migrate.latest({ migrationSource: matsMigrations, tableName: MATS_MIGRATIONS_TABLE });
+    } catch (err) {
+      throw toDataAccessError(err, 'Mats migration');
+    }
+  }
+
+  /**
+   * Records `(stageId, matsMessageId)` in the inbox inside a savepoint of `trx`. Returns false when it is already
+   * there (a duplicate delivery): only the savepoint is rolled back, `trx` stays usable.
+   */
+  async insertInbox(
+    trx: Knex.Transaction,
+    stageId: string,
+    matsMessageId: string,
+    now: number,
+  ): Promise<boolean> {
+    try {
+      await trx.transaction(async (sp) => {
+        await sp('mats_inbox').insert({
+          stage_id: stageId,
+          mats_message_id: matsMessageId,
+          received_timestamp: now,
+        });
+      });
+      return true;
+    } catch (err) {
+      if (isUniqueViolation(err)) return false;
+      throw toDataAccessError(err, 'Mats inbox insert');
+    }
+  }
+
+  /** Deletes inbox rows received before `olderThan` (epoch ms); returns how many. */
+  async purgeInbox(olderThan: number): Promise<number> {
+    try {
+      return await this.db('mats_inbox').where('received_timestamp', '<', olderThan).delete();
+    } catch (err) {
+      throw toDataAccessError(err, 'Mats inbox purge');
+    }
+  }
+
+  /** Inserts outgoing messages into the outbox in `trx`. */
+  async insertOutbox(
+    trx: Db,
+    messages: ReadonlyArray<{
+      message: OutgoingMessage;
+      matsMessageId: string;
+      causeMessageId: string | undefined;
+    }>,
+    now: number,
+  ): Promise<void> {
+    if (messages.length === 0) return;
+    const rows = messages.map(({ message, matsMessageId, causeMessageId }) => {
+      const { headers, ...properties } = message.properties;
+      return {
+        mats_message_id: matsMessageId,
+        cause_message_id: causeMessageId ?? null,
+        target_kind: message.target.kind,
+        target_name: message.target.name,
+        properties: JSON.stringify(properties),
+        headers: JSON.stringify(headers),
+        body: message.body,
+        created_timestamp: now,
+      };
+    });
+    try {
+      // Large bodies in one multi-row INSERT could exceed max_allowed_packet; a few rows per statement is enough.
+      for (const part of chunk(rows, 20)) await trx('mats_outbox').insert(part);
+    } catch (err) {
+      throw toDataAccessError(err, 'Mats outbox insert');
+    }
+  }
+
+  /** The outbox rows produced by the incoming message `causeMessageId` (for an inbox duplicate), in id order. */
+  async outboxByCause(trx: Db, causeMessageId: string): Promise<StoredOutgoingMessage[]> {
+    try {
+      const rows = (await trx('mats_outbox')
+        .where('cause_message_id', causeMessageId)
+        .orderBy('id')) as OutboxRecord[];
+      return rows.map(toStored);
+    } catch (err) {
+      throw toDataAccessError(err, 'Mats outbox read');
+    }
+  }
+
+  /**
+   * Claims the rows with the given message ids that still exist (i.e. were committed and not yet published),
+   * locking them against sweepers on other nodes (`FOR UPDATE SKIP LOCKED`; SQLite has one writer anyway).
+   */
+  async claimOutboxByIds(
+    trx: Knex.Transaction,
+    matsMessageIds: readonly string[],
+  ): Promise<StoredOutgoingMessage[]> {
+    const out: StoredOutgoingMessage[] = [];
+    try {
+      for (const ids of chunk(matsMessageIds, 500)) {
+        const rows = (await this.#lock(
+          trx('mats_outbox').whereIn('mats_message_id', ids).orderBy('id'),
+        )) as OutboxRecord[];
+        out.push(...rows.map(toStored));
+      }
+    } catch (err) {
+      throw toDataAccessError(err, 'Mats outbox claim');
+    }
+    return out;
+  }
+
+  /**
+   * Claims up to `limit` rows created before `olderThan` (epoch ms), oldest id first, skipping rows locked by
+   * another sweeper (`FOR UPDATE SKIP LOCKED` on MySQL/MariaDB and PostgreSQL).
+   */
+  async claimOutboxBatch(
+    trx: Knex.Transaction,
+    olderThan: number,
+    limit: number,
+  ): Promise<StoredOutgoingMessage[]> {
+    try {
+      const rows = (await this.#lock(
+        trx('mats_outbox').where('created_timestamp', '<', olderThan).orderBy('id').limit(limit),
+      )) as OutboxRecord[];
+      return rows.map(toStored);
+    } catch (err) {
+      throw toDataAccessError(err, 'Mats outbox sweep');
+    }
+  }
+
+  /** Deletes outbox rows by message id (after their publish was confirmed). */
+  async deleteOutbox(db: Db, matsMessageIds: readonly string[]): Promise<number> {
+    let deleted = 0;
+    try {
+      for (const ids of chunk(matsMessageIds, 500)) {
+        deleted += await db('mats_outbox').whereIn('mats_message_id', ids).delete();
+      }
+    } catch (err) {
+      throw toDataAccessError(err, 'Mats outbox delete');
+    }
+    return deleted;
+  }
+
+  /** Number of rows in the outbox (monitoring, tests). */
+  async countOutbox(db: Db = this.db): Promise<number> {
+    return this.#count(db, 'mats_outbox');
+  }
+
+  /** Number of rows in the inbox (monitoring, tests). */
+  async countInbox(db: Db = this.db): Promise<number> {
+    return this.#count(db, 'mats_inbox');
+  }
+
+  async #count(db: Db, table: string): Promise<number> {
+    try {
+      const row = (await db(table).count({ n: '*' }).first()) as { n: number | string } | undefined;
+      return Number(row?.n ?? 0);
+    } catch (err) {
+      throw toDataAccessError(err, `count ${table}`);
+    }
+  }
+
+  #lock(query: Knex.QueryBuilder): Knex.QueryBuilder {
+    return this.dialect === 'sqlite' ? query : query.forUpdate().skipLocked();
+  }
+}
+
+function toStored(row: OutboxRecord): StoredOutgoingMessage {
+  const properties = JSON.parse(row.properties) as Omit<MessageProperties, 'headers'>;
+  const headers = JSON.parse(row.headers) as Record<string, HeaderValue>;
+  return {
+    id: Number(row.id),
+    matsMessageId: row.mats_message_id,
+    causeMessageId: row.cause_message_id,
+    createdTimestamp: Number(row.created_timestamp),
+    message: {
+      target: { kind: row.target_kind === 'topic' ? 'topic' : 'queue', name: row.target_name },
+      body: Buffer.isBuffer(row.body) ? row.body : Buffer.from(row.body),
+      properties: { ...properties, headers },
+    },
+  };
+}

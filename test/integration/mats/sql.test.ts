@@ -1,0 +1,202 @@
+import { expect } from 'chai';
+import type { OutgoingMessage } from '../../../src/broker/Transport.ts';
+import { dlqName } from '../../../src/mats/MatsWire.ts';
+import { InMemoryMetrics } from '../../../src/metrics/InMemoryMetrics.ts';
+import { MatsMessageStore } from '../../../src/store/MatsMessageStore.ts';
+import { describeMats, Sink, SQL_ENVS, waitFor, waitForDepth } from './matsTestKit.ts';
+import { SpyTransport } from './SpyTransport.ts';
+
+describeMats(
+  'Mats SQL: transactions, inbox, outbox, sweeper (statements 19, 25-27)',
+  (env) => {
+    it('S19: when the stage DB work throws, or the stage throws after DB writes, no rows remain and nothing is sent', async () => {
+      const e = env();
+      const metrics = new InMemoryMetrics();
+      const f = e.createFactory('n', { metrics });
+      const ep = e.uid('S19.ep');
+      const term = e.uid('S19.term');
+      const table = e.uid('s19_rows');
+      await e.db.knex.schema.createTable(table, (t) => t.string('k').primary());
+      const attempts: Array<[string, number]> = [];
+      const received = new Sink<unknown>();
+      f.single<null, string>(
+        ep,
+        async (ctx, mode) => {
+          attempts.push([mode, ctx.deliveryAttempt]);
+          const trx = await ctx.sql();
+          await trx(table).insert({ k: `${mode}-${ctx.deliveryAttempt}` });
+          ctx.goTo(term, mode);
+          await ctx.initiate((init) => init.traceId('child').to(term).send(`${mode}-child`));
+          if (mode === 'dbFails') await trx(table).insert({ k: `${mode}-${ctx.deliveryAttempt}` }); // duplicate key
+          if (mode === 'throwsAfter') throw new Error('after the DB writes');
+          return undefined as unknown as null;
+        },
+        { outbox: true },
+      );
+      f.terminator(term, (_c, _s, m) => received.push(m));
+      expect(await f.waitForReceiving(10_000)).to.equal(true);
+      await f.getDefaultInitiator().initiate((init) => {
+        init.traceId('S19a').from('t').to(ep).send('dbFails');
+        init.traceId('S19b').to(ep).send('throwsAfter');
+      });
+      await waitForDepth(e.broker, dlqName(e.prefix, ep), 2);
+      expect(attempts.filter(([m]) => m === 'dbFails').map(([, a]) => a)).to.deep.equal([1, 2]);
+      expect(attempts.filter(([m]) => m === 'throwsAfter').map(([, a]) => a)).to.deep.equal([1, 2]);
+      expect(await e.db.knex(table).count({ n: '*' }).first()).to.satisfy(
+        (r: { n: unknown }) => Number(r.n) === 0,
+      );
+      expect(await e.store.countOutbox()).to.equal(0);
+      expect(metrics.total('mats_out_messages_total', { stage: ep })).to.equal(0);
+      expect(received.items).to.deep.equal([]);
+    });
+
+    it('S25: with the inbox, a duplicate does not run the lambda again but re-sends the unconfirmed outgoing messages', async () => {
+      const e = env();
+      const spy = new SpyTransport(e.createTransport('spy'));
+      const f = e.createFactory('n', { transport: spy, outboxSweeper: false });
+      const ep = e.uid('S25.ep');
+      const term = e.uid('S25.term');
+      const runs: string[] = [];
+      const received = new Sink<string>();
+      f.single(
+        ep,
+        (ctx) => {
+          runs.push(ctx.goTo(term, 'out'));
+          spy.failNextPublishes(1); // the stage's publish after commit fails: the rows stay in the outbox
+          return undefined;
+        },
+        { inbox: true },
+      );
+      f.terminator(term, (ctx) => received.push(ctx.matsMessageId));
+      expect(await f.waitForReceiving(10_000)).to.equal(true);
+      await f.getDefaultInitiator().initiate((init) => init.traceId('S25').from('t').to(ep).send(null));
+      await waitFor(
+        () => spy.events.some((ev) => ev.kind === 'ack' && ev.queue === `${e.prefix}${ep}`),
+        'first ack',
+      );
+      expect(runs).to.have.length(1);
+      expect(await e.store.countOutbox()).to.equal(1);
+
+      // A duplicate of the processed message (same matsMessageId), e.g. a redelivery after a lost ack.
+      const original = spy.published().find((m) => m.target.name === `${e.prefix}${ep}`)!;
+      const raw = e.createTransport('dup');
+      await raw.connect();
+      await raw.publish([original]);
+      expect(await received.first()).to.equal(runs[0]);
+      expect(runs).to.have.length(1);
+      await waitFor(async () => (await e.store.countOutbox()) === 0, 'outbox rows deleted after the re-send');
+
+      // Another duplicate: nothing left to re-send, the lambda still does not run.
+      await raw.publish([original]);
+      await waitFor(
+        () => spy.events.filter((ev) => ev.kind === 'ack' && ev.queue === `${e.prefix}${ep}`).length === 3,
+        'third ack',
+      );
+      expect(runs).to.have.length(1);
+      expect(received.items).to.have.length(1);
+      expect(await e.store.countInbox()).to.be.at.least(1);
+    });
+
+    it('S26: after a crash between DB commit and publish, the sweeper publishes within interval + min age', async () => {
+      const e = env();
+      const spy = new SpyTransport(e.createTransport('crashing'));
+      // Node A has no sweeper (it "crashed" after committing); node B only sweeps.
+      const a = e.createFactory('A', { transport: spy, outbox: true, outboxSweeper: false });
+      const b = e.createFactory('B', { outboxSweepIntervalMs: 50, outboxSweepMinAgeMs: 300 });
+      await b.start();
+      const ep = e.uid('S26.ep');
+      const term = e.uid('S26.term');
+      const received = new Sink<number>();
+      let failedAt = 0;
+      let runs = 0;
+      a.single(ep, (ctx) => {
+        runs++;
+        ctx.goTo(term, 'swept');
+        spy.failNextPublishes(1);
+        ctx.doAfterCommit(() => (failedAt = Date.now()));
+        return undefined;
+      });
+      b.terminator(term, () => received.push(Date.now()));
+      expect(await a.waitForReceiving(10_000)).to.equal(true);
+      expect(await b.waitForReceiving(10_000)).to.equal(true);
+      await a.getDefaultInitiator().initiate((init) => init.traceId('S26').from('t').to(ep).send(null));
+      const [at] = await received.take(1);
+      expect(runs).to.equal(1);
+      expect(at! - failedAt).to.be.below(300 + 50 + 1500);
+      await waitFor(async () => (await e.store.countOutbox()) === 0, 'outbox emptied');
+    });
+
+    it('S26: initiate({ trx }) writes to the outbox in the caller transaction and publishes after its commit only', async () => {
+      const e = env();
+      // A long sweeper min age: a prompt delivery proves the after-commit publish, not the sweeper.
+      const f = e.createFactory('n', { outboxSweepMinAgeMs: 60_000 });
+      const term = e.uid('S26t.term');
+      const table = e.uid('s26_rows');
+      await e.db.knex.schema.createTable(table, (t) => t.string('k').primary());
+      const received = new Sink<string>();
+      f.terminator<unknown, string>(term, (_c, _s, m) => received.push(m));
+      expect(await f.waitForReceiving(10_000)).to.equal(true);
+      const init = f.getDefaultInitiator();
+      await e.db.knex.transaction(async (trx) => {
+        await trx(table).insert({ k: 'committed' });
+        await init.initiate((i) => i.traceId('c').from('t').to(term).send('committed'), { trx });
+        // Inside a savepoint too: published after the OUTER commit.
+        await trx.transaction(async (sp) => {
+          await init.initiate((i) => i.traceId('s').from('t').to(term).send('savepoint'), { trx: sp });
+        });
+        expect(await new MatsMessageStore(e.db.knex).countOutbox(trx)).to.equal(2);
+      });
+      await e.db.knex
+        .transaction(async (trx) => {
+          await init.initiate((i) => i.traceId('r').from('t').to(term).send('rolled back'), { trx });
+          throw new Error('caller rolls back');
+        })
+        .catch(() => undefined);
+      await init.initiate((i) => i.traceId('f').from('t').to(term).send('fence'));
+      const got = await received.take(3, 5000);
+      await waitFor(async () => (await e.store.countOutbox()) === 0, 'outbox emptied');
+      expect([...got].sort()).to.deep.equal(['committed', 'fence', 'savepoint']);
+      expect(received.items).to.not.include('rolled back');
+    });
+
+    it('S27: two sweepers never publish the same row; every row is published and removed', async function () {
+      this.timeout(60_000);
+      const e = env();
+      const queue = `${e.prefix}${e.uid('S27.q')}`;
+      const rows = 300;
+      const old = Date.now() - 60_000;
+      const messages = Array.from(
+        { length: rows },
+        (_, i): { message: OutgoingMessage; matsMessageId: string; causeMessageId: undefined } => ({
+          matsMessageId: `S27_${i}`,
+          causeMessageId: undefined,
+          message: {
+            target: { kind: 'queue', name: queue },
+            body: Buffer.from(`{"i":${i}}`),
+            properties: { messageId: `S27_${i}`, persistent: true, headers: { n: i } },
+          },
+        }),
+      );
+      await e.store.insertOutbox(e.db.knex, messages, old);
+      const spies = [new SpyTransport(e.createTransport('sw1')), new SpyTransport(e.createTransport('sw2'))];
+      const sweepers = spies.map((spy, i) =>
+        e.createFactory(`sweeper${i}`, {
+          transport: spy,
+          db: e.db.connect(),
+          outboxSweepIntervalMs: 5,
+          outboxSweepBatchSize: 10,
+          outboxSweepMinAgeMs: 0,
+        }),
+      );
+      await Promise.all(sweepers.map((s) => s.start()));
+      await waitFor(async () => (await e.store.countOutbox()) === 0, 'outbox emptied', 45_000);
+      const byNode = spies.map((s) => new Set(s.published().map((m) => m.properties.messageId)));
+      const both = [...byNode[0]!].filter((id) => byNode[1]!.has(id));
+      expect(both).to.deep.equal([]);
+      expect(byNode[0]!.size + byNode[1]!.size).to.equal(rows);
+      await waitForDepth(e.broker, queue, rows);
+      expect(await e.broker.queueDepth(queue)).to.equal(rows);
+    });
+  },
+  SQL_ENVS,
+);
