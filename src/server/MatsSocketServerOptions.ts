@@ -1,0 +1,330 @@
+import type { ClusterStoreAndForward } from '../store/ClusterStoreAndForward.ts';
+import { ConfigError } from '../errors.ts';
+import { silentLogger, type Logger } from '../logging.ts';
+import { noopMetrics, type Metrics } from '../metrics/Metrics.ts';
+import type { AuthenticationPluginFactory } from './auth/AuthenticationPlugin.ts';
+import type { MatsFactory } from '../mats/MatsFactory.ts';
+
+/** Protocol limits (protocol.md section 12 and 2.6). Every field has the spec's value as default. */
+export interface ServerLimits {
+  /** Max text frame before HELLO is processed, in bytes; more closes 1009. @default 20480 (20 KiB) */
+  preHelloMaxFrameBytes?: number;
+  /** Max text frame after HELLO, in bytes; more closes 1009. @default 52428800 (50 MiB) */
+  maxFrameBytes?: number;
+  /** Sessions per userId (all states, the resumed one excluded); more closes 1008. @default 75 */
+  maxSessionsPerUser?: number;
+  /** Topic subscriptions per connection; the SUB that would exceed it closes 4004. @default 1500 */
+  maxTopicsPerConnection?: number;
+  /** Topic id length, in characters; longer closes 1008. @default 256 */
+  maxTopicIdLength?: number;
+  /** Information-bearing envelopes held while waiting for REAUTH; the excess gets RETRY. @default 100 */
+  reauthHoldMaxEnvelopes?: number;
+  /** Total `msg` text held while waiting for REAUTH, in bytes; the excess gets RETRY. @default 20971520 (20 MiB) */
+  reauthHoldMaxBytes?: number;
+  /** SUB/UNSUB held while waiting for REAUTH; more closes 1008. @default 3000 */
+  reauthHoldMaxSubs?: number;
+  /** Information-bearing envelopes received without progress while REAUTH is outstanding; more closes 1008. @default 500 */
+  reauthMaxWithoutProgress?: number;
+  /** Outbox messages per forward round (and per frame). @default 20 */
+  maxMessagesPerForwardRound?: number;
+  /** Socket writes of an outbox message before it is dead-lettered (BR-2). @default 10 */
+  maxDeliveryAttempts?: number;
+  /** Attempts to find a free smid when storing in an outbox. @default 100 */
+  maxSmidAttempts?: number;
+  /** Envelopes recorded per session for introspection. @default 200 */
+  envelopesRecordedPerSession?: number;
+  /** `clv` is truncated to this many characters for storage. @default 1024 */
+  maxClientLibLength?: number;
+}
+
+/** Delays of protocol.md section 11 and the connection timeouts of 2.6, in ms. */
+export interface ServerTimings {
+  /** From open until HELLO is processed; more closes 1001. @default 5000 */
+  helloTimeoutMs?: number;
+  /** Without any inbound frame after HELLO; more closes 1001 and deregisters. @default 75000 */
+  idleTimeoutMs?: number;
+  /** WebSocket-level ping interval (BR-6); 2 unanswered pings terminate the connection. 0 disables. @default 25000 */
+  wsPingIntervalMs?: number;
+  /** ACK for a SEND, any NACK, RETRY. @default 4 */
+  ackDelayMs?: number;
+  /** ACK for a REQUEST (elidable) or for a client RESOLVE/REJECT. @default 100 */
+  requestAckDelayMs?: number;
+  /** Insta RESOLVE. @default 2 */
+  instaResolveDelayMs?: number;
+  /** Insta REJECT. @default 4 */
+  instaRejectDelayMs?: number;
+  /** ACK2. @default 25 */
+  ack2DelayMs?: number;
+  /** SUB_OK / SUB_LOST / SUB_NO_AUTH and REAUTH on the incoming path. @default 2 */
+  subReplyDelayMs?: number;
+  /** PUB delivery to local subscribers. @default 10 */
+  pubDelayMs?: number;
+  /** The forwarder's pause after a failed socket write. @default 2500 */
+  forwardWriteFailurePauseMs?: number;
+  /** Group commit: how long the committer waits to gather items. @default 2 */
+  groupCommitWindowMs?: number;
+  /** Group commit: items per transaction at most. @default 64 */
+  groupCommitMaxItems?: number;
+  /** Coalescing window of pokes to other nodes (and of batched store writes such as ACK completion). @default 2 */
+  pokeCoalesceMs?: number;
+  /** Default timeout of a server-to-client request (BR-4). @default 600000 (10 min) */
+  serverRequestTimeoutMs?: number;
+  /** Grace period of `stop()` when none is given. @default 5000 */
+  stopGraceMs?: number;
+}
+
+/** Scheduled jobs (store.md section 8), intervals in ms; each gets a constant random 0-10 % extra per node. */
+export interface ServerJobOptions {
+  /** Liveliness update of this node's sessions. @default 54000 */
+  livelinessIntervalMs?: number;
+  /** Session timeout check. @default 300000 */
+  timeoutCheckIntervalMs?: number;
+  /** A session times out this long after its last liveliness update. @default 259200000 (3 days) */
+  sessionTimeoutMs?: number;
+  /** Remnant scavenger. @default 5400000 */
+  scavengeIntervalMs?: number;
+  /** Self-heal sweep (BR-3). @default 30000 */
+  selfHealIntervalMs?: number;
+  /** Outbox rows older than this, unattempted, for a live session trigger the forwarder. @default 10000 */
+  selfHealMinAgeMs?: number;
+  /** Rows registered to this node but not live here are deregistered when their liveliness is this old. @default 120000 */
+  selfHealStaleRegistrationMs?: number;
+  /** Request timeout sweep (BR-4). @default 5000 */
+  requestTimeoutSweepMs?: number;
+  /** Expired correlations handled per sweep round. @default 100 */
+  requestTimeoutSweepBatch?: number;
+  /** Topic log purge. @default 60000 */
+  topicPurgeIntervalMs?: number;
+  /** DLQ retention job interval. @default 86400000 (24 h) */
+  dlqRetentionIntervalMs?: number;
+  /** Dead letters older than this are purged; 0 keeps them forever. @default 2592000000 (30 days) */
+  dlqRetentionMs?: number;
+  /** Outbox depth gauge refresh (metrics). 0 disables. @default 30000 */
+  outboxDepthIntervalMs?: number;
+  /** Run the jobs at all (tests of single pieces may turn them off). @default true */
+  enabled?: boolean;
+}
+
+/** Options of a {@link MatsSocketServer} node. */
+export interface MatsSocketServerOptions {
+  /** This node's name, unique among running nodes (sessions are registered under it). Must equal the store's. */
+  nodeName: string;
+  /**
+   * The MatsSocket instance name, shared by all nodes of a cluster; namespaces the internal endpoints
+   * (`MatsSocket.<inst>.replyHandler`, ...). @default 'MatsSocket'
+   */
+  instanceName?: string;
+  /** The node's Mats factory (its broker connection and backend endpoints). The caller owns and stops it. */
+  matsFactory: MatsFactory;
+  /** The shared store. The caller owns and closes it. */
+  store: ClusterStoreAndForward;
+  /** Creates one authentication plugin instance per connection (at the WebSocket upgrade). */
+  authenticationPlugin: AuthenticationPluginFactory;
+  /** @default silentLogger */
+  logger?: Logger;
+  /** @default noopMetrics */
+  metrics?: Metrics;
+  /** Protocol limits. */
+  limits?: ServerLimits;
+  /** Protocol delays and timeouts. */
+  timings?: ServerTimings;
+  /** Scheduled jobs. */
+  jobs?: ServerJobOptions;
+  /** Concurrency of the reply-handler terminator (at least 8). @default 16 */
+  replyHandlerConcurrency?: number;
+  /** Also dead-letter NACKed server-to-client messages (reason `client_nack`). @default false */
+  deadLetterOnNack?: boolean;
+  /** Topic replay log retention (BR-1), in ms; 0 disables replay (reference behaviour). @default 300000 */
+  topicReplayRetentionMs?: number;
+  /** Register the built-in endpoints `MatsSocket.matsSocketPing` and `MatsSocket.matsPing`. @default true */
+  builtInEndpoints?: boolean;
+  /** The clock, epoch ms. @default Date.now */
+  now?: () => number;
+}
+
+/** Every option resolved. */
+export interface ResolvedServerOptions {
+  nodeName: string;
+  instanceName: string;
+  matsFactory: MatsFactory;
+  store: ClusterStoreAndForward;
+  authenticationPlugin: AuthenticationPluginFactory;
+  logger: Logger;
+  metrics: Metrics;
+  limits: Required<ServerLimits>;
+  timings: Required<ServerTimings>;
+  jobs: Required<ServerJobOptions>;
+  replyHandlerConcurrency: number;
+  deadLetterOnNack: boolean;
+  topicReplayRetentionMs: number;
+  builtInEndpoints: boolean;
+  now: () => number;
+}
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+const limitDefaults: Required<ServerLimits> = {
+  preHelloMaxFrameBytes: 20 * KiB,
+  maxFrameBytes: 50 * MiB,
+  maxSessionsPerUser: 75,
+  maxTopicsPerConnection: 1500,
+  maxTopicIdLength: 256,
+  reauthHoldMaxEnvelopes: 100,
+  reauthHoldMaxBytes: 20 * MiB,
+  reauthHoldMaxSubs: 3000,
+  reauthMaxWithoutProgress: 500,
+  maxMessagesPerForwardRound: 20,
+  maxDeliveryAttempts: 10,
+  maxSmidAttempts: 100,
+  envelopesRecordedPerSession: 200,
+  maxClientLibLength: 1024,
+};
+
+const timingDefaults: Required<ServerTimings> = {
+  helloTimeoutMs: 5000,
+  idleTimeoutMs: 75_000,
+  wsPingIntervalMs: 25_000,
+  ackDelayMs: 4,
+  requestAckDelayMs: 100,
+  instaResolveDelayMs: 2,
+  instaRejectDelayMs: 4,
+  ack2DelayMs: 25,
+  subReplyDelayMs: 2,
+  pubDelayMs: 10,
+  forwardWriteFailurePauseMs: 2500,
+  groupCommitWindowMs: 2,
+  groupCommitMaxItems: 64,
+  pokeCoalesceMs: 2,
+  serverRequestTimeoutMs: 600_000,
+  stopGraceMs: 5000,
+};
+
+const jobDefaults: Required<ServerJobOptions> = {
+  livelinessIntervalMs: 54_000,
+  timeoutCheckIntervalMs: 300_000,
+  sessionTimeoutMs: 3 * 24 * 3600_000,
+  scavengeIntervalMs: 5_400_000,
+  selfHealIntervalMs: 30_000,
+  selfHealMinAgeMs: 10_000,
+  selfHealStaleRegistrationMs: 120_000,
+  requestTimeoutSweepMs: 5000,
+  requestTimeoutSweepBatch: 100,
+  topicPurgeIntervalMs: 60_000,
+  dlqRetentionIntervalMs: 24 * 3600_000,
+  dlqRetentionMs: 30 * 24 * 3600_000,
+  outboxDepthIntervalMs: 30_000,
+  enabled: true,
+};
+
+/** Fields that must be >= 1 (everything else numeric may be 0). */
+const positiveFields = new Set<string>([
+  'preHelloMaxFrameBytes',
+  'maxFrameBytes',
+  'maxSessionsPerUser',
+  'maxTopicsPerConnection',
+  'maxTopicIdLength',
+  'reauthHoldMaxEnvelopes',
+  'reauthHoldMaxSubs',
+  'reauthMaxWithoutProgress',
+  'maxMessagesPerForwardRound',
+  'maxDeliveryAttempts',
+  'maxSmidAttempts',
+  'maxClientLibLength',
+  'helloTimeoutMs',
+  'idleTimeoutMs',
+  'groupCommitMaxItems',
+  'livelinessIntervalMs',
+  'timeoutCheckIntervalMs',
+  'sessionTimeoutMs',
+  'scavengeIntervalMs',
+  'selfHealIntervalMs',
+  'requestTimeoutSweepMs',
+  'requestTimeoutSweepBatch',
+  'topicPurgeIntervalMs',
+  'dlqRetentionIntervalMs',
+  'serverRequestTimeoutMs',
+]);
+
+function resolveGroup<T extends object>(group: string, input: Partial<T> | undefined, defaults: T): T {
+  if (input !== undefined && (typeof input !== 'object' || input === null)) {
+    throw new ConfigError(group, 'must be an object');
+  }
+  const out: Record<string, unknown> = { ...(defaults as Record<string, unknown>) };
+  for (const [key, value] of Object.entries(input ?? {})) {
+    if (value === undefined) continue;
+    if (!(key in defaults)) throw new ConfigError(`${group}.${key}`, 'unknown option');
+    const fallback = (defaults as Record<string, unknown>)[key];
+    if (typeof fallback === 'boolean') {
+      if (typeof value !== 'boolean') throw new ConfigError(`${group}.${key}`, 'must be a boolean');
+    } else {
+      const min = positiveFields.has(key) ? 1 : 0;
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+        throw new ConfigError(`${group}.${key}`, `must be a number >= ${min}, got ${JSON.stringify(value)}`);
+      }
+    }
+    out[key] = value;
+  }
+  return out as T;
+}
+
+/**
+ * Applies the defaults (the spec's values) and validates.
+ * @throws ConfigError naming the offending field.
+ */
+export function resolveServerOptions(options: MatsSocketServerOptions): ResolvedServerOptions {
+  if (!options || typeof options !== 'object') throw new ConfigError('options', 'must be an object');
+  const { nodeName, matsFactory, store, authenticationPlugin } = options;
+  if (typeof nodeName !== 'string' || nodeName.length === 0 || nodeName.length > 255) {
+    throw new ConfigError('nodeName', 'required: a string of 1 to 255 characters');
+  }
+  const instanceName = options.instanceName ?? 'MatsSocket';
+  if (typeof instanceName !== 'string' || !/^[A-Za-z0-9_-]{1,100}$/.test(instanceName)) {
+    throw new ConfigError('instanceName', 'must match [A-Za-z0-9_-]{1,100}');
+  }
+  if (!matsFactory || typeof matsFactory !== 'object') throw new ConfigError('matsFactory', 'required');
+  if (!store || typeof store !== 'object') throw new ConfigError('store', 'required');
+  if (store.options.nodeName !== nodeName) {
+    throw new ConfigError('nodeName', `must equal the store's nodeName '${store.options.nodeName}'`);
+  }
+  if (typeof authenticationPlugin !== 'function') {
+    throw new ConfigError('authenticationPlugin', 'must be a function creating a plugin per connection');
+  }
+  const logger = options.logger ?? silentLogger;
+  if (typeof logger.child !== 'function') throw new ConfigError('logger', 'must implement Logger');
+  const replyHandlerConcurrency = options.replyHandlerConcurrency ?? 16;
+  if (!Number.isInteger(replyHandlerConcurrency) || replyHandlerConcurrency < 8) {
+    throw new ConfigError('replyHandlerConcurrency', 'must be an integer >= 8');
+  }
+  const topicReplayRetentionMs = options.topicReplayRetentionMs ?? 300_000;
+  if (typeof topicReplayRetentionMs !== 'number' || !(topicReplayRetentionMs >= 0)) {
+    throw new ConfigError('topicReplayRetentionMs', 'must be a number >= 0');
+  }
+  const now = options.now ?? Date.now;
+  if (typeof now !== 'function') throw new ConfigError('now', 'must be a function');
+  const timings = resolveGroup('timings', options.timings, timingDefaults);
+  if (timings.groupCommitMaxItems < 1) throw new ConfigError('timings.groupCommitMaxItems', 'must be >= 1');
+  return {
+    nodeName,
+    instanceName,
+    matsFactory,
+    store,
+    authenticationPlugin,
+    logger: logger.child({ component: 'matssocket', node: nodeName }),
+    metrics: options.metrics ?? noopMetrics,
+    limits: resolveGroup('limits', options.limits, limitDefaults),
+    timings,
+    jobs: resolveGroup('jobs', options.jobs, jobDefaults),
+    replyHandlerConcurrency,
+    deadLetterOnNack: bool(options.deadLetterOnNack, false, 'deadLetterOnNack'),
+    topicReplayRetentionMs,
+    builtInEndpoints: bool(options.builtInEndpoints, true, 'builtInEndpoints'),
+    now,
+  };
+}
+
+function bool(value: unknown, fallback: boolean, field: string): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new ConfigError(field, 'must be a boolean');
+  return value;
+}

@@ -1,0 +1,117 @@
+import type { Counter, Histogram, Labels, Metrics } from '../metrics/Metrics.ts';
+
+/** A gauge, if the {@link Metrics} implementation offers one (duck-typed: `gauge(definition)` with `set`). */
+export interface Gauge {
+  set(labels: Labels, value: number): void;
+}
+
+interface MaybeGaugeMetrics extends Metrics {
+  gauge?(definition: { name: string; help: string; labelNames: readonly string[] }): Gauge;
+}
+
+const noopGauge: Gauge = { set() {} };
+
+/**
+ * The server's instruments, all with low-cardinality labels (`node` and a message type or reason at most):
+ * messages in/out by type, sessions established/removed (live = established − removed per node, and a gauge when
+ * the metrics implementation has gauges), outbox deliveries, dead letters, poke latency, outbox depth.
+ */
+export class ServerMetrics {
+  readonly #node: string;
+  readonly #messagesIn: Counter;
+  readonly #messagesOut: Counter;
+  readonly #established: Counter;
+  readonly #removed: Counter;
+  readonly #deliveries: Counter;
+  readonly #deadLetters: Counter;
+  readonly #pokeLatency: Histogram;
+  readonly #liveSessions: Gauge;
+  readonly #outboxDepth: Gauge;
+
+  constructor(metrics: Metrics, nodeName: string) {
+    this.#node = nodeName;
+    const m = metrics as MaybeGaugeMetrics;
+    this.#messagesIn = m.counter({
+      name: 'matssocket_messages_received_total',
+      help: 'Envelopes received from clients, by type',
+      labelNames: ['node', 'type'],
+    });
+    this.#messagesOut = m.counter({
+      name: 'matssocket_messages_sent_total',
+      help: 'Envelopes sent to clients, by type',
+      labelNames: ['node', 'type'],
+    });
+    this.#established = m.counter({
+      name: 'matssocket_sessions_established_total',
+      help: 'Sessions established on this node (NEW or RECONNECT)',
+      labelNames: ['node', 'type'],
+    });
+    this.#removed = m.counter({
+      name: 'matssocket_sessions_removed_total',
+      help: 'Sessions that left this node (CLOSE, DEREGISTER, TIMEOUT)',
+      labelNames: ['node', 'type'],
+    });
+    this.#deliveries = m.counter({
+      name: 'matssocket_outbox_deliveries_total',
+      help: 'Outbox messages written to client sockets',
+      labelNames: ['node'],
+    });
+    this.#deadLetters = m.counter({
+      name: 'matssocket_dead_letters_total',
+      help: 'Outbox messages moved to the dead-letter table, by reason',
+      labelNames: ['node', 'reason'],
+    });
+    this.#pokeLatency = m.histogram({
+      name: 'matssocket_poke_latency_seconds',
+      help: 'From sending a poke to the holding node receiving it',
+      labelNames: ['node'],
+    });
+    const gauge = m.gauge?.bind(m);
+    this.#liveSessions =
+      gauge?.({
+        name: 'matssocket_sessions_live',
+        help: 'Sessions held by this node',
+        labelNames: ['node'],
+      }) ?? noopGauge;
+    this.#outboxDepth =
+      gauge?.({
+        name: 'matssocket_outbox_depth',
+        help: 'Unattempted outbox messages of the sessions held by this node',
+        labelNames: ['node'],
+      }) ?? noopGauge;
+  }
+
+  messageIn(type: string): void {
+    this.#messagesIn.inc({ node: this.#node, type });
+  }
+
+  messageOut(type: string, count = 1): void {
+    this.#messagesOut.inc({ node: this.#node, type }, count);
+  }
+
+  sessionEstablished(type: string, live: number): void {
+    this.#established.inc({ node: this.#node, type });
+    this.#liveSessions.set({ node: this.#node }, live);
+  }
+
+  sessionRemoved(type: string, live: number): void {
+    this.#removed.inc({ node: this.#node, type });
+    this.#liveSessions.set({ node: this.#node }, live);
+  }
+
+  delivered(count: number): void {
+    this.#deliveries.inc({ node: this.#node }, count);
+  }
+
+  deadLettered(reason: string, count: number): void {
+    this.#deadLetters.inc({ node: this.#node, reason }, count);
+  }
+
+  pokeLatency(seconds: number): void {
+    this.#pokeLatency.observe({ node: this.#node }, Math.max(0, seconds));
+  }
+
+  outboxDepth(depth: number): void {
+    this.#outboxDepth.set({ node: this.#node }, depth);
+  }
+}

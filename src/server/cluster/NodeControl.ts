@@ -1,0 +1,198 @@
+import type { MatsEndpoint } from '../../mats/MatsEndpoint.ts';
+import type { MatsFactory } from '../../mats/MatsFactory.ts';
+import type { MatsInitiator } from '../../mats/MatsInitiator.ts';
+import { sanitizeId } from '../../mats/matsIds.ts';
+import type { StageContext } from '../../mats/StageContext.ts';
+import { runOutsideStageContext } from '../../mats/ambientContext.ts';
+import type { SessionRegistration } from '../../store/storeTypes.ts';
+import { HelloReasons } from '../connection/HelloHandler.ts';
+import type { ServerCore } from '../ServerCore.ts';
+
+/** Node-to-node notices (protocol.md section 10), published to `MatsSocket.<inst>.nodeControl.<node>`. */
+export type NodeControlMessage =
+  | { t: 'NewMsg'; sids: string[]; ts: number; hops?: number }
+  | { t: 'CloseSess'; sid: string; reason: string }
+  | { t: 'CloseWS'; sid: string; cid: string };
+
+/** Pokes forwarded between nodes at most this often (a registration moving around). */
+const MAX_POKE_HOPS = 3;
+
+/**
+ * The node-specific subscription terminator that receives pokes (`NewMsg`), `CloseSess` and `CloseWS`, and the
+ * sending side: pokes are coalesced per node for `pokeCoalesceMs`; a session held by this node is poked
+ * in-process. Pokes are best-effort (topic semantics): the self-heal sweep (BR-3) covers lost ones.
+ */
+export class NodeControl {
+  readonly #core: ServerCore;
+  readonly #factory: MatsFactory;
+  readonly #initiator: MatsInitiator;
+  readonly #prefix: string;
+  readonly #pending = new Map<string, Set<string>>();
+  #timer: NodeJS.Timeout | undefined;
+  #endpoint: MatsEndpoint | undefined;
+  readonly #inFlight = new Set<Promise<unknown>>();
+
+  constructor(core: ServerCore, factory: MatsFactory) {
+    this.#core = core;
+    this.#factory = factory;
+    this.#prefix = `MatsSocket.${core.options.instanceName}.nodeControl.`;
+    this.#initiator = factory.getOrCreateInitiator(`MatsSocket.${core.options.instanceName}.control`, {
+      outbox: false,
+    });
+  }
+
+  /** The node control endpoint id of `nodeName`. */
+  endpointIdOf(nodeName: string): string {
+    return sanitizeId(`${this.#prefix}${nodeName}`);
+  }
+
+  /** Registers this node's subscription terminator. */
+  register(): MatsEndpoint {
+    const id = this.endpointIdOf(this.#core.options.nodeName);
+    this.#endpoint = this.#factory
+      .createInternalEndpoint(id, 'subscriptionTerminator', {
+        concurrency: 1,
+        interactiveConcurrency: 1,
+        inbox: false,
+        outbox: false,
+      })
+      .addOnlyStage(
+        (_ctx, _state, incoming) =>
+          runOutsideStageContext(() => this.#receive(incoming as NodeControlMessage)),
+        false,
+      );
+    return this.#endpoint;
+  }
+
+  /** Pokes the holders of these sessions after a commit: local ones in-process, others coalesced per node. */
+  pokeAfterCommit(registrations: readonly (SessionRegistration | null)[]): void {
+    for (const reg of registrations) {
+      if (!reg) continue;
+      if (reg.nodename === this.#core.options.nodeName) this.#core.pokeForwarder(reg.sessionId);
+      else this.#queuePoke(reg.nodename, reg.sessionId);
+    }
+  }
+
+  /** Inside a stage: the poke is one of the stage's outgoing messages, so it is sent only after its commit. */
+  async pokeFromStage(
+    ctx: StageContext,
+    registrations: readonly (SessionRegistration | null)[],
+  ): Promise<void> {
+    const byNode = new Map<string, string[]>();
+    for (const reg of registrations) {
+      if (!reg) continue;
+      const list = byNode.get(reg.nodename) ?? [];
+      list.push(reg.sessionId);
+      byNode.set(reg.nodename, list);
+    }
+    if (byNode.size === 0) return;
+    await ctx.initiate((init) => {
+      for (const [node, sids] of byNode) {
+        const msg: NodeControlMessage = { t: 'NewMsg', sids, ts: this.#core.now() };
+        init
+          .traceId(`MatsSocket.poke[${sids[0]}]`)
+          .from(this.#prefix.slice(0, -1))
+          .to(this.endpointIdOf(node))
+          .publish(msg);
+      }
+    });
+  }
+
+  /** Remote takeover: tell `nodeName` to close the connection `connectionId` with 4003. */
+  sendCloseWs(nodeName: string, sessionId: string, connectionId: string): Promise<void> {
+    return this.#publish(nodeName, { t: 'CloseWS', sid: sessionId, cid: connectionId });
+  }
+
+  /** Tell `nodeName` to close the session `sessionId` (4000) and terminate it. */
+  sendCloseSession(nodeName: string, sessionId: string, reason: string): Promise<void> {
+    return this.#publish(nodeName, { t: 'CloseSess', sid: sessionId, reason });
+  }
+
+  /** Sends pokes still being coalesced and waits for publishes in flight. */
+  async flush(): Promise<void> {
+    this.#flushPokes();
+    await Promise.allSettled([...this.#inFlight]);
+  }
+
+  #queuePoke(nodeName: string, sessionId: string): void {
+    let sids = this.#pending.get(nodeName);
+    if (!sids) this.#pending.set(nodeName, (sids = new Set()));
+    sids.add(sessionId);
+    this.#timer ??= setTimeout(() => this.#flushPokes(), this.#core.options.timings.pokeCoalesceMs);
+  }
+
+  #flushPokes(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    for (const [node, sids] of this.#pending) {
+      const p = this.#publish(node, { t: 'NewMsg', sids: [...sids], ts: this.#core.now() }).catch(
+        (err: unknown) =>
+          this.#core.logger.warn({ err, node }, 'poke failed; the self-heal sweep will deliver'),
+      );
+      this.#inFlight.add(p);
+      void p.finally(() => this.#inFlight.delete(p));
+    }
+    this.#pending.clear();
+  }
+
+  async #publish(nodeName: string, message: NodeControlMessage): Promise<void> {
+    await runOutsideStageContext(() =>
+      this.#initiator.initiate((init) => {
+        init
+          .traceId(`MatsSocket.${message.t}`)
+          .from(this.#prefix.slice(0, -1))
+          .to(this.endpointIdOf(nodeName))
+          .publish(message);
+      }),
+    );
+  }
+
+  async #receive(message: NodeControlMessage): Promise<void> {
+    const core = this.#core;
+    switch (message.t) {
+      case 'NewMsg':
+        core.metrics.pokeLatency((core.now() - message.ts) / 1000);
+        for (const sid of message.sids) await this.#onPoke(sid, message.hops ?? 0);
+        return;
+      case 'CloseWS': {
+        const conn = core.registry.get(message.sid);
+        if (conn && conn.connectionId === message.cid) conn.close(4003, HelloReasons.takeoverRemote);
+        return;
+      }
+      case 'CloseSess': {
+        const conn = core.registry.get(message.sid);
+        if (conn) {
+          conn.close(4000, `Server Side: ${message.reason}`);
+          return;
+        }
+        if (await core.store.closeSession(message.sid)) {
+          core.events.emit('sessionRemoved', {
+            type: 'CLOSE',
+            sessionId: message.sid,
+            reason: message.reason,
+          });
+        }
+        return;
+      }
+      default:
+        core.logger.warn({ message }, 'unknown node control message');
+    }
+  }
+
+  async #onPoke(sessionId: string, hops: number): Promise<void> {
+    const core = this.#core;
+    if (core.registry.get(sessionId)) {
+      core.pokeForwarder(sessionId);
+      return;
+    }
+    const reg = await core.store.getCurrentRegisteredNodeForSession(sessionId);
+    if (!reg) return;
+    if (reg.nodename === core.options.nodeName) {
+      // Registered here but not live here: a stale registration.
+      await core.store.deregisterSessionFromThisNode(sessionId, reg.connectionId);
+      return;
+    }
+    if (hops >= MAX_POKE_HOPS) return;
+    await this.#publish(reg.nodename, { t: 'NewMsg', sids: [sessionId], ts: core.now(), hops: hops + 1 });
+  }
+}

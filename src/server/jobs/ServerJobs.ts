@@ -1,0 +1,122 @@
+import type { Forwarder } from '../messaging/Forwarder.ts';
+import type {
+  CommittedEffects,
+  ReplyTerminatorInvoker,
+  TerminatorOutcome,
+} from '../messaging/ReplyTerminatorInvoker.ts';
+import type { ServerCore } from '../ServerCore.ts';
+import { JobScheduler } from './JobScheduler.ts';
+
+/** Job names, for `runJobNow`. */
+export const JobName = {
+  liveliness: 'liveliness',
+  sessionTimeout: 'sessionTimeout',
+  scavenger: 'scavenger',
+  selfHeal: 'selfHeal',
+  requestTimeout: 'requestTimeout',
+  topicPurge: 'topicPurge',
+  dlqRetention: 'dlqRetention',
+  outboxDepth: 'outboxDepth',
+} as const;
+
+export type JobName = (typeof JobName)[keyof typeof JobName];
+
+/** Creates the scheduler with the node's jobs (store.md section 8, BR-3, BR-4). */
+export function createServerJobs(
+  core: ServerCore,
+  forwarder: Forwarder,
+  invoker: ReplyTerminatorInvoker,
+  afterCommit: (effects: CommittedEffects) => void,
+): JobScheduler {
+  const o = core.options.jobs;
+  const store = core.store;
+  const scheduler = new JobScheduler(core.logger.child({ component: 'jobs' }));
+  const liveSessions = (): string[] =>
+    core.registry
+      .connections()
+      .filter((c) => c.established)
+      .map((c) => c.sessionId!);
+
+  scheduler.add(JobName.liveliness, o.livelinessIntervalMs, async () => {
+    const live = liveSessions();
+    if (live.length > 0) await store.notifySessionLiveliness(live);
+  });
+
+  scheduler.add(JobName.sessionTimeout, o.timeoutCheckIntervalMs, async () => {
+    const timedOut = await store.timeoutSessions(core.now() - o.sessionTimeoutMs);
+    for (const sessionId of timedOut) {
+      core.registry.get(sessionId)?.close(4000, 'Server Side: session timed out', 'none');
+      core.metrics.sessionRemoved('TIMEOUT', core.registry.size);
+      core.events.emit('sessionRemoved', { type: 'TIMEOUT', sessionId });
+      core.logger.info({ sessionId }, 'MatsSocket session timed out');
+    }
+  });
+
+  scheduler.add(JobName.scavenger, o.scavengeIntervalMs, async () => {
+    const n = await store.scavengeSessionRemnants();
+    if (n > 0) core.logger.info({ rows: n }, 'scavenged orphaned inbox/outbox rows');
+  });
+
+  scheduler.add(JobName.selfHeal, o.selfHealIntervalMs, async () => {
+    const now = core.now();
+    const live = liveSessions();
+    if (live.length > 0) {
+      for (const sessionId of await store.hasPendingOutbox(live, now - o.selfHealMinAgeMs)) {
+        if (!forwarder.isRunning(sessionId)) {
+          core.logger.info({ sessionId }, 'self-heal: pending outbox messages without a poke; forwarding');
+          forwarder.poke(sessionId);
+        }
+      }
+    }
+    const liveSet = new Set(live);
+    for (const reg of await store.getSessionsRegisteredToThisNode(now - o.selfHealStaleRegistrationMs)) {
+      if (liveSet.has(reg.sessionId) || core.registry.get(reg.sessionId)) continue;
+      await store.deregisterSessionFromThisNode(reg.sessionId, reg.connectionId);
+    }
+  });
+
+  scheduler.add(JobName.requestTimeout, o.requestTimeoutSweepMs, async () => {
+    for (;;) {
+      const expired = await store.getExpiredRequestCorrelations(core.now(), o.requestTimeoutSweepBatch);
+      for (const e of expired) {
+        const outcome: TerminatorOutcome | undefined = await store.transaction(async (trx) => {
+          const corr = await store.getAndDeleteRequestCorrelation(e.sessionId, e.smid, trx);
+          if (!corr) return undefined;
+          // The client must never receive an expired request.
+          await store.outboxMessagesComplete(e.sessionId, [e.smid], trx);
+          return invoker.invokeInTrx(trx, corr, {
+            messageType: 'TIMEOUT',
+            message: undefined,
+            traceId: corr.traceId,
+            cmid: undefined,
+            description: undefined,
+            conn: core.registry.get(e.sessionId),
+          });
+        }, 'request timeout');
+        if (outcome) afterCommit(outcome);
+      }
+      if (expired.length < o.requestTimeoutSweepBatch) return;
+    }
+  });
+
+  if (core.options.topicReplayRetentionMs > 0) {
+    scheduler.add(JobName.topicPurge, o.topicPurgeIntervalMs, async () => {
+      await store.purgeTopicLog(core.now() - core.options.topicReplayRetentionMs);
+    });
+  }
+
+  if (o.dlqRetentionMs > 0) {
+    scheduler.add(JobName.dlqRetention, o.dlqRetentionIntervalMs, async () => {
+      const n = await store.purgeDeadLetters({ olderThanTs: core.now() - o.dlqRetentionMs });
+      if (n > 0) core.logger.info({ purged: n }, 'dead letters past retention purged');
+    });
+  }
+
+  scheduler.add(JobName.outboxDepth, o.outboxDepthIntervalMs, async () => {
+    const live = liveSessions();
+    const pending = live.length > 0 ? await store.hasPendingOutbox(live, core.now()) : [];
+    core.metrics.outboxDepth(pending.length);
+  });
+
+  return scheduler;
+}

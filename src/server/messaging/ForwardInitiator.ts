@@ -1,0 +1,98 @@
+import type { Knex } from 'knex';
+import type { MatsFactory } from '../../mats/MatsFactory.ts';
+import type { MatsInitiate } from '../../mats/MatsInitiate.ts';
+import type { MatsInitiator } from '../../mats/MatsInitiator.ts';
+import { runOutsideStageContext } from '../../mats/ambientContext.ts';
+import type { CollectedForward } from './IncomingContextImpl.ts';
+
+/** The state a forwarded REQUEST carries to the reply handler (protocol.md 8.6 step 2). */
+export interface ReplyState {
+  /** Session id. */
+  sid: string;
+  cmid: string;
+  /** The MatsSocket endpoint id (its reply adapter runs on the reply). */
+  eid: string;
+  /** The client's traceId. */
+  tid: string;
+  /** Resolved debug options of the REQUEST. */
+  rd: number;
+  /** Client message received, timestamp and node. */
+  cmrts: number;
+  cmrnn: string;
+  /** Backend message sent, timestamp. */
+  mmsts: number;
+}
+
+/** What one forward needs besides the collected call. */
+export interface ForwardContext {
+  sessionId: string;
+  traceId: string;
+  endpointId: string;
+  /** The client's `to` (REQUEST): non-essential forwards get TTL `to + 15000`. */
+  clientTimeoutMs: number | undefined;
+  /** Set for a client REQUEST: the reply goes to the reply handler with this state. */
+  replyState: Omit<ReplyState, 'mmsts'> | undefined;
+}
+
+/** Extra TTL of non-essential forwards beyond the client's own timeout (protocol.md 8.6). */
+const NONESSENTIAL_TTL_EXTRA_MS = 15_000;
+
+/**
+ * Turns collected forwards into Mats initiations joined to the handling transaction (`initiate(fn, { trx })`):
+ * the messages are written to the Mats outbox in it and published after its commit, so a committed forward is
+ * never lost. The backend flow's traceId is the client's `tid`, unchanged.
+ */
+export class ForwardInitiator {
+  readonly #initiator: MatsInitiator;
+  readonly #instance: string;
+  readonly #replyHandlerId: string;
+  readonly #now: () => number;
+
+  constructor(factory: MatsFactory, instanceName: string, replyHandlerId: string, now: () => number) {
+    this.#instance = instanceName;
+    this.#initiator = factory.getOrCreateInitiator(`MatsSocket.${instanceName}.forward`);
+    this.#replyHandlerId = replyHandlerId;
+    this.#now = now;
+  }
+
+  /** Initiates every forward in `trx` (one initiation each: flags are per initiation). */
+  async initiate(
+    forwards: readonly CollectedForward[],
+    context: ForwardContext,
+    trx: Knex.Transaction,
+  ): Promise<void> {
+    for (const forward of forwards) {
+      await runOutsideStageContext(() =>
+        this.#initiator.initiate((init) => this.#build(init, forward, context), { trx }),
+      );
+    }
+  }
+
+  #build(init: MatsInitiate, forward: CollectedForward, context: ForwardContext): void {
+    init
+      .traceId(context.traceId)
+      .from(`MatsSocket.${this.#instance}.${context.endpointId}`)
+      .to(forward.to)
+      .interactive()
+      .addString('matsSocketSessionId', context.sessionId);
+    if (forward.flavour === 'nonessential') {
+      const ttl =
+        context.clientTimeoutMs !== undefined
+          ? context.clientTimeoutMs + NONESSENTIAL_TTL_EXTRA_MS
+          : undefined;
+      init.nonPersistent(ttl).noAudit();
+    }
+    const options = forward.options;
+    if (options?.traceProperties)
+      for (const [k, v] of Object.entries(options.traceProperties)) init.setTraceProperty(k, v);
+    if (options?.strings) for (const [k, v] of Object.entries(options.strings)) init.addString(k, v);
+    if (options?.bytes) for (const [k, v] of Object.entries(options.bytes)) init.addBytes(k, v);
+    if (forward.customize) forward.customize(init);
+    if (context.replyState) {
+      const state: ReplyState = { ...context.replyState, mmsts: this.#now() };
+      init.replyTo(this.#replyHandlerId, state).request(forward.message);
+    } else {
+      init.send(forward.message);
+    }
+  }
+}

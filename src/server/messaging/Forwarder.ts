@@ -1,0 +1,262 @@
+import { isAuthenticationResult } from '../connection/ConnectionAuthState.ts';
+import type { MatsSocketConnection } from '../connection/MatsSocketConnection.ts';
+import type { OutEnvelope } from '../connection/OutgoingQueue.ts';
+import { serverInitiatedDebugAtWrite, stampDebugAtWrite } from '../../protocol/debugOptions.ts';
+import type { DebugInfo } from '../../protocol/envelopes.ts';
+import { encodeFrame, RawJson } from '../../protocol/encodeFrame.ts';
+import type { DeadLetterReason, SessionIds, StoredOutMessage } from '../../store/storeTypes.ts';
+import type { ServerCore } from '../ServerCore.ts';
+import { GroupCommitter } from './GroupCommitter.ts';
+
+/** Rows written to one connection, to mark attempted. */
+interface MarkItem extends SessionIds {
+  connectionId: string;
+}
+
+interface LoopState {
+  again: boolean;
+  promise: Promise<void>;
+}
+
+/**
+ * Delivers session outboxes to the connections of this node (protocol.md 9.2, BR-2): one loop per session at a
+ * time; each round fetches up to 20 unattempted rows in stored order, checks outgoing authorization (REAUTH and
+ * hold), dead-letters rows at the delivery limit or undeliverable, writes fresh rows in one frame and already
+ * attempted rows one per frame, then marks them attempted (batched across sessions). Rounds repeat while a full
+ * batch was fetched or a poke arrived meanwhile.
+ */
+export class Forwarder {
+  readonly #core: ServerCore;
+  readonly #loops = new Map<string, LoopState>();
+  readonly #marker: GroupCommitter<MarkItem, void>;
+
+  constructor(core: ServerCore) {
+    this.#core = core;
+    const t = core.options.timings;
+    this.#marker = new GroupCommitter<MarkItem, void>({
+      windowMs: t.pokeCoalesceMs,
+      maxItems: 500,
+      commit: async (items) => {
+        await this.#markAttempted(items);
+        return items.map(() => undefined);
+      },
+    });
+  }
+
+  /**
+   * Marks written rows attempted, but only for sessions still registered to this node and the writing connection:
+   * a resume elsewhere (or a local takeover) unmarks all rows, and a late mark of the old connection must not
+   * undo that. Under the session's share lock, so a concurrent resume either waits for this mark (and then unmarks
+   * it) or has already moved the registration (and the mark is skipped).
+   */
+  async #markAttempted(items: MarkItem[]): Promise<void> {
+    const store = this.#core.store;
+    const node = this.#core.options.nodeName;
+    const sorted = [...items].sort((a, b) =>
+      a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0,
+    );
+    await store.transaction(async (trx) => {
+      const still: SessionIds[] = [];
+      const checked = new Map<string, boolean>();
+      for (const item of sorted) {
+        const key = `${item.sessionId}\u0000${item.connectionId}`;
+        let ok = checked.get(key);
+        if (ok === undefined) {
+          const state = await store.lockSessionForShare(item.sessionId, trx);
+          ok = state?.nodename === node && state.connectionId === item.connectionId;
+          checked.set(key, ok);
+        }
+        if (ok) still.push({ sessionId: item.sessionId, ids: item.ids });
+      }
+      if (still.length > 0) await store.outboxMessagesAttemptedDeliveryBatch(still, trx);
+    }, 'mark outbox messages attempted');
+  }
+
+  /** Sessions with a forward loop running. */
+  get running(): number {
+    return this.#loops.size;
+  }
+
+  isRunning(sessionId: string): boolean {
+    return this.#loops.has(sessionId);
+  }
+
+  poke(sessionId: string): void {
+    const existing = this.#loops.get(sessionId);
+    if (existing) {
+      existing.again = true;
+      return;
+    }
+    const state: LoopState = { again: false, promise: Promise.resolve() };
+    this.#loops.set(sessionId, state);
+    state.promise = this.#core.track(
+      this.#loop(sessionId, state)
+        .catch((err: unknown) => this.#core.logger.warn({ err, sessionId }, 'forward round failed'))
+        .finally(() => {
+          this.#loops.delete(sessionId);
+          if (state.again && this.#core.registry.get(sessionId)?.established) this.poke(sessionId);
+        }),
+    );
+  }
+
+  idle(sessionId: string): Promise<void> {
+    return this.#loops.get(sessionId)?.promise ?? Promise.resolve();
+  }
+
+  async #loop(sessionId: string, state: LoopState): Promise<void> {
+    const core = this.#core;
+    const max = core.options.limits.maxMessagesPerForwardRound;
+    for (;;) {
+      state.again = false;
+      const conn = core.registry.get(sessionId);
+      if (!conn?.established || conn.auth.outgoingHeld) return;
+      const rows = await core.store.getMessagesFromOutbox(sessionId, max);
+      if (rows.length === 0) {
+        if (state.again) continue;
+        return;
+      }
+      if (core.registry.get(sessionId) !== conn || !conn.established) return;
+      if (!(await this.#outgoingAuthorized(conn))) return;
+      const writeFailed = await this.#round(conn, sessionId, rows);
+      if (writeFailed) {
+        await new Promise((r) => setTimeout(r, core.options.timings.forwardWriteFailurePauseMs));
+        if (core.registry.get(sessionId)?.established) continue;
+        return;
+      }
+      if (rows.length < max && !state.again) return;
+    }
+  }
+
+  /** Outgoing REAUTH (8.13): not authenticated/stillValid → REAUTH once (0 ms) and hold outbox delivery. */
+  async #outgoingAuthorized(conn: MatsSocketConnection): Promise<boolean> {
+    const auth = conn.auth;
+    const plugin = conn.plugin;
+    let result: unknown;
+    try {
+      const value = auth.authorization ?? '';
+      result = plugin.reevaluateAuthenticationForOutgoingMessage
+        ? await plugin.reevaluateAuthenticationForOutgoingMessage(
+            auth,
+            value,
+            auth.principal,
+            auth.lastAuthenticatedTimestamp,
+          )
+        : await plugin.reevaluateAuthentication(auth, value, auth.principal);
+    } catch (err) {
+      conn.log.info({ err }, 'outgoing authentication re-evaluation threw: REAUTH');
+      result = undefined;
+    }
+    if (isAuthenticationResult(result) && result.kind !== 'invalid') return true;
+    if (!auth.outgoingHeld) {
+      auth.outgoingHeld = true;
+      conn.out.enqueue({ t: 'REAUTH' }, 0);
+    }
+    return false;
+  }
+
+  /** One round; returns true if a socket write failed. */
+  async #round(conn: MatsSocketConnection, sessionId: string, rows: StoredOutMessage[]): Promise<boolean> {
+    const core = this.#core;
+    const limits = core.options.limits;
+    const limitReached = rows.filter((r) => r.deliveryCount >= limits.maxDeliveryAttempts);
+    if (limitReached.length > 0) {
+      await this.deadLetter(
+        sessionId,
+        limitReached.map((r) => r.smid),
+        'delivery_limit',
+        `Not acknowledged after ${limits.maxDeliveryAttempts} delivery attempts`,
+      );
+    }
+    const fresh: OutEnvelope[] = [];
+    const freshSmids: string[] = [];
+    const retried: { envelope: OutEnvelope; smid: string }[] = [];
+    const undeliverable: string[] = [];
+    const now = core.now();
+    for (const row of rows) {
+      if (row.deliveryCount >= limits.maxDeliveryAttempts) continue;
+      const envelope = this.#envelopeOf(conn, row, now);
+      if (!envelope || Buffer.byteLength(encodeFrame([envelope])) > limits.maxFrameBytes) {
+        undeliverable.push(row.smid);
+        continue;
+      }
+      if (row.deliveryCount > 0) retried.push({ envelope, smid: row.smid });
+      else {
+        fresh.push(envelope);
+        freshSmids.push(row.smid);
+      }
+    }
+    if (undeliverable.length > 0) {
+      await this.deadLetter(
+        sessionId,
+        undeliverable,
+        'undeliverable',
+        'Cannot be serialized or exceeds the frame limit',
+      );
+    }
+    const frames: { envelopes: OutEnvelope[]; smids: string[] }[] = [];
+    if (fresh.length > 0) frames.push({ envelopes: fresh, smids: freshSmids });
+    for (const r of retried) frames.push({ envelopes: [r.envelope], smids: [r.smid] });
+    let failed = false;
+    const written: string[] = [];
+    for (const frame of frames) {
+      if (!conn.established) break;
+      // A reply written first makes its REQUEST's pending ACK redundant (section 8.6 step 3).
+      for (const e of frame.envelopes)
+        if ((e.t === 'RESOLVE' || e.t === 'REJECT') && e.cmid) conn.out.elideAck(e.cmid);
+      const ok = await conn.writeEnvelopes(frame.envelopes);
+      written.push(...frame.smids);
+      if (!ok) {
+        failed = true;
+        break;
+      }
+    }
+    if (written.length > 0) {
+      await this.#marker.submit({ sessionId, ids: written, connectionId: conn.connectionId });
+      core.metrics.delivered(written.length);
+    }
+    return failed;
+  }
+
+  #envelopeOf(conn: MatsSocketConnection, row: StoredOutMessage, now: number): OutEnvelope | undefined {
+    let envelope: OutEnvelope;
+    try {
+      envelope = JSON.parse(row.envelope) as OutEnvelope;
+      if (row.messageText !== null) JSON.parse(row.messageText);
+    } catch {
+      return undefined;
+    }
+    envelope.smid = row.smid;
+    if (row.messageText !== null) envelope.msg = new RawJson(row.messageText);
+    const node = this.#core.options.nodeName;
+    const debug: DebugInfo | undefined =
+      row.type === 'SEND' || row.type === 'REQUEST'
+        ? serverInitiatedDebugAtWrite(envelope.debug, conn.s2cDebugOptions, node, now)
+        : stampDebugAtWrite(envelope.debug, node, now);
+    delete envelope.debug;
+    if (debug !== undefined) envelope.debug = debug;
+    return envelope;
+  }
+
+  /** Moves outbox rows to the DLQ (BR-2) and emits the event. */
+  async deadLetter(
+    sessionId: string,
+    smids: string[],
+    reason: DeadLetterReason,
+    description: string,
+  ): Promise<string[]> {
+    const core = this.#core;
+    const moved = await core.store.outboxMessagesDeadLetter(sessionId, smids, reason, description);
+    if (moved.length > 0) {
+      core.metrics.deadLettered(reason, moved.length);
+      core.events.emit('deadLetter', { sessionId, smids: moved, reason, description });
+      core.logger.info({ sessionId, smids: moved, reason }, 'outbox messages dead-lettered');
+    }
+    return moved;
+  }
+
+  /** Waits for running loops and the attempted-marks. */
+  async idleAll(): Promise<void> {
+    await Promise.allSettled([...this.#loops.values()].map((s) => s.promise));
+    await this.#marker.idle();
+  }
+}

@@ -1,0 +1,84 @@
+export interface GroupCommitterOptions<I, R> {
+  /** How long the first item of a batch waits for others, in ms. */
+  windowMs: number;
+  /** Items per batch at most; a full batch goes at once. */
+  maxItems: number;
+  /** Batches committing at the same time at most. @default 2 */
+  concurrency?: number;
+  /** Commits one batch; returns one result per item, in order. A rejection rejects every item of the batch. */
+  commit(items: I[]): Promise<R[]>;
+}
+
+interface Waiting<I, R> {
+  item: I;
+  resolve(result: R): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Gathers items from many callers (all sessions of a node) for a short window and commits them in one
+ * transaction: one commit instead of one per message. While `concurrency` batches are committing, new items
+ * wait and go in the next batch, so batches grow under load by themselves.
+ */
+export class GroupCommitter<I, R> {
+  readonly #o: Required<GroupCommitterOptions<I, R>>;
+  #queue: Waiting<I, R>[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #running = 0;
+  readonly #inFlight = new Set<Promise<void>>();
+
+  constructor(options: GroupCommitterOptions<I, R>) {
+    this.#o = { concurrency: 2, ...options };
+  }
+
+  submit(item: I): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.#queue.push({ item, resolve, reject });
+      this.#kick();
+    });
+  }
+
+  /** Resolves when nothing is queued or committing. */
+  async idle(): Promise<void> {
+    while (this.#queue.length > 0 || this.#inFlight.size > 0) {
+      if (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+      else await new Promise((r) => setTimeout(r, this.#o.windowMs + 1));
+    }
+  }
+
+  #kick(): void {
+    if (this.#running >= this.#o.concurrency || this.#queue.length === 0) return;
+    if (this.#queue.length >= this.#o.maxItems) {
+      this.#flush();
+      return;
+    }
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined;
+      this.#flush();
+    }, this.#o.windowMs);
+  }
+
+  #flush(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#running >= this.#o.concurrency || this.#queue.length === 0) return;
+    const batch = this.#queue.splice(0, this.#o.maxItems);
+    this.#running++;
+    const p = this.#run(batch).finally(() => {
+      this.#running--;
+      this.#inFlight.delete(p);
+      this.#kick();
+    });
+    this.#inFlight.add(p);
+    this.#kick();
+  }
+
+  async #run(batch: Waiting<I, R>[]): Promise<void> {
+    try {
+      const results = await this.#o.commit(batch.map((w) => w.item));
+      batch.forEach((w, i) => w.resolve(results[i]!));
+    } catch (err) {
+      for (const w of batch) w.reject(err);
+    }
+  }
+}

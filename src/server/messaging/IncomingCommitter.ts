@@ -1,0 +1,163 @@
+import type { Knex } from 'knex';
+import type { ClusterStoreAndForward } from '../../store/ClusterStoreAndForward.ts';
+import type { OutboxMessageInput } from '../../store/storeTypes.ts';
+import type { OutEnvelope } from '../connection/OutgoingQueue.ts';
+import type { PreparedPublish, TopicHub } from '../topics/TopicHub.ts';
+import type { ForwardContext, ForwardInitiator } from './ForwardInitiator.ts';
+import { GroupCommitter } from './GroupCommitter.ts';
+import type { CollectedPublish } from './HandlerScope.ts';
+import type { CollectedForward } from './IncomingContextImpl.ts';
+import type { OutboxWriter } from './OutboxWriter.ts';
+import { errorDescription, isInfrastructureError, type CommittedEffects } from './ReplyTerminatorInvoker.ts';
+
+/** One handled client SEND/REQUEST, ready to commit: its inbox row, effects, and stored answer (non-ACK). */
+export interface IncomingItem {
+  sessionId: string;
+  cmid: string;
+  forwards: CollectedForward[];
+  forwardContext: ForwardContext;
+  outbox: OutboxMessageInput[];
+  publishes: CollectedPublish[];
+  /** The answer to store in the inbox row (NACK, insta RESOLVE/REJECT); undefined for ACK. */
+  answer: OutEnvelope | undefined;
+}
+
+export type CommitResult =
+  | ({ kind: 'stored'; answer: OutEnvelope | undefined } & CommittedEffects)
+  | { kind: 'duplicate' }
+  | { kind: 'gone' }
+  | { kind: 'retry'; desc: string };
+
+/**
+ * Commits handled client messages (protocol.md 8.5 steps 1-5) in one transaction per batch, gathered across all
+ * sessions by a {@link GroupCommitter}: per item the inbox insert (a duplicate discards the item's effects), its
+ * forwards as Mats initiations joined to the transaction, its `server.send/request` outbox rows, topic log rows,
+ * and the stored answer. A failed batch is retried item by item, so one bad item cannot fail the others; an item
+ * failing on an application error (e.g. an illegal forward target) is committed as a NACK instead.
+ */
+export class IncomingCommitter {
+  readonly #store: ClusterStoreAndForward;
+  readonly #forwards: ForwardInitiator;
+  readonly #outbox: OutboxWriter;
+  readonly #topics: TopicHub;
+  readonly #group: GroupCommitter<IncomingItem, CommitResult>;
+
+  constructor(
+    store: ClusterStoreAndForward,
+    forwards: ForwardInitiator,
+    outbox: OutboxWriter,
+    topics: TopicHub,
+    options: { windowMs: number; maxItems: number },
+  ) {
+    this.#store = store;
+    this.#forwards = forwards;
+    this.#outbox = outbox;
+    this.#topics = topics;
+    this.#group = new GroupCommitter({ ...options, commit: (items) => this.#commitBatch(items) });
+  }
+
+  /** Commits with others (group commit). */
+  commit(item: IncomingItem): Promise<CommitResult> {
+    return this.#group.submit(item);
+  }
+
+  /** Commits in the handler's own transaction (it used `getSql()`), then commits or rolls it back. */
+  async commitInOwnTransaction(item: IncomingItem, trx: Knex.Transaction): Promise<CommitResult> {
+    try {
+      const [result] = await this.#commitInTrx([item], trx);
+      if (result!.kind === 'stored') await trx.commit();
+      else await trx.rollback();
+      return result!;
+    } catch (err) {
+      if (!trx.isCompleted()) await trx.rollback().catch(() => undefined);
+      return this.#afterFailure(item, err);
+    }
+  }
+
+  idle(): Promise<void> {
+    return this.#group.idle();
+  }
+
+  async #commitBatch(items: IncomingItem[]): Promise<CommitResult[]> {
+    try {
+      return await this.#store.transaction((trx) => this.#commitInTrx(items, trx), 'incoming group commit');
+    } catch (err) {
+      if (items.length === 1) return [await this.#afterFailure(items[0]!, err)];
+      const results: CommitResult[] = [];
+      for (const item of items) results.push(await this.#commitSingle(item));
+      return results;
+    }
+  }
+
+  async #commitSingle(item: IncomingItem): Promise<CommitResult> {
+    try {
+      const [result] = await this.#store.transaction(
+        (trx) => this.#commitInTrx([item], trx),
+        'incoming commit',
+      );
+      return result!;
+    } catch (err) {
+      return this.#afterFailure(item, err);
+    }
+  }
+
+  /** Infrastructure failure → RETRY; application failure → commit the item as a NACK. */
+  async #afterFailure(item: IncomingItem, err: unknown): Promise<CommitResult> {
+    if (isInfrastructureError(err) || item.answer?.t === 'NACK') {
+      return { kind: 'retry', desc: `Could not process the message now: ${errorDescription(err)}` };
+    }
+    const nack: IncomingItem = {
+      ...item,
+      forwards: [],
+      outbox: [],
+      publishes: [],
+      answer: { t: 'NACK', cmid: item.cmid, desc: errorDescription(err) },
+    };
+    return this.#commitSingle(nack);
+  }
+
+  async #commitInTrx(items: IncomingItem[], trx: Knex.Transaction): Promise<CommitResult[]> {
+    const outcomes = await this.#store.storeMessageIdsInInbox(
+      items.map((i) => ({ sessionId: i.sessionId, cmid: i.cmid })),
+      trx,
+    );
+    const results: CommitResult[] = [];
+    const outbox: OutboxMessageInput[] = [];
+    const owners: number[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      const outcome = outcomes[i];
+      if (outcome === 'DUPLICATE') {
+        results.push({ kind: 'duplicate' });
+        continue;
+      }
+      if (outcome === 'SESSION_GONE') {
+        results.push({ kind: 'gone' });
+        continue;
+      }
+      await this.#forwards.initiate(item.forwards, item.forwardContext, trx);
+      for (const m of item.outbox) {
+        outbox.push(m);
+        owners.push(i);
+      }
+      const publishes: PreparedPublish[] = [];
+      for (const p of item.publishes) publishes.push(await this.#topics.prepare(p, trx));
+      if (item.answer) {
+        await this.#store.updateMessageInInbox(
+          item.sessionId,
+          item.cmid,
+          JSON.stringify(item.answer),
+          null,
+          trx,
+        );
+      }
+      results.push({ kind: 'stored', answer: item.answer, registrations: [], publishes });
+    }
+    const stored = await this.#outbox.store(outbox, trx);
+    stored.forEach((r, j) => {
+      const result = results[owners[j]!];
+      if (result?.kind === 'stored') result.registrations.push(r.currentNode);
+    });
+    return results;
+  }
+}

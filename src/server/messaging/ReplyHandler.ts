@@ -1,0 +1,228 @@
+import type { MatsEndpoint } from '../../mats/MatsEndpoint.ts';
+import type { MatsFactory } from '../../mats/MatsFactory.ts';
+import type { StageContext } from '../../mats/StageContext.ts';
+import { replyDebugInfo } from '../../protocol/debugOptions.ts';
+import { ErrorCode, MatsSocketServerError } from '../../errors.ts';
+import { MatsMessageStore } from '../../store/MatsMessageStore.ts';
+import type { OutboxMessageInput } from '../../store/storeTypes.ts';
+import type { ServerCore } from '../ServerCore.ts';
+import type { PreparedPublish, TopicHub } from '../topics/TopicHub.ts';
+import {
+  IncomingDescriptions,
+  type MatsSocketEndpointDefinition,
+  type ReplyAdapterContext,
+} from './EndpointTypes.ts';
+import type { ReplyState } from './ForwardInitiator.ts';
+import { GroupCommitter } from './GroupCommitter.ts';
+import { HandlerScope, runInHandlerScope, type CollectedPublish } from './HandlerScope.ts';
+import { newSmid, type OutboxWriter } from './OutboxWriter.ts';
+import type { CommittedEffects } from './ReplyTerminatorInvoker.ts';
+
+interface ReplyItem {
+  matsMessageId: string;
+  outbox: OutboxMessageInput[];
+  publishes: CollectedPublish[];
+}
+
+type ReplyResult = ({ duplicate: false } & CommittedEffects) | { duplicate: true };
+
+class AdapterContext implements ReplyAdapterContext {
+  readonly endpointId: string;
+  readonly sessionId: string;
+  readonly cmid: string;
+  readonly traceId: string;
+  readonly resolvedDebugOptions: number;
+  readonly reply: unknown;
+  readonly stageContext: StageContext;
+  decision: { t: 'RESOLVE' | 'REJECT'; message: unknown } | undefined;
+  closed = false;
+
+  constructor(state: ReplyState, reply: unknown, stageContext: StageContext) {
+    this.endpointId = state.eid;
+    this.sessionId = state.sid;
+    this.cmid = state.cmid;
+    this.traceId = state.tid;
+    this.resolvedDebugOptions = state.rd;
+    this.reply = reply;
+    this.stageContext = stageContext;
+  }
+
+  get log(): StageContext['log'] {
+    return this.stageContext.log;
+  }
+
+  #decide(t: 'RESOLVE' | 'REJECT', message: unknown): void {
+    if (this.closed || this.decision) {
+      throw new MatsSocketServerError(
+        ErrorCode.SERVER_ILLEGAL_CALL,
+        'The reply adapter may decide once, while it runs',
+      );
+    }
+    this.decision = { t, message };
+  }
+
+  resolve(reply: unknown): void {
+    this.#decide('RESOLVE', reply);
+  }
+
+  reject(reply: unknown): void {
+    this.#decide('REJECT', reply);
+  }
+}
+
+/**
+ * The reply handler (protocol.md 8.6 step 4): the terminator `MatsSocket.<inst>.replyHandler` on a queue shared by
+ * all nodes. It runs the endpoint's reply adapter, then hands the reply to a group committer that, in one
+ * transaction for many replies, de-duplicates by matsMessageId (`mats_inbox`, which outlives the client's ACK)
+ * and stores the outbox rows. The stage returns only after that commit, so the broker ack follows it; then the
+ * holding nodes are poked. A reply for a session that is gone is dropped by the store.
+ */
+export class ReplyHandler {
+  readonly endpointId: string;
+  readonly #core: ServerCore;
+  readonly #factory: MatsFactory;
+  readonly #endpoints: ReadonlyMap<string, MatsSocketEndpointDefinition>;
+  readonly #outbox: OutboxWriter;
+  readonly #topics: TopicHub;
+  readonly #afterCommit: (effects: CommittedEffects) => void;
+  readonly #matsStore: MatsMessageStore;
+  readonly #committer: GroupCommitter<ReplyItem, ReplyResult>;
+
+  constructor(
+    core: ServerCore,
+    factory: MatsFactory,
+    endpoints: ReadonlyMap<string, MatsSocketEndpointDefinition>,
+    outbox: OutboxWriter,
+    topics: TopicHub,
+    afterCommit: (effects: CommittedEffects) => void,
+  ) {
+    this.endpointId = `MatsSocket.${core.options.instanceName}.replyHandler`;
+    this.#core = core;
+    this.#factory = factory;
+    this.#endpoints = endpoints;
+    this.#outbox = outbox;
+    this.#topics = topics;
+    this.#afterCommit = afterCommit;
+    this.#matsStore = new MatsMessageStore(core.store.knex);
+    const t = core.options.timings;
+    this.#committer = new GroupCommitter({
+      windowMs: t.groupCommitWindowMs,
+      maxItems: t.groupCommitMaxItems,
+      commit: (items) => this.#commitBatch(items),
+    });
+  }
+
+  register(): MatsEndpoint<never, ReplyState> {
+    const concurrency = this.#core.options.replyHandlerConcurrency;
+    return this.#factory.terminator<ReplyState, unknown>(
+      this.endpointId,
+      (ctx, state, reply) => this.#onReply(ctx, state, reply),
+      { concurrency, interactiveConcurrency: concurrency, inbox: false, outbox: false },
+    );
+  }
+
+  async #onReply(stage: StageContext, state: ReplyState, reply: unknown): Promise<void> {
+    const core = this.#core;
+    const endpoint = this.#endpoints.get(state.eid);
+    const scope = new HandlerScope();
+    let t: 'RESOLVE' | 'REJECT' = 'RESOLVE';
+    let message: unknown = reply;
+    let desc: string | undefined;
+    if (endpoint?.replyAdapter) {
+      const ctx = new AdapterContext(state, reply, stage);
+      try {
+        await runInHandlerScope(scope, () => endpoint.replyAdapter!(ctx));
+        if (ctx.decision) ({ t, message } = ctx.decision);
+        else {
+          t = 'REJECT';
+          message = undefined;
+          desc = IncomingDescriptions.adapterUndecided;
+        }
+      } catch (err) {
+        t = 'REJECT';
+        message = undefined;
+        desc = err instanceof Error ? err.message : String(err);
+      } finally {
+        ctx.closed = true;
+        scope.close();
+      }
+    }
+    const now = core.now();
+    const debug = replyDebugInfo(state.rd, {
+      cmrts: state.cmrts,
+      cmrnn: state.cmrnn,
+      mmsts: state.mmsts,
+      mmrrts: now,
+      mmrrnn: core.options.nodeName,
+    });
+    const envelope = {
+      t,
+      cmid: state.cmid,
+      tid: state.tid,
+      ...(desc !== undefined ? { desc } : {}),
+      ...(debug ? { debug } : {}),
+    };
+    const input: OutboxMessageInput = {
+      sessionId: state.sid,
+      smid: newSmid(),
+      cmid: state.cmid,
+      traceId: state.tid,
+      type: t,
+      requestTs: state.cmrts,
+      envelope: JSON.stringify(envelope),
+      messageText: message === undefined ? null : JSON.stringify(message),
+    };
+    const result = await this.#committer.submit({
+      matsMessageId: stage.matsMessageId,
+      outbox: [input, ...scope.outbox],
+      publishes: scope.publishes,
+    });
+    if (!result.duplicate) this.#afterCommit(result);
+  }
+
+  async #commitBatch(items: ReplyItem[]): Promise<ReplyResult[]> {
+    try {
+      return await this.#core.store.transaction((trx) => this.#commitInTrx(items, trx), 'reply group commit');
+    } catch (err) {
+      if (items.length === 1) throw err;
+      const results: ReplyResult[] = [];
+      for (const item of items) {
+        results.push(
+          (await this.#core.store.transaction((trx) => this.#commitInTrx([item], trx), 'reply commit'))[0]!,
+        );
+      }
+      return results;
+    }
+  }
+
+  async #commitInTrx(items: ReplyItem[], trx: Parameters<OutboxWriter['store']>[1]): Promise<ReplyResult[]> {
+    const now = this.#core.now();
+    const results: ReplyResult[] = [];
+    const outbox: OutboxMessageInput[] = [];
+    const owners: number[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      if (!(await this.#matsStore.insertInbox(trx, this.endpointId, item.matsMessageId, now))) {
+        results.push({ duplicate: true });
+        continue;
+      }
+      const publishes: PreparedPublish[] = [];
+      for (const p of item.publishes) publishes.push(await this.#topics.prepare(p, trx));
+      results.push({ duplicate: false, registrations: [], publishes });
+      for (const m of item.outbox) {
+        outbox.push(m);
+        owners.push(i);
+      }
+    }
+    const stored = await this.#outbox.store(outbox, trx);
+    stored.forEach((r, j) => {
+      const result = results[owners[j]!];
+      if (result && !result.duplicate) result.registrations.push(r.currentNode);
+    });
+    return results;
+  }
+
+  idle(): Promise<void> {
+    return this.#committer.idle();
+  }
+}

@@ -1,0 +1,148 @@
+import type { Knex } from 'knex';
+import type { MatsEndpoint } from '../../mats/MatsEndpoint.ts';
+import type { MatsFactory } from '../../mats/MatsFactory.ts';
+import type { MatsInitiate } from '../../mats/MatsInitiate.ts';
+import type { MatsInitiator } from '../../mats/MatsInitiator.ts';
+import { runOutsideStageContext } from '../../mats/ambientContext.ts';
+import { currentStageContext } from '../../mats/ambientContext.ts';
+import { serverInitiatedDebugAtCreation } from '../../protocol/debugOptions.ts';
+import type { C2SSub } from '../../protocol/envelopes.ts';
+import { RawJson } from '../../protocol/encodeFrame.ts';
+import type { MatsSocketConnection } from '../connection/MatsSocketConnection.ts';
+import type { OutEnvelope } from '../connection/OutgoingQueue.ts';
+import { currentHandlerScope, type CollectedPublish } from '../messaging/HandlerScope.ts';
+import { newSmid } from '../messaging/OutboxWriter.ts';
+import type { ServerCore } from '../ServerCore.ts';
+import { TopicSubscriptions } from './TopicSubscriptions.ts';
+
+/** A publish ready to broadcast: its PUB envelope (without `msg`) and message as JSON text. */
+export interface PreparedPublish {
+  topicId: string;
+  smid: string;
+  /** The replay log sequence (BR-1), absent when replay is disabled. */
+  seq?: number;
+  envelope: string;
+  message?: string;
+}
+
+/**
+ * Topics (protocol.md 8.12 and BR-1): `publish` appends to the per-topic replay log and commits, then broadcasts
+ * through the subscription terminator `MatsSocket.<inst>.publish` to every node; each node delivers to its local
+ * subscribers (10 ms coalescing). SUB/UNSUB are handled per connection by {@link TopicSubscriptions}.
+ */
+export class TopicHub {
+  readonly subscriptions: TopicSubscriptions;
+  readonly #core: ServerCore;
+  readonly #factory: MatsFactory;
+  readonly #initiator: MatsInitiator;
+  readonly #endpointId: string;
+
+  constructor(core: ServerCore, factory: MatsFactory) {
+    this.#core = core;
+    this.#factory = factory;
+    this.#endpointId = `MatsSocket.${core.options.instanceName}.publish`;
+    this.#initiator = factory.getOrCreateInitiator(`MatsSocket.${core.options.instanceName}.publish`, {
+      outbox: false,
+    });
+    this.subscriptions = new TopicSubscriptions(core);
+  }
+
+  /** Registers the broadcast subscription terminator. */
+  register(): MatsEndpoint {
+    return this.#factory
+      .createInternalEndpoint(this.#endpointId, 'subscriptionTerminator', {
+        concurrency: 1,
+        interactiveConcurrency: 1,
+        inbox: false,
+        outbox: false,
+      })
+      .addOnlyStage((_ctx, _state, incoming) => {
+        runOutsideStageContext(() => this.subscriptions.deliver(incoming as PreparedPublish));
+      }, false);
+  }
+
+  /**
+   * Publishes to every subscriber of `topicId` on every node. Inside a handler the publish is done when the
+   * handling commits; inside a stage the log row joins the stage transaction and the broadcast is one of its
+   * outgoing messages; otherwise the log row is committed first, then broadcast. If the log write fails nothing is
+   * broadcast.
+   */
+  async publish(traceId: string, topicId: string, message: unknown): Promise<void> {
+    const collected: CollectedPublish = { topicId, traceId, message };
+    const scope = currentHandlerScope();
+    if (scope) {
+      scope.publishes.push(collected);
+      return;
+    }
+    const stage = currentStageContext();
+    if (stage) {
+      const trx = this.#core.options.topicReplayRetentionMs > 0 ? await stage.sql() : undefined;
+      const prepared = await this.prepare(collected, trx);
+      await stage.initiate((init) => this.#broadcastInit(init, [prepared]));
+      return;
+    }
+    const prepared = await this.prepare(collected);
+    await this.broadcast([prepared]);
+  }
+
+  /** Builds the PUB and appends it to the replay log (in `trx` when given). */
+  async prepare(publish: CollectedPublish, trx?: Knex.Transaction): Promise<PreparedPublish> {
+    const core = this.#core;
+    const base = { t: 'PUB', eid: publish.topicId, tid: publish.traceId };
+    const debug = serverInitiatedDebugAtCreation(core.options.nodeName, core.now());
+    const message = publish.message === undefined ? undefined : JSON.stringify(publish.message);
+    if (core.options.topicReplayRetentionMs <= 0) {
+      const smid = newSmid();
+      return {
+        topicId: publish.topicId,
+        smid,
+        envelope: JSON.stringify({ ...base, smid, debug }),
+        ...opt(message),
+      };
+    }
+    // The smid depends on the sequence the append assigns, so the logged envelope carries no smid.
+    const envelope = JSON.stringify({ ...base, debug });
+    const { epoch, seq } = await core.store.appendTopicMessage(
+      { topicId: publish.topicId, traceId: publish.traceId, envelope, messageText: message ?? null },
+      trx,
+    );
+    const smid = `${epoch}.${seq}`;
+    return {
+      topicId: publish.topicId,
+      smid,
+      seq,
+      envelope: JSON.stringify({ ...base, smid, debug }),
+      ...opt(message),
+    };
+  }
+
+  /** Broadcasts prepared publishes to all nodes (best effort, like the reference). */
+  async broadcast(prepared: readonly PreparedPublish[]): Promise<void> {
+    if (prepared.length === 0) return;
+    await runOutsideStageContext(() =>
+      this.#initiator.initiate((init) => this.#broadcastInit(init, prepared)),
+    );
+  }
+
+  #broadcastInit(init: MatsInitiate, prepared: readonly PreparedPublish[]): void {
+    for (const p of prepared) {
+      init.traceId(`MatsSocket.publish[${p.topicId}]`).from(this.#endpointId).to(this.#endpointId).publish(p);
+    }
+  }
+
+  /** SUB (section 8.12 table, then BR-1 replay); resolves once the subscription is registered. */
+  subscribe(conn: MatsSocketConnection, sub: C2SSub): Promise<void> {
+    return this.subscriptions.subscribe(conn, sub);
+  }
+}
+
+function opt(message: string | undefined): { message?: string } {
+  return message === undefined ? {} : { message };
+}
+
+/** The PUB envelope to write for a prepared publish (`msg` as raw JSON). */
+export function pubEnvelope(p: PreparedPublish): OutEnvelope {
+  const envelope = JSON.parse(p.envelope) as OutEnvelope;
+  if (p.message !== undefined) envelope.msg = new RawJson(p.message);
+  return envelope;
+}

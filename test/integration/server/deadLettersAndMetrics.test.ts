@@ -1,0 +1,70 @@
+import { expect } from 'chai';
+import { Registry } from 'prom-client';
+import { promMetrics } from '../../../src/metrics/promMetrics.ts';
+import { connectSession, describeEachServerEnv } from './serverTestKit.ts';
+
+const registry = new Registry();
+
+describeEachServerEnv(
+  'MatsSocketServer dead letters (BR-2) and metrics',
+  {
+    nodes: 1,
+    server: { deadLetterOnNack: true, limits: { maxFrameBytes: 50_000 }, metrics: promMetrics({ registry }) },
+  },
+  (ctx) => {
+    const node = () => ctx().cluster.nodes[0]!;
+
+    it('a message over the frame limit is dead-lettered as undeliverable at once', async () => {
+      const { client, sid } = await connectSession(node().url);
+      await node().server.send(sid, 'big', 'ClientSide.terminator', 'x'.repeat(60_000));
+      await node().server.send(sid, 'small', 'ClientSide.terminator', 'ok');
+      const send = await client.nextOfType('SEND');
+      expect(send.tid).to.equal('small');
+      const [entry] = await node().server.listDeadLetters({ sessionId: sid });
+      expect(entry).to.include({ reason: 'undeliverable', traceId: 'big', deliveryCount: 0 });
+      const full = await node().server.getDeadLetter(entry!.id);
+      expect(JSON.parse(full!.messageText!)).to.have.length(60_000);
+      await client.close(4000, 'done');
+    });
+
+    it('with deadLetterOnNack a NACKed message is kept in the DLQ (client_nack); requeue fails for a gone session', async () => {
+      const { client, sid } = await connectSession(node().url);
+      await node().server.send(sid, 'nacked', 'ClientSide.terminator', { n: 1 });
+      const send = await client.nextOfType('SEND');
+      client.send([
+        { t: 'NACK', smid: send.smid, desc: 'The Client Terminator [ClientSide.terminator] does not exist!' },
+      ]);
+      await client.nextOfType('ACK2');
+      const [entry] = await node().server.listDeadLetters({ sessionId: sid });
+      expect(entry).to.include({ reason: 'client_nack', smid: send.smid });
+      expect(entry!.description).to.include('does not exist');
+      await client.close(4000, 'done');
+      expect(await node().server.requeueDeadLetter(entry!.id)).to.deep.equal({
+        ok: false,
+        reason: 'SESSION_GONE',
+      });
+      expect(await node().server.purgeDeadLetters({ ids: [entry!.id] })).to.equal(1);
+    });
+
+    it('counts messages, sessions, deliveries and dead letters in prom-client', async () => {
+      const { client } = await connectSession(node().url);
+      client.send([{ t: 'REQUEST', eid: 'Test.single', tid: 'm', cmid: 1, msg: { number: 1, string: 'm' } }]);
+      await client.nextOfType('RESOLVE');
+      await client.close(4000, 'done');
+      const text = await registry.metrics();
+      const nodeLabel = `node="${node().nodeName}"`;
+      const value = (name: string, labels: string): number => {
+        const line = text
+          .split('\n')
+          .find((l) => l.startsWith(`${name}{`) && l.includes(labels) && l.includes(nodeLabel));
+        return line ? Number(line.split(' ').at(-1)) : 0;
+      };
+      expect(value('matssocket_messages_received_total', 'type="REQUEST"')).to.be.at.least(1);
+      expect(value('matssocket_messages_sent_total', 'type="RESOLVE"')).to.be.at.least(1);
+      expect(value('matssocket_sessions_established_total', nodeLabel)).to.be.at.least(3);
+      expect(value('matssocket_outbox_deliveries_total', nodeLabel)).to.be.at.least(2);
+      expect(value('matssocket_dead_letters_total', 'reason="undeliverable"')).to.equal(1);
+      expect(value('matssocket_dead_letters_total', 'reason="client_nack"')).to.equal(1);
+    });
+  },
+);

@@ -1,0 +1,53 @@
+import { expect } from 'chai';
+import { GroupCommitter } from '../../../src/server/messaging/GroupCommitter.ts';
+
+describe('GroupCommitter', () => {
+  it('commits items submitted within the window in one batch, results in order', async () => {
+    const batches: number[][] = [];
+    const gc = new GroupCommitter<number, number>({
+      windowMs: 5,
+      maxItems: 100,
+      commit: (items) => {
+        batches.push(items);
+        return Promise.resolve(items.map((i) => i * 10));
+      },
+    });
+    const results = await Promise.all([1, 2, 3].map((i) => gc.submit(i)));
+    expect(results).to.deep.equal([10, 20, 30]);
+    expect(batches).to.deep.equal([[1, 2, 3]]);
+  });
+
+  it('splits at maxItems and grows batches while commits are running', async () => {
+    const batches: number[][] = [];
+    let release: (() => void) | undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const gc = new GroupCommitter<number, number>({
+      windowMs: 1,
+      maxItems: 3,
+      concurrency: 1,
+      commit: async (items) => {
+        batches.push(items);
+        if (batches.length === 1) await gate;
+        return items;
+      },
+    });
+    const first = [1, 2, 3].map((i) => gc.submit(i));
+    const later = [4, 5, 6, 7].map((i) => gc.submit(i));
+    release!();
+    await Promise.all([...first, ...later]);
+    expect(batches[0]).to.deep.equal([1, 2, 3]);
+    expect(batches.slice(1).flat()).to.deep.equal([4, 5, 6, 7]);
+    expect(batches.every((b) => b.length <= 3)).to.equal(true);
+  });
+
+  it('rejects every item of a failed batch', async () => {
+    const gc = new GroupCommitter<number, number>({
+      windowMs: 2,
+      maxItems: 10,
+      commit: () => Promise.reject(new Error('db down')),
+    });
+    const results = await Promise.allSettled([gc.submit(1), gc.submit(2)]);
+    expect(results.map((r) => r.status)).to.deep.equal(['rejected', 'rejected']);
+    await gc.idle();
+  });
+});
