@@ -1,0 +1,95 @@
+/**
+ * The library's public surface: named exports only. Anything not exported here is internal.
+ * The browser client has its own entry (`src/client/browserEntry.ts`, bundled by `npm run build:browser`).
+ */
+
+// Errors
+export {
+  ConfigError,
+  DataAccessError,
+  ErrorCode,
+  MatsSocketError,
+  MatsSocketServerError,
+  MessageIdAlreadyExistsError,
+  ProtocolError,
+  SessionNotFoundError,
+  TransportError,
+  WrongUserError,
+} from './errors.ts';
+export type { Logger } from './logging.ts';
+export { silentLogger } from './logging.ts';
+
+// MatsSocket server
+export { MatsSocketServer } from './server/MatsSocketServer.ts';
+export type { ActiveSessionInfo, ListenOptions } from './server/MatsSocketServer.ts';
+export type {
+  MatsSocketServerOptions,
+  ServerJobOptions,
+  ServerLimits,
+  ServerTimings,
+} from './server/MatsSocketServerOptions.ts';
+export { authenticated, invalidAuthentication, stillValid } from './server/auth/AuthenticationPlugin.ts';
+export type {
+  AuthenticationContext,
+  AuthenticationPlugin,
+  AuthenticationPluginFactory,
+  AuthenticationResult,
+  ConnectionInfo,
+} from './server/auth/AuthenticationPlugin.ts';
+export type {
+  ForwardOptions,
+  IncomingContext,
+  IncomingHandler,
+  IncomingMessageType,
+  ReplyAdapter,
+  ReplyAdapterContext,
+} from './server/messaging/EndpointTypes.ts';
+export type { ServerRequestOptions } from './server/messaging/ServerMessaging.ts';
+export type {
+  DeadLetterEvent,
+  MessageEvent,
+  ServerEventMap,
+  SessionEstablishedEvent,
+  SessionEstablishedType,
+  SessionRemovedEvent,
+  SessionRemovedType,
+} from './server/ServerEvents.ts';
+
+// Mats layer
+export { MatsFactory } from './mats/MatsFactory.ts';
+export type { MatsFactoryOptions, StageOptions, TraceIdModifier } from './mats/MatsFactoryOptions.ts';
+export type { MatsEndpoint } from './mats/MatsEndpoint.ts';
+export type { StageContext } from './mats/StageContext.ts';
+export type { MatsInitiate } from './mats/MatsInitiate.ts';
+export type { InitiateOptions, MatsInitiator } from './mats/MatsInitiator.ts';
+export type { FuturizedContext, FuturizedReply, MatsFuturizer } from './mats/MatsFuturizer.ts';
+export { currentStageContext, runOutsideStageContext } from './mats/ambientContext.ts';
+export {
+  MatsBackendError,
+  MatsFuturizerCapacityError,
+  MatsFuturizerTimeoutError,
+  MatsIllegalCallError,
+  MatsMessageSendError,
+  MatsRefuseMessageError,
+} from './mats/MatsErrors.ts';
+
+// Transports
+export type { Transport, TransportEventMap, TransportState } from './broker/Transport.ts';
+export { InMemoryBroker } from './broker/InMemoryBroker.ts';
+export { InMemoryTransport, type InMemoryTransportOptions } from './broker/InMemoryTransport.ts';
+export { AmqpTransport } from './broker/AmqpTransport.ts';
+export type { AmqpTransportOptions } from './broker/AmqpTransportOptions.ts';
+export type { TransportOptions } from './broker/TransportOptions.ts';
+
+// Store
+export type { ClusterStoreAndForward } from './store/ClusterStoreAndForward.ts';
+export { SqlClusterStore } from './store/SqlClusterStore.ts';
+export type { StoreOptions } from './store/StoreOptions.ts';
+export { createDatabase, parseDatabaseUrl, redactUrl } from './store/database.ts';
+export type { DatabaseOptions, Dialect } from './store/database.ts';
+export { migrateLatest } from './store/migrate.ts';
+
+// Metrics
+export type { Metrics } from './metrics/Metrics.ts';
+export { noopMetrics } from './metrics/Metrics.ts';
+export { promMetrics, type PromMetricsOptions } from './metrics/promMetrics.ts';
