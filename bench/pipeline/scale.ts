@@ -1,0 +1,141 @@
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { WebSocket } from 'ws';
+import type { NodeProcess } from '../../test/faults/NodeProcess.ts';
+import { testAuth } from '../../test/helpers/startTestCluster.ts';
+
+/** Resident set size of a process, bytes (Linux /proc). */
+export function rssOf(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/** A minimal raw session: one socket, HELLO done, frames collected per type. */
+export interface RawSession {
+  ws: WebSocket;
+  sid: string;
+  resolves: Set<string>;
+  onResolve?: () => void;
+}
+
+export async function openSession(url: string, user: string, sid?: string): Promise<RawSession> {
+  const ws = new WebSocket(url, ['matssocket'], { perMessageDeflate: false });
+  const session: RawSession = { ws, sid: sid ?? '', resolves: new Set() };
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('HELLO timed out')), 30_000);
+    ws.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    ws.on('message', (data) => {
+      for (const e of JSON.parse((data as Buffer).toString()) as Record<string, unknown>[]) {
+        if (e.t === 'WELCOME') {
+          session.sid = e.sid as string;
+          clearTimeout(timer);
+          resolve();
+        } else if (e.t === 'RESOLVE') {
+          ws.send(JSON.stringify([{ t: 'ACK', smid: e.smid }]));
+          session.resolves.add(e.cmid as string);
+          session.onResolve?.();
+        }
+      }
+    });
+    ws.once('open', () =>
+      ws.send(
+        JSON.stringify([
+          { t: 'HELLO', clv: 'bench', an: 'Bench', av: '1', auth: testAuth(user), ...(sid ? { sid } : {}) },
+        ]),
+      ),
+    );
+  });
+  return session;
+}
+
+/** Runs `fn` over `items` with at most `limit` at a time. */
+export async function pooled<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (t: T) => Promise<R>,
+): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]!);
+      }
+    }),
+  );
+  return out;
+}
+
+/** `--idle N`: N idle sessions held by one node process; its RSS before and after. */
+export async function idleScale(node: NodeProcess, n: number): Promise<Record<string, number>> {
+  const pid = node.child.pid!;
+  const before = rssOf(pid);
+  const t0 = performance.now();
+  // Spread over users: the per-user cap (75) applies.
+  const sessions = await pooled(
+    Array.from({ length: n }, (_, i) => i),
+    200,
+    (i) => openSession(node.url, `idle${Math.floor(i / 50)}`),
+  );
+  const openMs = performance.now() - t0;
+  await new Promise((r) => setTimeout(r, 2000));
+  const after = rssOf(pid);
+  for (const s of sessions) s.ws.terminate();
+  return {
+    idle_sessions: n,
+    idle_open_ms: Math.round(openMs),
+    idle_rss_before_mib: before / 2 ** 20,
+    idle_rss_after_mib: after / 2 ** 20,
+    idle_bytes_per_session: (after - before) / n,
+  };
+}
+
+/**
+ * `--storm N`: N sessions on node 1 each have a request whose reply is still being produced (backend sleeps) when
+ * node 1 is killed (-9); they all resume on node 2; time from the kill until every reply is delivered.
+ */
+export async function storm(n1: NodeProcess, n2: NodeProcess, n: number): Promise<Record<string, number>> {
+  const sessions = await pooled(
+    Array.from({ length: n }, (_, i) => i),
+    200,
+    (i) => openSession(n1.url, `storm${Math.floor(i / 50)}`),
+  );
+  // Each sends its request and waits for the ACK (the request is in the inbox and on its way to the backend).
+  await pooled(sessions, 500, async (s) => {
+    const acked = new Promise<void>((resolve) => {
+      s.ws.on('message', (data) => {
+        if ((data as Buffer).toString().includes('"ACK"')) resolve();
+      });
+    });
+    s.ws.send(
+      JSON.stringify([
+        { t: 'REQUEST', eid: 'Fault.echo', tid: 'storm', cmid: 1, msg: { id: s.sid, sleepMs: 1500 } },
+      ]),
+    );
+    await acked;
+  });
+  const t0 = performance.now();
+  n1.kill('SIGKILL');
+  await n1.exited;
+  for (const s of sessions) s.ws.terminate();
+  let delivered = 0;
+  const all = new Promise<void>((resolve) => {
+    const check = (): void => {
+      if (++delivered === n) resolve();
+    };
+    void pooled(sessions, 200, async (s) => {
+      const again = await openSession(n2.url, `storm${Math.floor(sessions.indexOf(s) / 50)}`, s.sid);
+      if (again.resolves.size > 0) check();
+      else again.onResolve = check;
+      s.ws = again.ws;
+    });
+  });
+  await all;
+  const ms = performance.now() - t0;
+  for (const s of sessions) s.ws.terminate();
+  return { storm_sessions: n, storm_delivered_ms: Math.round(ms) };
+}

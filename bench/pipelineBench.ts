@@ -1,0 +1,195 @@
+/**
+ * `npm run bench`: the full MatsSocket pipeline — our client over WebSocket → inbox → RabbitMQ → Mats endpoint →
+ * outbox (MariaDB) → poke → WebSocket → ACK/ACK2 — with two server nodes (in this process) and many clients,
+ * measuring reliable request/reply round trips per second and p50/p99/p999 at several in-flight levels; in the same
+ * run the ceilings: a raw amqplib request/reply loop with the same in-flight count (confirm channel, persistent,
+ * manual acks, noDelay, quorum queues) and a raw `ws` JSON echo. Prints a table, writes `bench/results/latest.json`
+ * and `bench/results/latest.svg`; the last line is JSON with `ratio_vs_raw_amqp`.
+ *
+ * Flags: `--levels 16,64,256` (in-flight levels), `--clients 16`, `--measure-ms 5000`, `--warmup-ms 1000`;
+ * scale measurements (each runs node processes of test/faults): `--idle N` (idle sessions held by one node, its
+ * RSS), `--storm N` (N sessions with pending replies move to the other node when theirs is killed: time until every
+ * reply is delivered). Needs RabbitMQ and MariaDB (RABBITMQ_URL, MARIADB_URL).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { WebSocket } from 'ws';
+import { MatsSocketClient } from '../src/client/MatsSocketClient.ts';
+import { BackendRuns, registerFaultEndpoints, type EchoReply } from '../test/faults/faultEndpoints.ts';
+import { NodeProcess } from '../test/faults/NodeProcess.ts';
+import { createTestDatabase } from '../test/helpers/databases.ts';
+import { serviceUrls } from '../test/helpers/services.ts';
+import { startTestCluster, testAuth } from '../test/helpers/startTestCluster.ts';
+import { createTestBroker } from '../test/helpers/transports.ts';
+import { runId } from '../test/hooks.ts';
+import { runPhase, type PhaseResult } from './pipeline/Driver.ts';
+import { rawAmqpPhase } from './pipeline/rawAmqp.ts';
+import { rawWsPhase } from './pipeline/rawWs.ts';
+import { idleScale, storm } from './pipeline/scale.ts';
+import { chartSvg } from './pipeline/svgChart.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    levels: { type: 'string', default: '16,64,256' },
+    clients: { type: 'string', default: '16' },
+    'measure-ms': { type: 'string', default: '5000' },
+    'warmup-ms': { type: 'string', default: '1000' },
+    idle: { type: 'string' },
+    storm: { type: 'string' },
+  },
+});
+const levels = args.levels.split(',').map(Number);
+const clientCount = Number(args.clients);
+const measureMs = Number(args['measure-ms']);
+const warmupMs = Number(args['warmup-ms']);
+
+const TARGETS = {
+  ratio_vs_raw_amqp: 0.5,
+  p99_ms_at_half_max: 50,
+  idle_rss_mib_for_20000: 1024,
+  storm_5000_ms: 10_000,
+};
+
+async function pipelinePhases(): Promise<PhaseResult[]> {
+  const db = await createTestDatabase('mysql');
+  const cluster = await startTestCluster({
+    nodes: 2,
+    db,
+    transport: 'rabbitmq',
+    endpoints: registerFaultEndpoints(new BackendRuns()),
+    factory: { maxDeliveryAttempts: 6, retryDelayMs: 100 },
+  });
+  const urls = cluster.nodes.map((n) => n.url);
+  const clients = Array.from({ length: clientCount }, (_, i) => {
+    const c = new MatsSocketClient({
+      appName: 'Bench',
+      appVersion: '1.0.0',
+      urls: i % 2 === 0 ? urls : [...urls].reverse(),
+      webSocket: WebSocket,
+      shuffleUrls: false,
+      initialPingDelayMinMs: 600_000,
+      initialPingDelayMaxMs: 600_000,
+    });
+    c.setCurrentAuthorization(testAuth(`bench${i}`));
+    return c;
+  });
+  let seq = 0;
+  const results: PhaseResult[] = [];
+  try {
+    for (const inflight of levels) {
+      results.push(
+        await runPhase(
+          'pipeline',
+          inflight,
+          async (lane) => {
+            const id = `b${++seq}`;
+            const reply = await clients[lane % clients.length]!.request<EchoReply>('Fault.echo', id, { id });
+            if (reply.data.id !== id) throw new Error(`reply for ${reply.data.id} to ${id}`);
+          },
+          warmupMs,
+          measureMs,
+        ),
+      );
+      report(results.at(-1)!);
+    }
+  } finally {
+    await Promise.allSettled(clients.map((c) => c.close('bench over')));
+    await cluster.stop();
+    await db.drop();
+  }
+  return results;
+}
+
+function report(r: PhaseResult): void {
+  console.log(
+    `${r.name.padEnd(12)} in-flight ${String(r.inflight).padStart(4)}: ${r.perSecond.toFixed(0).padStart(6)}/s  ` +
+      `p50 ${r.p50Ms.toFixed(1)} ms  p99 ${r.p99Ms.toFixed(1)} ms  p999 ${r.p999Ms.toFixed(1)} ms` +
+      (r.errors > 0 ? `  errors ${r.errors}` : ''),
+  );
+}
+
+async function scale(): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  if (args.idle === undefined && args.storm === undefined) return out;
+  const db = await createTestDatabase('mysql');
+  const broker = await createTestBroker('rabbitmq');
+  const nodes: NodeProcess[] = [];
+  try {
+    for (const i of [1, 2]) {
+      nodes.push(
+        await NodeProcess.start({
+          nodeName: `bench${i}_${runId}`,
+          instanceName: `B${runId}`,
+          amqpUrl: serviceUrls.rabbitmq,
+          dbUrl: db.url,
+          queuePrefix: broker.prefix,
+        }),
+      );
+    }
+    if (args.idle !== undefined) Object.assign(out, await idleScale(nodes[1]!, Number(args.idle)));
+    if (args.storm !== undefined) Object.assign(out, await storm(nodes[0]!, nodes[1]!, Number(args.storm)));
+  } finally {
+    await Promise.all(nodes.map((n) => n.stop()));
+    await broker.close();
+    await db.drop();
+  }
+  for (const [k, v] of Object.entries(out)) console.log(`${k}: ${Number.isInteger(v) ? v : v.toFixed(1)}`);
+  return out;
+}
+
+const started = Date.now();
+console.log(
+  `pipeline bench: levels ${levels.join(',')}, ${clientCount} clients, ${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(1)}`,
+);
+const pipeline = await pipelinePhases();
+const prefix = `bench.${runId}.`;
+const rawAmqp: PhaseResult[] = [];
+for (const inflight of levels) {
+  rawAmqp.push(await rawAmqpPhase(serviceUrls.rabbitmq, prefix, inflight, warmupMs, measureMs));
+  report(rawAmqp.at(-1)!);
+}
+const rawWs = await rawWsPhase(levels.at(-1)!, clientCount, warmupMs, measureMs);
+report(rawWs);
+const scaleFigures = await scale();
+
+const best = pipeline.reduce((a, b) => (b.perSecond > a.perSecond ? b : a));
+const rawAtBest = rawAmqp.find((r) => r.inflight === best.inflight)!;
+const half = pipeline.reduce((a, b) =>
+  Math.abs(b.perSecond - best.perSecond / 2) < Math.abs(a.perSecond - best.perSecond / 2) ? b : a,
+);
+const summary = {
+  ratio_vs_raw_amqp: best.perSecond / rawAtBest.perSecond,
+  pipeline_max_per_s: best.perSecond,
+  pipeline_max_inflight: best.inflight,
+  raw_amqp_per_s_same_inflight: rawAtBest.perSecond,
+  raw_ws_per_s: rawWs.perSecond,
+  p99_ms_near_half_max: half.p99Ms,
+  half_max_level_inflight: half.inflight,
+  half_max_level_per_s: half.perSecond,
+  ...scaleFigures,
+  targets: TARGETS,
+  load_avg_1m: loadavg()[0],
+  cpus: cpus().length,
+  seconds: (Date.now() - started) / 1000,
+};
+console.log('\nlevel      pipeline/s   raw amqp/s  ratio   p50 ms   p99 ms  p999 ms');
+for (const p of pipeline) {
+  const r = rawAmqp.find((x) => x.inflight === p.inflight)!;
+  console.log(
+    `${String(p.inflight).padStart(5)}  ${p.perSecond.toFixed(0).padStart(11)}  ${r.perSecond.toFixed(0).padStart(11)}` +
+      `  ${(p.perSecond / r.perSecond).toFixed(2).padStart(5)}  ${p.p50Ms.toFixed(1).padStart(7)}  ` +
+      `${p.p99Ms.toFixed(1).padStart(7)}  ${p.p999Ms.toFixed(1).padStart(7)}`,
+  );
+}
+console.log(
+  `targets: ratio >= ${TARGETS.ratio_vs_raw_amqp} (measured ${summary.ratio_vs_raw_amqp.toFixed(2)}); ` +
+    `p99 < ${TARGETS.p99_ms_at_half_max} ms near half max (measured ${half.p99Ms.toFixed(1)} ms at in-flight ${half.inflight})`,
+);
+mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+writeFileSync(
+  new URL('./results/latest.json', import.meta.url),
+  JSON.stringify({ summary, pipeline, rawAmqp, rawWs }, null, 2),
+);
+writeFileSync(new URL('./results/latest.svg', import.meta.url), chartSvg(pipeline, rawAmqp, rawWs));
+console.log(JSON.stringify(summary));

@@ -1,0 +1,58 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FaultNodeConfig } from './faultNodeProgram.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = resolve(here, '..', '..');
+
+/** One node in a child process (`node --import tsx test/faults/faultNodeProgram.ts`), so it can be killed for real. */
+export class NodeProcess {
+  readonly child: ChildProcess;
+  readonly output: string[] = [];
+  readonly exited: Promise<void>;
+  url = '';
+
+  private constructor(config: FaultNodeConfig) {
+    this.child = spawn(process.execPath, ['--import', 'tsx', resolve(here, 'faultNodeProgram.ts')], {
+      cwd: repoRoot,
+      env: { ...process.env, FAULT_NODE_CONFIG: JSON.stringify(config) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child.stdout!.setEncoding('utf8').on('data', (d: string) => this.output.push(d));
+    this.child.stderr!.setEncoding('utf8').on('data', (d: string) => this.output.push(d));
+    this.exited = once(this.child, 'exit').then(() => undefined);
+  }
+
+  /** Spawns the node and resolves when it listens (bounded). */
+  static async start(config: FaultNodeConfig, timeoutMs = 30_000): Promise<NodeProcess> {
+    const node = new NodeProcess(config);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = /READY (\S+)/.exec(node.output.join(''));
+      if (m) {
+        node.url = m[1]!;
+        return node;
+      }
+      if (node.child.exitCode !== null || Date.now() > deadline) {
+        node.kill('SIGKILL');
+        throw new Error(`node ${config.nodeName} did not start: ${node.output.join('')}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Sends a signal if still running; waits for the exit. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 10_000): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.kill(signal);
+    const timer = setTimeout(() => this.kill('SIGKILL'), timeoutMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+}
