@@ -1,0 +1,104 @@
+import { join } from 'node:path';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { Logger } from '../../logging.ts';
+import { promMetrics } from '../../metrics/promMetrics.ts';
+import type { MatsSocketServerOptions } from '../../server/MatsSocketServerOptions.ts';
+import { DummyAuth } from '../compat/DummyAuth.ts';
+import type { MainNodeConfig } from '../nodeConfig.ts';
+import { NodeAssembly, type AssembledNode } from '../NodeAssembly.ts';
+import { ensureBrowserBundle } from './browserBundle.ts';
+import { DemoTicker, registerDemoEndpoints } from './demoEndpoints.ts';
+import { createDemoHttpHandler } from './demoHttp.ts';
+import { packageRoot } from './packageRoot.ts';
+
+/** Application name and MatsSocket instance name of the `npm start` node. */
+export const DEMO_APP_NAME = 'MatsSocketDemo';
+
+/** The URLs a started demo node serves. */
+export interface DemoNodeUrls {
+  demo: string;
+  admin: string;
+  webSocket: string;
+  metrics: string;
+  health: string;
+}
+
+/** A started demo node. */
+export interface DemoNode {
+  readonly node: AssembledNode;
+  readonly urls: DemoNodeUrls;
+  readonly registry: Registry;
+  /** Graceful stop (ticker, then the node). Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Options of {@link startDemoNode} beyond the configuration. */
+export interface StartDemoNodeOptions {
+  logger: Logger;
+  /** Server option overrides (tests shorten timings). */
+  server?: Partial<Pick<MatsSocketServerOptions, 'timings' | 'jobs' | 'limits'>>;
+  /** @default 5000 */
+  stopGraceMs?: number;
+}
+
+/**
+ * Starts the `npm start` node: one MatsSocket node (DummyAuth; dead-letters NACKed messages so the admin page has
+ * something to show) with the demo endpoints, the demo and admin pages, `/metrics` and `/health`.
+ */
+export async function startDemoNode(
+  config: MainNodeConfig,
+  options: StartDemoNodeOptions,
+): Promise<DemoNode> {
+  const { logger } = options;
+  const root = packageRoot();
+  const bundleDir = await ensureBrowserBundle(root, logger);
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const tickers: DemoTicker[] = [];
+  const assembly = await NodeAssembly.start({
+    appName: DEMO_APP_NAME,
+    instanceName: DEMO_APP_NAME,
+    host: config.host,
+    nodes: [{ nodeName: config.nodeName, port: config.port }],
+    amqpUrl: config.amqpUrl,
+    db: config.db,
+    queuePrefix: config.queuePrefix,
+    ...(config.concurrency !== undefined ? { concurrency: config.concurrency } : {}),
+    authenticationPlugin: DummyAuth.factory(),
+    logger,
+    metrics: promMetrics({ registry }),
+    server: { ...options.server, deadLetterOnNack: true },
+    ...(options.stopGraceMs !== undefined ? { stopGraceMs: options.stopGraceMs } : {}),
+    setup: (node) => {
+      registerDemoEndpoints(node.server, node.factory);
+      tickers.push(new DemoTicker(node.server, config.tickerIntervalMs, logger));
+    },
+    http: createDemoHttpHandler({
+      publicDir: join(root, 'src', 'cli', 'demo', 'public'),
+      bundleDir,
+      registry,
+    }),
+  });
+  for (const t of tickers) t.start();
+  const node = assembly.nodes[0]!;
+  const base = node.httpUrl.replace('://0.0.0.0:', '://127.0.0.1:').replace('://[::]:', '://[::1]:');
+  let stopped: Promise<void> | undefined;
+  return {
+    node,
+    registry,
+    urls: {
+      demo: `${base}/`,
+      admin: `${base}/admin`,
+      webSocket: `${base.replace(/^http/, 'ws')}/matssocket`,
+      metrics: `${base}/metrics`,
+      health: `${base}/health`,
+    },
+    stop() {
+      stopped ??= (async () => {
+        for (const t of tickers) t.stop();
+        await assembly.stop();
+      })();
+      return stopped;
+    },
+  };
+}
