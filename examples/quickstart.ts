@@ -24,7 +24,13 @@ await knex.schema.createTable('orders', (t) => {
   t.string('trace');
 });
 const transport = new InMemoryTransport(new InMemoryBroker(), { name: 'node1' }); // or new AmqpTransport({ url, name })
-const mats = new MatsFactory({ appName: 'Orders', appVersion: '1.0', nodeName: 'node1', transport, db: knex });
+const mats = new MatsFactory({
+  appName: 'Orders',
+  appVersion: '1.0',
+  nodeName: 'node1',
+  transport,
+  db: knex,
+});
 
 // A backend endpoint: consumes from the queue mats.Orders.place and replies to whoever asked.
 mats.single<{ ok: boolean }, { item: string }>('Orders.place', async (ctx, order) => {
@@ -48,7 +54,12 @@ const server = new MatsSocketServer({
 server.endpoint('Orders.place', { incoming: (ctx) => ctx.forwardEssential('Orders.place', ctx.message) });
 const { url } = await server.listen({ port: 0, path: '/matssocket' });
 
-const client = new MatsSocketClient({ appName: 'Shop', appVersion: '1.0', urls: [url], webSocket: WebSocket });
+const client = new MatsSocketClient({
+  appName: 'Shop',
+  appVersion: '1.0',
+  urls: [url],
+  webSocket: WebSocket,
+});
 client.setCurrentAuthorization('Bearer demo', Date.now() + 60_000, 5_000);
 const reply = await client.request('Orders.place', 'quickstart-1', { item: 'book' });
 console.log('reply:', reply.data, '- rows:', await knex('orders').select());
