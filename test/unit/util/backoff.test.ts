@@ -6,7 +6,9 @@ import { randomId } from '../../../src/util/ids.ts';
 describe('backoffDelay()', () => {
   it('grows exponentially from the initial delay up to the maximum', () => {
     const mid = () => 0.5; // no jitter
-    expect([0, 1, 2, 3, 10].map((a) => backoffDelay(a, {}, mid))).to.deep.equal([500, 1000, 2000, 4000, 30_000]);
+    expect([0, 1, 2, 3, 10].map((a) => backoffDelay(a, {}, mid))).to.deep.equal([
+      500, 1000, 2000, 4000, 30_000,
+    ]);
   });
 
   it('spreads the delay by at most the jitter fraction', () => {
