@@ -1,6 +1,7 @@
 import { LabelCap } from './LabelCap.ts';
 import type {
   Counter,
+  Gauge,
   Histogram,
   HistogramDefinition,
   Labels,
@@ -14,7 +15,7 @@ export interface RecordedSeries {
   labels: Labels;
   /** Counter: the sum of increments. Histogram: the number of observations. */
   count: number;
-  /** Histogram: the sum of observed values (counter: same as count). */
+  /** Histogram: the sum of observed values (counter: same as count; gauge: the last value set). */
   sum: number;
 }
 
@@ -27,6 +28,7 @@ export class InMemoryMetrics implements Metrics {
   readonly #definitions = new Map<string, MetricDefinition>();
   readonly #counters = new Map<string, Counter>();
   readonly #histograms = new Map<string, Histogram>();
+  readonly #gauges = new Map<string, Gauge>();
   readonly #maxLabelCombinations: number;
 
   /** @param maxLabelCombinations cap of label combinations per metric. */
@@ -54,6 +56,17 @@ export class InMemoryMetrics implements Metrics {
     return histogram;
   }
 
+  /** A gauge's series keeps the last value set in `sum` (and `count` = number of sets). */
+  gauge(definition: MetricDefinition): Gauge {
+    let gauge = this.#gauges.get(definition.name);
+    if (!gauge) {
+      const record = this.#recorder(definition, true);
+      gauge = { set: (labels, value) => record(labels, 1, value) };
+      this.#gauges.set(definition.name, gauge);
+    }
+    return gauge;
+  }
+
   /** The definitions registered so far, by name. */
   definitions(): ReadonlyMap<string, MetricDefinition> {
     return this.#definitions;
@@ -72,7 +85,10 @@ export class InMemoryMetrics implements Metrics {
       .reduce((acc, s) => acc + s.count, 0);
   }
 
-  #recorder(definition: MetricDefinition): (labels: Labels, count: number, sum: number) => void {
+  #recorder(
+    definition: MetricDefinition,
+    replace = false,
+  ): (labels: Labels, count: number, sum: number) => void {
     this.#definitions.set(definition.name, definition);
     const cap = new LabelCap(this.#maxLabelCombinations);
     return (labels, count, sum) => {
@@ -83,7 +99,7 @@ export class InMemoryMetrics implements Metrics {
       const s = this.#series.get(key);
       if (s) {
         s.count += count;
-        s.sum += sum;
+        s.sum = replace ? sum : s.sum + sum;
       } else this.#series.set(key, { name: definition.name, labels: picked, count, sum });
     };
   }

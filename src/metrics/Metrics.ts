@@ -9,6 +9,8 @@ export interface Metrics {
   counter(definition: MetricDefinition): Counter;
   /** Returns the histogram with this name, creating it on first use. Same name → same instance. */
   histogram(definition: HistogramDefinition): Histogram;
+  /** Returns the gauge with this name, creating it on first use. Same name → same instance. */
+  gauge(definition: MetricDefinition): Gauge;
 }
 
 export type Labels = Readonly<Record<string, string>>;
@@ -34,6 +36,11 @@ export interface Histogram {
   observe(labels: Labels, value: number): void;
 }
 
+/** A value that goes up and down (live sessions, queue depth): the last `set` wins. */
+export interface Gauge {
+  set(labels: Labels, value: number): void;
+}
+
 /** Buckets for durations in seconds: 0.5 ms to 30 s. */
 export const DEFAULT_SECONDS_BUCKETS: readonly number[] = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
@@ -41,9 +48,11 @@ export const DEFAULT_SECONDS_BUCKETS: readonly number[] = [
 
 const noopCounter: Counter = { inc() {} };
 const noopHistogram: Histogram = { observe() {} };
+const noopGauge: Gauge = { set() {} };
 
 /** Metrics that record nothing; the default when none are given. */
 export const noopMetrics: Metrics = {
   counter: () => noopCounter,
   histogram: () => noopHistogram,
+  gauge: () => noopGauge,
 };

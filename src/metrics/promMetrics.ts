@@ -1,8 +1,15 @@
-import { Counter as PromCounter, Histogram as PromHistogram, register, type Registry } from 'prom-client';
+import {
+  Counter as PromCounter,
+  Gauge as PromGauge,
+  Histogram as PromHistogram,
+  register,
+  type Registry,
+} from 'prom-client';
 import { LabelCap } from './LabelCap.ts';
 import {
   DEFAULT_SECONDS_BUCKETS,
   type Counter,
+  type Gauge,
   type Histogram,
   type HistogramDefinition,
   type MetricDefinition,
@@ -28,6 +35,7 @@ export function promMetrics(options: PromMetricsOptions = {}): Metrics {
   const registers = [registry];
   const counters = new Map<string, Counter>();
   const histograms = new Map<string, Histogram>();
+  const gauges = new Map<string, Gauge>();
 
   return {
     counter(definition: MetricDefinition): Counter {
@@ -68,6 +76,24 @@ export function promMetrics(options: PromMetricsOptions = {}): Metrics {
       };
       histograms.set(definition.name, histogram);
       return histogram;
+    },
+    gauge(definition: MetricDefinition): Gauge {
+      let gauge = gauges.get(definition.name);
+      if (gauge) return gauge;
+      const existing = registry.getSingleMetric(definition.name);
+      const prom =
+        existing instanceof PromGauge
+          ? existing
+          : new PromGauge({
+              name: definition.name,
+              help: definition.help,
+              labelNames: [...definition.labelNames],
+              registers,
+            });
+      const cap = new LabelCap(maxLabelCombinations);
+      gauge = { set: (labels, value) => prom.set(cap.apply(definition.labelNames, labels), value) };
+      gauges.set(definition.name, gauge);
+      return gauge;
     },
   };
 }

@@ -1,20 +1,8 @@
-import type { Counter, Histogram, Labels, Metrics } from '../metrics/Metrics.ts';
-
-/** A gauge, if the {@link Metrics} implementation offers one (duck-typed: `gauge(definition)` with `set`). */
-export interface Gauge {
-  set(labels: Labels, value: number): void;
-}
-
-interface MaybeGaugeMetrics extends Metrics {
-  gauge?(definition: { name: string; help: string; labelNames: readonly string[] }): Gauge;
-}
-
-const noopGauge: Gauge = { set() {} };
+import type { Counter, Gauge, Histogram, Metrics } from '../metrics/Metrics.ts';
 
 /**
  * The server's instruments, all with low-cardinality labels (`node` and a message type or reason at most):
- * messages in/out by type, sessions established/removed (live = established − removed per node, and a gauge when
- * the metrics implementation has gauges), outbox deliveries, dead letters, poke latency, outbox depth.
+ * messages in/out by type, sessions established/removed (and a live-sessions gauge), outbox deliveries, dead letters, poke latency, outbox depth.
  */
 export class ServerMetrics {
   readonly #node: string;
@@ -30,7 +18,7 @@ export class ServerMetrics {
 
   constructor(metrics: Metrics, nodeName: string) {
     this.#node = nodeName;
-    const m = metrics as MaybeGaugeMetrics;
+    const m = metrics;
     this.#messagesIn = m.counter({
       name: 'matssocket_messages_received_total',
       help: 'Envelopes received from clients, by type',
@@ -66,19 +54,16 @@ export class ServerMetrics {
       help: 'From sending a poke to the holding node receiving it',
       labelNames: ['node'],
     });
-    const gauge = m.gauge?.bind(m);
-    this.#liveSessions =
-      gauge?.({
-        name: 'matssocket_sessions_live',
-        help: 'Sessions held by this node',
-        labelNames: ['node'],
-      }) ?? noopGauge;
-    this.#outboxDepth =
-      gauge?.({
-        name: 'matssocket_outbox_depth',
-        help: 'Unattempted outbox messages of the sessions held by this node',
-        labelNames: ['node'],
-      }) ?? noopGauge;
+    this.#liveSessions = m.gauge({
+      name: 'matssocket_sessions_live',
+      help: 'Sessions held by this node',
+      labelNames: ['node'],
+    });
+    this.#outboxDepth = m.gauge({
+      name: 'matssocket_outbox_depth',
+      help: 'Unattempted outbox messages of the sessions held by this node',
+      labelNames: ['node'],
+    });
   }
 
   messageIn(type: string): void {

@@ -19,6 +19,20 @@ describe('metrics', () => {
   it('noopMetrics accepts everything', () => {
     noopMetrics.counter({ name: 'x', help: 'x', labelNames: [] }).inc({});
     noopMetrics.histogram({ name: 'y', help: 'y', labelNames: [] }).observe({}, 1);
+    noopMetrics.gauge({ name: 'z', help: 'z', labelNames: [] }).set({}, 1);
+  });
+
+  it('gauges keep the last value set, in memory and in prom-client', async () => {
+    const m = new InMemoryMetrics();
+    const g = m.gauge({ name: 'live', help: 'h', labelNames: ['node'] });
+    g.set({ node: 'a' }, 5);
+    g.set({ node: 'a' }, 2);
+    expect(m.series('live')[0]).to.include({ sum: 2 });
+    const registry = new Registry();
+    const p = promMetrics({ registry });
+    p.gauge({ name: 'matssocket_test_live', help: 'h', labelNames: ['node'] }).set({ node: 'a' }, 7);
+    p.gauge({ name: 'matssocket_test_live', help: 'h', labelNames: ['node'] }).set({ node: 'a' }, 3);
+    expect(await registry.metrics()).to.contain('matssocket_test_live{node="a"} 3');
   });
 
   it('InMemoryMetrics records series and totals with the cap', () => {
