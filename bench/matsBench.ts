@@ -345,6 +345,12 @@ async function main(): Promise<void> {
     ratio_vs_raw: round2(medianRatio),
     ratio_of_means: round2(m.perSecond / r.perSecond),
     round_ratios: ratios.map(round2),
+    // Client CPU per round trip of each round (µs): less sensitive to other load on the machine than trips/s.
+    round_cpu_us_per_trip: {
+      raw: raw.map((x) => Math.round(x.cpuUsPerTrip)),
+      mats: mats.map((x) => Math.round(x.cpuUsPerTrip)),
+      raw_wire: rawWire.map((x) => Math.round(x.cpuUsPerTrip)),
+    },
     runtime_s: round2((Date.now() - started) / 1000),
   };
   try {

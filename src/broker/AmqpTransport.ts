@@ -7,7 +7,9 @@ import {
   type AmqpTransportOptions,
   type ResolvedAmqpTransportOptions,
 } from './AmqpTransportOptions.ts';
-import { BaseTransport } from './BaseTransport.ts';
+import { AmqpSettler, type ConsumerChannel } from './AmqpSettler.ts';
+import { BaseTransport, toError } from './BaseTransport.ts';
+import { amqpSocketOf, coalesceWrites } from './coalesceWrites.ts';
 import type { ActiveConsumer, ManagedConsumer } from './ManagedConsumer.ts';
 import { PublishChannelPool, type ConfirmOutcome } from './PublishChannelPool.ts';
 import type { MessageProperties, OutgoingMessage } from './Transport.ts';
@@ -77,37 +79,82 @@ export class AmqpTransport extends BaseTransport {
     if (generation === this.generation) this.asserted.add(queue);
   }
 
-  protected async publishConnected(messages: readonly OutgoingMessage[]): Promise<void> {
+  protected publishConnected(messages: readonly OutgoingMessage[], generation: number): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.publishConnectedThen(messages, generation, (error) =>
+        error === undefined ? resolve() : reject(toError(error)),
+      ),
+    );
+  }
+
+  /** The hot path: no promise at all while every target queue is already declared on this connection. */
+  protected override publishConnectedThen(
+    messages: readonly OutgoingMessage[],
+    _generation: number,
+    done: (error: unknown) => void,
+  ): void {
     const deadline = Date.now() + this.options.confirmTimeoutMs;
-    let batch = messages;
-    const unasserted = new Set<string>();
+    let unasserted: Set<string> | undefined;
     for (const m of messages) {
-      if (m.target.kind === 'queue' && !this.asserted.has(m.target.name)) unasserted.add(m.target.name);
+      if (m.target.kind === 'queue' && !this.asserted.has(m.target.name))
+        (unasserted ??= new Set()).add(m.target.name);
     }
-    if (unasserted.size > 0) {
-      // Copy before awaiting the declares: the caller may reuse its buffers once publish() returned.
-      batch = messages.map((m) => ({ ...m, body: Buffer.from(m.body) }));
-      for (const queue of unasserted) await this.assertQueueConnected(queue);
+    if (unasserted === undefined) {
+      this.publishToPool(messages, deadline, done);
+      return;
     }
+    // Copy before awaiting the declares: the caller may reuse its buffers once publish() returned.
+    const batch = messages.map((m) => ({ ...m, body: Buffer.from(m.body) }));
+    const queues = unasserted;
+    void (async () => {
+      try {
+        for (const queue of queues) await this.assertQueueConnected(queue);
+      } catch (error) {
+        done(error);
+        return;
+      }
+      this.publishToPool(batch, deadline, done);
+    })();
+  }
+
+  /**
+   * Publishes on the confirm-channel pool; `done` once every message has its outcome, with the failure of the
+   * lowest-indexed failed message (as Promise.allSettled over per-message promises would give), else undefined.
+   */
+  private publishToPool(
+    batch: readonly OutgoingMessage[],
+    deadline: number,
+    done: (error: unknown) => void,
+  ): void {
     const pool = this.pool;
-    if (!pool) throw this.unavailable();
-    const confirms = pool
-      .publishBatch(
-        batch.map((m) => {
-          const toQueue = m.target.kind === 'queue';
-          return {
-            exchange: toQueue ? '' : this.options.exchange,
-            routingKey: m.target.name,
-            body: m.body,
-            options: toPublishOptions(m.properties, toQueue),
-          };
-        }),
-        deadline,
-      )
-      .map((p, i) => p.then((outcome) => checkOutcome(outcome, batch[i]!)));
-    const results = await Promise.allSettled(confirms);
-    const failure = results.find((r) => r.status === 'rejected');
-    if (failure) throw failure.reason;
+    if (!pool) {
+      done(this.unavailable());
+      return;
+    }
+    if (batch.length === 0) {
+      done(undefined);
+      return;
+    }
+    const poolMessages = batch.map((m) => {
+      const toQueue = m.target.kind === 'queue';
+      return {
+        exchange: toQueue ? '' : this.options.exchange,
+        routingKey: m.target.name,
+        body: m.body,
+        options: toPublishOptions(m.properties, toQueue),
+      };
+    });
+    let remaining = batch.length;
+    let failedIndex = -1;
+    let failure: Error | undefined;
+    pool.publishEach(poolMessages, deadline, (i, outcome, error) => {
+      const err = error ?? outcomeError(outcome!, batch[i]!);
+      if (err !== undefined && (failedIndex < 0 || i < failedIndex)) {
+        failedIndex = i;
+        failure = err;
+      }
+      if (--remaining === 0) done(failure);
+    });
   }
 
   protected async startConsumer(consumer: ManagedConsumer, generation: number): Promise<ActiveConsumer> {
@@ -144,6 +191,15 @@ export class AmqpTransport extends BaseTransport {
         queue = (await ch.assertQueue('', { exclusive: true, autoDelete: true, durable: false })).queue;
         await ch.bindQueue(queue, this.options.exchange, consumer.source.name);
       }
+      // What the settlers of this channel's deliveries share (one object per channel, no closures per message).
+      const consumerChannel: ConsumerChannel<ConsumeMessage> = {
+        ch,
+        isOpen: () => open,
+        settled: (first) => {
+          if (first) unacked--;
+          closeIfDone();
+        },
+      };
       const onMessage = (msg: ConsumeMessage | null): void => {
         if (msg === null) {
           // basic.cancel from the server (e.g. the queue was deleted): start over on a fresh channel.
@@ -161,21 +217,6 @@ export class AmqpTransport extends BaseTransport {
           return;
         }
         unacked++;
-        let done = false;
-        const settle = (op: () => void): void => {
-          // Stale: the channel closed and the broker requeued the message. A tag is only valid on its channel.
-          if (!open) return;
-          if (!done) {
-            done = true;
-            unacked--;
-          }
-          try {
-            op();
-          } catch {
-            // The channel closed between the check and the call; same as stale.
-          }
-          closeIfDone();
-        };
         const { properties, deliveryCount } = fromAmqpProperties(msg.properties);
         this.dispatch(
           consumer,
@@ -185,11 +226,7 @@ export class AmqpTransport extends BaseTransport {
             properties,
             deliveryCount,
             msg.fields.redelivered,
-            {
-              ack: () => settle(() => ch.ack(msg)),
-              // Never nack: on RabbitMQ 4.3 nack no longer increments x-delivery-count.
-              reject: (requeue) => settle(() => ch.reject(msg, requeue)),
-            },
+            new AmqpSettler(consumerChannel, msg),
           ),
         );
       };
@@ -222,6 +259,10 @@ export class AmqpTransport extends BaseTransport {
       throw new TransportError(ErrorCode.TRANSPORT_UNAVAILABLE, `cannot connect to the broker (${role})`, {
         cause: error,
       });
+    }
+    if (this.amqpOptions.coalesceWrites) {
+      const socket = amqpSocketOf(model);
+      if (socket) coalesceWrites(socket);
     }
     // 'error' precedes 'close' on a connection failure; without a listener it would crash the process.
     model.on('error', (error: Error) => this.log.warn({ err: error, role }, 'broker connection error'));
@@ -287,16 +328,17 @@ export class AmqpTransport extends BaseTransport {
   }
 }
 
-function checkOutcome(outcome: ConfirmOutcome, m: OutgoingMessage): void {
+function outcomeError(outcome: ConfirmOutcome, m: OutgoingMessage): TransportError | undefined {
   if (outcome === 'nack') {
-    throw new TransportError(ErrorCode.TRANSPORT_NACKED, `broker nacked publish to '${m.target.name}'`);
+    return new TransportError(ErrorCode.TRANSPORT_NACKED, `broker nacked publish to '${m.target.name}'`);
   }
   if (outcome === 'returned') {
-    throw new TransportError(
+    return new TransportError(
       ErrorCode.TRANSPORT_UNROUTABLE,
       `no queue '${m.target.name}' (mandatory publish returned)`,
     );
   }
+  return undefined;
 }
 
 /** Maps an amqplib channel/operation error to a TransportError by its AMQP reply code. */

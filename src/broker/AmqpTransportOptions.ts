@@ -16,6 +16,11 @@ export interface AmqpTransportOptions extends TransportOptions {
   maxUnconfirmedPerChannel?: number;
   /** TCP connect timeout of each connection attempt, in ms. @default 10000 */
   connectTimeoutMs?: number;
+  /**
+   * Send the frames written to a connection within one tick in one `writev` (see `coalesceWrites.ts`): fewer
+   * syscalls per message, no added latency. @default true
+   */
+  coalesceWrites?: boolean;
 }
 
 export interface ResolvedAmqpTransportOptions extends ResolvedTransportOptions {
@@ -23,6 +28,7 @@ export interface ResolvedAmqpTransportOptions extends ResolvedTransportOptions {
   publishChannels: number;
   maxUnconfirmedPerChannel: number;
   connectTimeoutMs: number;
+  coalesceWrites: boolean;
 }
 
 /** Applies defaults and validates; throws `ConfigError` naming the offending field. */
@@ -52,5 +58,11 @@ export function resolveAmqpTransportOptions(options: AmqpTransportOptions): Reso
       true,
     ),
     connectTimeoutMs: checkNumber('connectTimeoutMs', options.connectTimeoutMs ?? 10_000, 1),
+    coalesceWrites: checkBoolean('coalesceWrites', options.coalesceWrites ?? true),
   };
+}
+
+function checkBoolean(field: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new ConfigError(field, `must be a boolean, was ${typeof value}`);
+  return value;
 }

@@ -18,6 +18,19 @@ import type { ResolvedTransportOptions } from './TransportOptions.ts';
 
 const noop = (): void => {};
 
+/** `error` as an Error (a non-Error rejection is wrapped, with it as the cause). */
+export function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error('publish failed', { cause: error });
+}
+
+/** A publish awaiting its confirms. */
+interface OutstandingPublish {
+  /** Epoch ms after which it fails with TRANSPORT_CONFIRM_TIMEOUT. */
+  readonly deadline: number;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
 /**
  * The connection life cycle both transports share, so they behave the same: connect, loss detection, reconnect
  * with exponential backoff and jitter, consumers re-established after every reconnect (and after the broker
@@ -41,7 +54,11 @@ export abstract class BaseTransport extends EventEmitter<TransportEventMap> impl
   /** A connection of this generation closed while it was still being opened. */
   private lostGeneration = -1;
   private readonly consumers = new Set<ManagedConsumer>();
-  private readonly outstanding = new Set<Promise<void>>();
+  /** Publishes awaiting their confirms, checked against their deadline by one periodic sweep. */
+  private readonly outstanding = new Set<OutstandingPublish>();
+  private confirmSweepTimer: NodeJS.Timeout | undefined;
+  /** Set by close() while it waits for the outstanding publishes to settle. */
+  private onPublishesSettled: (() => void) | undefined;
 
   protected constructor(options: ResolvedTransportOptions) {
     super();
@@ -62,6 +79,18 @@ export abstract class BaseTransport extends EventEmitter<TransportEventMap> impl
     generation: number,
   ): Promise<void>;
   protected abstract assertQueueConnected(queue: string): Promise<void>;
+
+  /**
+   * {@link publishConnected} reporting through a callback (`error` undefined = all confirmed), called exactly
+   * once. A subclass may override it to avoid the promise per publish on its hot path.
+   */
+  protected publishConnectedThen(
+    messages: readonly OutgoingMessage[],
+    generation: number,
+    done: (error: unknown) => void,
+  ): void {
+    this.publishConnected(messages, generation).then(() => done(undefined), done);
+  }
 
   get state(): TransportState {
     return this.currentState;
@@ -87,11 +116,22 @@ export abstract class BaseTransport extends EventEmitter<TransportEventMap> impl
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
     if (messages.length === 0) return Promise.resolve();
-    const p = this.withConfirmTimeout(this.publishConnected(messages, this.generation));
-    const tracked = p.then(noop, noop);
-    this.outstanding.add(tracked);
-    void tracked.then(() => this.outstanding.delete(tracked));
-    return p;
+    // No timer, race or finally per publish: one periodic sweep fails those past their deadline.
+    return new Promise<void>((resolve, reject) => {
+      const entry: OutstandingPublish = {
+        deadline: Date.now() + this.options.confirmTimeoutMs,
+        resolve,
+        reject,
+      };
+      this.outstanding.add(entry);
+      this.confirmSweepTimer ??= setInterval(() => this.sweepConfirmTimeouts(), this.confirmSweepMs());
+      try {
+        // An inline callback: this is the per-message hot path (no named closure, no extra promise).
+        this.publishConnectedThen(messages, this.generation, (error) => this.publishDone(entry, error));
+      } catch (error) {
+        this.publishDone(entry, error);
+      }
+    });
   }
 
   consume(queue: string, options: ConsumeOptions, handler: DeliveryHandler): Consumer {
@@ -144,21 +184,24 @@ export abstract class BaseTransport extends EventEmitter<TransportEventMap> impl
 
   /** Hands a delivery to the consumer's handler; a throwing handler that settled nothing gets a requeue. */
   protected dispatch(consumer: ManagedConsumer, delivery: TransportDelivery): void {
-    const failed = (error: unknown): void => {
-      // The handler's own error, reported as is: it is the caller's bug, not a transport condition.
-      this.emitError(
-        error instanceof Error
-          ? error
-          : new Error(`handler of '${consumer.source.name}' failed: ${String(error)}`),
-      );
-      if (!delivery.settled) delivery.reject(true);
-    };
     try {
       const result = consumer.handler(delivery);
-      if (result && typeof result.then === 'function') result.then(noop, failed);
+      if (result && typeof result.then === 'function') {
+        result.then(noop, (error: unknown) => this.handlerFailed(consumer, delivery, error));
+      }
     } catch (error) {
-      failed(error);
+      this.handlerFailed(consumer, delivery, error);
     }
+  }
+
+  private handlerFailed(consumer: ManagedConsumer, delivery: TransportDelivery, error: unknown): void {
+    // The handler's own error, reported as is: it is the caller's bug, not a transport condition.
+    this.emitError(
+      error instanceof Error
+        ? error
+        : new Error(`handler of '${consumer.source.name}' failed: ${String(error)}`),
+    );
+    if (!delivery.settled) delivery.reject(true);
   }
 
   protected emitError(error: Error): void {
@@ -292,19 +335,42 @@ export abstract class BaseTransport extends EventEmitter<TransportEventMap> impl
     }, delay);
   }
 
-  private withConfirmTimeout(p: Promise<void>): Promise<void> {
+  /** Period of the confirm-timeout sweep: a publish fails at most this much after its deadline. */
+  private confirmSweepMs(): number {
+    return Math.max(1, Math.min(1000, Math.ceil(this.options.confirmTimeoutMs / 4)));
+  }
+
+  /** A publish has its outcome (`error` undefined: confirmed); dropped if the sweep already failed it. */
+  private publishDone(entry: OutstandingPublish, error: unknown): void {
+    if (!this.settlePublish(entry)) return;
+    if (error === undefined) entry.resolve();
+    else entry.reject(toError(error));
+  }
+
+  /** Removes a settled publish; false if the sweep already failed it (its late outcome is dropped). */
+  private settlePublish(entry: OutstandingPublish): boolean {
+    if (!this.outstanding.delete(entry)) return false;
+    if (this.outstanding.size === 0) this.onPublishesSettled?.();
+    return true;
+  }
+
+  private sweepConfirmTimeouts(): void {
+    if (this.outstanding.size === 0) {
+      // Idle: stop sweeping (the next publish starts it again), so an idle transport holds no timer.
+      clearInterval(this.confirmSweepTimer);
+      this.confirmSweepTimer = undefined;
+      return;
+    }
+    const now = Date.now();
     const ms = this.options.confirmTimeoutMs;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new TransportError(ErrorCode.TRANSPORT_CONFIRM_TIMEOUT, `publish not confirmed within ${ms} ms`),
-          ),
-        ms,
+    // Insertion order is deadline order (one fixed timeout): stop at the first publish still in time.
+    for (const entry of this.outstanding) {
+      if (entry.deadline > now) break;
+      this.settlePublish(entry);
+      entry.reject(
+        new TransportError(ErrorCode.TRANSPORT_CONFIRM_TIMEOUT, `publish not confirmed within ${ms} ms`),
       );
-    });
-    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+    }
   }
 
   private async doClose(): Promise<void> {
@@ -312,7 +378,10 @@ export abstract class BaseTransport extends EventEmitter<TransportEventMap> impl
     this.currentState = 'closed';
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
-    const pending = [...[...this.consumers].map((c) => c.cancel()), ...this.outstanding];
+    const pending = [...this.consumers].map((c) => c.cancel());
+    if (this.outstanding.size > 0) {
+      pending.push(new Promise<void>((resolve) => (this.onPublishesSettled = resolve)));
+    }
     if (wasConnecting) pending.push(wasConnecting.catch(noop));
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -320,7 +389,13 @@ export abstract class BaseTransport extends EventEmitter<TransportEventMap> impl
       new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.closeTimeoutMs))),
     ]);
     clearTimeout(timer);
+    this.onPublishesSettled = undefined;
     await this.closeConnections();
+    // Unconfirmed publishes normally failed with the connections; any left still time out through the sweep.
+    if (this.outstanding.size === 0) {
+      clearInterval(this.confirmSweepTimer);
+      this.confirmSweepTimer = undefined;
+    }
     this.log.info({}, 'transport closed');
   }
 

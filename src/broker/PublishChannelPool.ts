@@ -1,5 +1,5 @@
 import { ErrorCode, TransportError } from '../errors.ts';
-import { deferred, type Deferred } from '../util/deferred.ts';
+import { deferred } from '../util/deferred.ts';
 import type { AmqpPublishOptions } from './amqpProperties.ts';
 
 /** The confirm-channel surface the pool uses (amqplib's `ConfirmChannel`, structurally). */
@@ -24,6 +24,9 @@ export interface PoolMessage {
 
 /** A publish's confirm: `returned` is a mandatory publish the broker returned (no such queue), then acked. */
 export type ConfirmOutcome = 'ack' | 'nack' | 'returned';
+
+/** Reports the end of message `index` of a batch: its confirm outcome, or `error` when it has none. */
+export type SettleFn = (index: number, outcome: ConfirmOutcome | undefined, error: Error | undefined) => void;
 
 interface Slot {
   readonly channel: ConfirmChannelLike;
@@ -101,61 +104,65 @@ export class PublishChannelPool {
    */
   publishBatch(messages: readonly PoolMessage[], deadline: number): Array<Promise<ConfirmOutcome>> {
     const results = messages.map(() => deferred<ConfirmOutcome>());
-    void this.sendAll(messages, results, deadline);
+    this.publishEach(messages, deadline, (i, outcome, error) => {
+      if (error === undefined) results[i]!.resolve(outcome!);
+      else results[i]!.reject(error);
+    });
     return results.map((r) => r.promise);
   }
 
-  private async sendAll(
-    messages: readonly PoolMessage[],
-    results: Array<Deferred<ConfirmOutcome>>,
-    deadline: number,
-  ): Promise<void> {
+  /**
+   * Like {@link publishBatch}, but reports each message's end through `settle(index, outcome, error)` (exactly once
+   * per message, `error` set on failure) instead of a promise per message: the hot path allocates no promise.
+   */
+  publishEach(messages: readonly PoolMessage[], deadline: number, settle: SettleFn): void {
     let slot: Slot | undefined;
     for (let i = 0; i < messages.length; i++) {
-      try {
-        // pick(), reserve() and wake() take the room (unconfirmed + 1) synchronously, so waiters cannot overshoot.
-        if (slot === undefined) slot = this.pick() ?? (await this.waitForRoom(undefined, deadline));
-        else if (!this.reserve(slot)) slot = await this.waitForRoom(slot, deadline);
-      } catch (error) {
-        for (let j = i; j < messages.length; j++) results[j]!.reject(error);
+      // pick() and reserve() take the room (unconfirmed + 1) synchronously, so waiters cannot overshoot.
+      const next = slot === undefined ? this.pick() : this.reserve(slot) ? slot : undefined;
+      if (next === undefined) {
+        void this.sendRestAsync(messages, i, slot, deadline, settle);
         return;
       }
-      this.send(slot, messages[i]!, results[i]!);
+      slot = next;
+      this.send(slot, messages[i]!, i, settle);
     }
   }
 
-  private send(slot: Slot, m: PoolMessage, result: Deferred<ConfirmOutcome>): void {
-    const key = `${m.options.messageId}\0${m.routingKey}`;
-    const onConfirm = (err: unknown): void => {
-      slot.unconfirmed--;
-      this.wake();
-      if (err) {
-        // amqplib reports a nack as 'message nacked' and a channel closing with the message unconfirmed as
-        // 'channel closed': the latter is an unknown outcome, the caller re-sends.
-        if (err instanceof Error && err.message === 'message nacked') result.resolve('nack');
-        else
-          result.reject(
-            new TransportError(ErrorCode.TRANSPORT_UNAVAILABLE, 'channel closed before the confirm', {
-              cause: err,
-            }),
-          );
+  /** The slow path of {@link publishEach}: waits for room for message `from` onwards. */
+  private async sendRestAsync(
+    messages: readonly PoolMessage[],
+    from: number,
+    slot: Slot | undefined,
+    deadline: number,
+    settle: SettleFn,
+  ): Promise<void> {
+    for (let i = from; i < messages.length; i++) {
+      try {
+        if (slot === undefined) slot = this.pick() ?? (await this.waitForRoom(undefined, deadline));
+        else if (!this.reserve(slot)) slot = await this.waitForRoom(slot, deadline);
+      } catch (error) {
+        for (let j = i; j < messages.length; j++) settle(j, undefined, error as Error);
         return;
       }
-      const returns = slot.returned.get(key) ?? 0;
-      if (returns > 0) {
-        if (returns === 1) slot.returned.delete(key);
-        else slot.returned.set(key, returns - 1);
-        result.resolve('returned');
-      } else {
-        result.resolve('ack');
-      }
-    };
+      this.send(slot, messages[i]!, i, settle);
+    }
+  }
+
+  private send(slot: Slot, m: PoolMessage, index: number, settle: SettleFn): void {
     let ok: boolean;
     try {
-      ok = slot.channel.publish(m.exchange, m.routingKey, m.body, m.options, onConfirm);
+      // An inline callback: one closure per message is the minimum amqplib's confirm API allows.
+      ok = slot.channel.publish(m.exchange, m.routingKey, m.body, m.options, (err: unknown) =>
+        this.confirmed(slot, m, index, settle, err),
+      );
     } catch (error) {
       slot.unconfirmed--;
-      result.reject(new TransportError(ErrorCode.TRANSPORT_UNAVAILABLE, 'publish failed', { cause: error }));
+      settle(
+        index,
+        undefined,
+        new TransportError(ErrorCode.TRANSPORT_UNAVAILABLE, 'publish failed', { cause: error }),
+      );
       return;
     }
     if (!ok && !slot.draining) {
@@ -166,6 +173,36 @@ export class PublishChannelPool {
         this.wake();
       });
     }
+  }
+
+  private confirmed(slot: Slot, m: PoolMessage, index: number, settle: SettleFn, err: unknown): void {
+    slot.unconfirmed--;
+    if (this.waiters.length > 0) this.wake();
+    if (err) {
+      // amqplib reports a nack as 'message nacked' and a channel closing with the message unconfirmed as
+      // 'channel closed': the latter is an unknown outcome, the caller re-sends.
+      if (err instanceof Error && err.message === 'message nacked') settle(index, 'nack', undefined);
+      else
+        settle(
+          index,
+          undefined,
+          new TransportError(ErrorCode.TRANSPORT_UNAVAILABLE, 'channel closed before the confirm', {
+            cause: err,
+          }),
+        );
+      return;
+    }
+    if (slot.returned.size > 0) {
+      const key = `${m.options.messageId}\0${m.routingKey}`;
+      const returns = slot.returned.get(key) ?? 0;
+      if (returns > 0) {
+        if (returns === 1) slot.returned.delete(key);
+        else slot.returned.set(key, returns - 1);
+        settle(index, 'returned', undefined);
+        return;
+      }
+    }
+    settle(index, 'ack', undefined);
   }
 
   private reserve(s: Slot): boolean {

@@ -55,7 +55,10 @@ export function fromAmqpProperties(p: AmqpIncomingProperties): {
 } {
   const headers: Record<string, HeaderValue> = {};
   let deliveryCount = 0;
-  for (const [key, value] of Object.entries(p.headers ?? {})) {
+  const incoming = p.headers ?? {};
+  // for...in, not Object.entries: no array per header on the per-delivery path (the table is a plain object).
+  for (const key in incoming) {
+    const value = incoming[key];
     if (key === 'x-delivery-count') {
       deliveryCount = Number(value) || 0;
       continue;

@@ -158,7 +158,7 @@ export function decodeEnvelope(json: string): MatsEnvelope {
   }
   requireChannel(e.call.to, 'call.to');
   if (!Array.isArray(e.stack)) throw new ProtocolError('Mats envelope lacks stack');
-  e.stack.forEach((c, i) => requireChannel(c, `stack[${i}]`));
+  for (let i = 0; i < e.stack.length; i++) requireChannel(e.stack[i], 'stack', i);
   if (!Array.isArray(e.states)) throw new ProtocolError('Mats envelope lacks states');
   for (const s of e.states) {
     if (!s || typeof s !== 'object' || typeof s.h !== 'number')
@@ -183,9 +183,11 @@ function requireNumber(value: unknown, field: string): void {
   }
 }
 
-function requireChannel(value: unknown, field: string): void {
+/** `index`: the position in an array field (the field name is only formatted for the error). */
+function requireChannel(value: unknown, field: string, index?: number): void {
   const c = value as Partial<Channel> | null;
   if (!c || typeof c !== 'object' || typeof c.id !== 'string' || (c.kind !== 'queue' && c.kind !== 'topic')) {
-    throw new ProtocolError(`Mats envelope field '${field}' must be a channel {id, kind: queue|topic}`);
+    const name = index === undefined ? field : `${field}[${index}]`;
+    throw new ProtocolError(`Mats envelope field '${name}' must be a channel {id, kind: queue|topic}`);
   }
 }

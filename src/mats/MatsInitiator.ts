@@ -45,13 +45,21 @@ export interface MatsInitiator {
    * - Default initiator inside a stage: the messages join the stage's outgoing messages (sent only if the stage
    *   commits); `init.sql()` is the stage's transaction.
    * - With `{ trx }`: the messages are inserted into `mats_outbox` in `trx`, and nothing is published yet. When the
-   *   caller's outermost transaction settles (knex's `executionPromise`), the rows still present — present only if
-   *   it committed — are claimed, published and deleted. If that publish fails, the sweeper publishes them after
-   *   `outboxSweepMinAgeMs`. Passing the ambient stage's own transaction joins the stage instead.
+   *   caller's outermost transaction settles (knex's `executionPromise`), the rows present — present only if it
+   *   committed — are published and then deleted, together with those of every other initiation joined to the
+   *   same transaction. If that publish fails, the sweeper publishes them after `outboxSweepMinAgeMs`. Passing
+   *   the ambient stage's own transaction joins the stage instead.
    *
    * If `fn` produced no messages, no broker work is done. Resolves with the produced matsMessageIds.
    */
   initiate(fn: (init: MatsInitiate) => unknown, options?: InitiateOptions): Promise<string[]>;
+}
+
+/** Metric label sets of one initiatorId: without and with each outcome. */
+interface InitiatorLabels {
+  readonly base: Readonly<Record<string, string>>;
+  readonly ok: Readonly<Record<string, string>>;
+  readonly error: Readonly<Record<string, string>>;
 }
 
 /** @internal */
@@ -61,7 +69,7 @@ export class MatsInitiatorImpl implements MatsInitiator {
   readonly #joinsStage: boolean;
   readonly #outbox: boolean;
   readonly #logger: Logger;
-  readonly #labelCache = new Map<string, Record<string, string>>();
+  readonly #labelCache = new Map<string, InitiatorLabels>();
   /** False with the default silent logger: the completion line is then not even built. */
   readonly #logEnabled: boolean;
 
@@ -133,7 +141,10 @@ export class MatsInitiatorImpl implements MatsInitiator {
         );
       }
       if (callerTrx) {
-        if (outgoing.length > 0) runtime.outbox!.afterCallerCommit(callerTrx, mids);
+        if (outgoing.length > 0) {
+          const rows = outgoing.map((message, i) => ({ matsMessageId: mids[i]!, message }));
+          runtime.outbox!.afterCallerCommit(callerTrx, rows);
+        }
         this.#finish(fields, 'ok', t0, initiatorId, 'Mats initiation joined the caller transaction');
         return mids;
       }
@@ -160,9 +171,13 @@ export class MatsInitiatorImpl implements MatsInitiator {
       const tConfirm = performance.now();
       try {
         if (runtime.transport.state !== 'connected') await runtime.ensureConnected();
-        await runtime.transport.publish(outgoing).catch((err: unknown) => runtime.retryNacked(outgoing, err));
+        try {
+          await runtime.transport.publish(outgoing);
+        } catch (err) {
+          await runtime.retryNacked(outgoing, err);
+        }
         fields.confirmMs = performance.now() - tConfirm;
-        runtime.instruments.outMessages.inc(this.#labels(initiatorId), outgoing.length);
+        runtime.instruments.outMessages.inc(this.#labels(initiatorId).base, outgoing.length);
         if (outbox) runtime.outbox!.scheduleDelete(mids);
       } catch (err) {
         if (outbox) {
@@ -205,10 +220,11 @@ export class MatsInitiatorImpl implements MatsInitiator {
   }
 
   /** Metric labels per initiatorId, built once (the label cap bounds how many are recorded). */
-  #labels(initiatorId: string): Record<string, string> {
+  #labels(initiatorId: string): InitiatorLabels {
     let labels = this.#labelCache.get(initiatorId);
     if (!labels) {
-      labels = { app: this.#runtime.options.appName, stage: '', initiator: initiatorId };
+      const base = { app: this.#runtime.options.appName, stage: '', initiator: initiatorId };
+      labels = { base, ok: { ...base, outcome: 'ok' }, error: { ...base, outcome: 'error' } };
       if (this.#labelCache.size < 1000) this.#labelCache.set(initiatorId, labels);
     }
     return labels;
@@ -224,9 +240,10 @@ export class MatsInitiatorImpl implements MatsInitiator {
   ): void {
     const runtime = this.#runtime;
     const totalMs = performance.now() - t0;
-    const labels = this.#labels(initiatorId);
+    const cached = this.#labels(initiatorId);
+    const labels = cached.base;
     const i = runtime.instruments;
-    i.execTotal.observe({ ...labels, outcome }, totalMs / 1000);
+    i.execTotal.observe(cached[outcome], totalMs / 1000);
     if (typeof fields.userLambdaMs === 'number') i.execUserLambda.observe(labels, fields.userLambdaMs / 1000);
     if (typeof fields.dbCommitMs === 'number') i.execDbCommit.observe(labels, fields.dbCommitMs / 1000);
     if (typeof fields.confirmMs === 'number') i.execConfirm.observe(labels, fields.confirmMs / 1000);
@@ -238,7 +255,8 @@ export class MatsInitiatorImpl implements MatsInitiator {
       outcome,
       totalMs,
     };
-    if (outcome === 'ok') this.#logger.info(line, msg);
+    // Per initiation, so debug (one completion line, mats-semantics.md 7); failures stay at error.
+    if (outcome === 'ok') this.#logger.debug(line, msg);
     else this.#logger.error({ ...line, err }, msg);
   }
 }

@@ -68,9 +68,18 @@ export class MatsRuntime {
     return this.options.clock.now();
   }
 
+  /** Ids already resolved and validated (every initiation resolves its `to` and `replyTo`). */
+  readonly #endpointIds = new Map<string, string>();
+
   /** An endpoint id as the application gave it, resolved (`.x` → `<commonGroupId>.x`) and validated. */
   endpointId(id: string): string {
-    return resolveEndpointId(id, this.options.commonGroupId);
+    let resolved = this.#endpointIds.get(id);
+    if (resolved === undefined) {
+      resolved = resolveEndpointId(id, this.options.commonGroupId);
+      // Bounded: ids built per request (unusual) must not grow the cache without limit.
+      if (this.#endpointIds.size < 10_000) this.#endpointIds.set(id, resolved);
+    }
+    return resolved;
   }
 
   /** A random message id suffix (initiations outside stages). */

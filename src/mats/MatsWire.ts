@@ -1,6 +1,12 @@
 import { constants, deflate, deflateSync, inflate, inflateSync } from 'node:zlib';
 import { promisify } from 'node:util';
-import type { Delivery, HeaderValue, OutgoingMessage, PublishTarget } from '../broker/Transport.ts';
+import type {
+  Delivery,
+  HeaderValue,
+  MessageProperties,
+  OutgoingMessage,
+  PublishTarget,
+} from '../broker/Transport.ts';
 import { ProtocolError } from '../errors.ts';
 import { decodeEnvelope, type CallType, type Channel, type MatsEnvelope } from './MatsEnvelope.ts';
 
@@ -138,21 +144,19 @@ function buildMessage(
     expiration = Math.max(1, Math.round(pending.ttlMs - Math.max(0, options.processingMs)));
     headers[MatsHeader.EXPIRES] = options.now + expiration;
   }
-  return {
-    target: pending.target,
-    body,
-    properties: {
-      messageId: pending.matsMessageId,
-      persistent: !pending.nonPersistent,
-      contentType: 'application/json',
-      ...(compressed ? { contentEncoding: 'deflate' } : {}),
-      ...(expiration !== undefined ? { expiration } : {}),
-      timestamp: options.now,
-      appId: pending.appName,
-      type: pending.callType,
-      headers,
-    },
+  const properties: MessageProperties = {
+    messageId: pending.matsMessageId,
+    persistent: !pending.nonPersistent,
+    contentType: 'application/json',
+    timestamp: options.now,
+    appId: pending.appName,
+    type: pending.callType,
+    headers,
   };
+  // Assigned rather than spread in: no temporary objects per message.
+  if (compressed) properties.contentEncoding = 'deflate';
+  if (expiration !== undefined) properties.expiration = expiration;
+  return { target: pending.target, body, properties };
 }
 
 /**

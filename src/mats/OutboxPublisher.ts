@@ -5,6 +5,12 @@ import type { MatsMessageStore, StoredOutgoingMessage } from '../store/MatsMessa
 import type { Clock } from './MatsFactoryOptions.ts';
 import { MatsHeader } from './MatsWire.ts';
 
+/** An outbox row written in a caller's transaction, with its message kept in memory for publishing. */
+export interface CommittedRow {
+  readonly matsMessageId: string;
+  readonly message: OutgoingMessage;
+}
+
 export interface OutboxPublisherOptions {
   store: MatsMessageStore;
   /** Publishes with confirms (the runtime's publish, with its nack retry). */
@@ -22,8 +28,8 @@ export interface OutboxPublisherOptions {
  * Everything that publishes from `mats_outbox` (`mats-semantics.md` 2.3):
  * - the lazy, batched delete of rows whose publish a stage or initiation saw confirmed;
  * - publish-after-commit for initiations that joined a caller-supplied transaction: when the caller's outermost
- *   transaction settles, the rows still present (so: committed, not yet published) are claimed, published and
- *   deleted;
+ *   transaction settles, those of its rows that are present (so: committed, not yet published) are published
+ *   from memory and then deleted, all initiations of that transaction together;
  * - the sweeper: every `sweepIntervalMs`, one transaction claims rows older than `sweepMinAgeMs` with
  *   `FOR UPDATE SKIP LOCKED`, deletes them, publishes them with confirms and commits (a failed publish rolls the
  *   delete back);
@@ -34,6 +40,8 @@ export class OutboxPublisher {
   readonly #pendingDeletes = new Set<string>();
   #deleteScheduled = false;
   readonly #inFlight = new Set<Promise<unknown>>();
+  /** Rows of initiations joined to a caller's outermost transaction, by that transaction, until it settles. */
+  readonly #callerGroups = new Map<Knex.Transaction, CommittedRow[]>();
   #sweepTimer: NodeJS.Timeout | undefined;
   #purgeTimer: NodeJS.Timeout | undefined;
   #running = false;
@@ -79,28 +87,56 @@ export class OutboxPublisher {
   }
 
   /**
-   * Publishes the rows `matsMessageIds` once the caller's transaction `trx` (its outermost transaction, if `trx`
-   * is a savepoint) has settled. Rows that are gone (rolled back, or already published) are skipped; if the
-   * publish fails the rows stay for the sweeper.
+   * Publishes `rows` (just inserted into the outbox in `trx`) once the caller's transaction `trx` (its outermost
+   * transaction, if `trx` is a savepoint) has settled. All initiations joined to the same outermost transaction
+   * are published together: one read of which rows exist (only committed rows do; rows of a rolled-back
+   * transaction or savepoint are skipped), one publish from memory, one batched delete. If the publish fails, or
+   * the process dies first, the rows stay for the sweeper.
    */
-  afterCallerCommit(trx: Knex.Transaction, matsMessageIds: readonly string[]): void {
+  afterCallerCommit(trx: Knex.Transaction, rows: readonly CommittedRow[]): void {
     let root = trx as Knex.Transaction & { parentTransaction?: Knex.Transaction };
     while (root.parentTransaction) root = root.parentTransaction as typeof root;
     if (!(root.executionPromise instanceof Promise)) {
       this.#o.logger.warn(
-        { matsMessageIds },
+        { matsMessageIds: rows.map((r) => r.matsMessageId) },
         'Mats outbox: caller transaction has no executionPromise; the sweeper will send',
       );
       return;
     }
+    const joined = this.#callerGroups.get(root);
+    if (joined) {
+      for (const r of rows) joined.push(r);
+      return;
+    }
+    const group = [...rows];
+    this.#callerGroups.set(root, group);
+    // knex resolves executionPromise on commit and (by default) also on an explicit rollback, so the rows are
+    // checked for existence either way; a rejection is a rollback.
     const settled = root.executionPromise.then(
       () => true,
       () => false,
     );
     this.#track(
-      settled.then((maybeCommitted) => (maybeCommitted ? this.flushIds(matsMessageIds) : 0)),
+      settled.then((maybeCommitted) => {
+        this.#callerGroups.delete(root);
+        return maybeCommitted ? this.#publishCommitted(group) : 0;
+      }),
       'publish after caller commit',
     );
+  }
+
+  async #publishCommitted(rows: readonly CommittedRow[]): Promise<number> {
+    const store = this.#o.store;
+    const present = await store.existingOutboxIds(
+      store.db,
+      rows.map((r) => r.matsMessageId),
+    );
+    const committed = present.size === rows.length ? rows : rows.filter((r) => present.has(r.matsMessageId));
+    if (committed.length === 0) return 0;
+    const published = await this.publishStored(committed);
+    // Confirmed (or expired, like the sweeper drops them): delete in the next batched statement.
+    this.scheduleDelete(committed.map((r) => r.matsMessageId));
+    return published;
   }
 
   /** Claims, publishes and deletes the given rows if they still exist. Returns how many were published. */
@@ -125,7 +161,7 @@ export class OutboxPublisher {
    * Publishes stored rows (dropping those whose `mats_Expires` passed; the rest get their remaining TTL). Resolves
    * when all are confirmed; rejects like `Transport.publish`.
    */
-  async publishStored(rows: readonly StoredOutgoingMessage[]): Promise<number> {
+  async publishStored(rows: ReadonlyArray<Pick<StoredOutgoingMessage, 'message'>>): Promise<number> {
     const now = this.#o.clock.now();
     const messages: OutgoingMessage[] = [];
     for (const row of rows) {

@@ -171,6 +171,25 @@ export class MatsMessageStore {
     }
   }
 
+  /**
+   * Which of `matsMessageIds` have an outbox row (read without locks): after a caller's transaction settled, the
+   * rows present are exactly those it committed and that are not yet published.
+   */
+  async existingOutboxIds(db: Db, matsMessageIds: readonly string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    try {
+      for (const ids of chunk(matsMessageIds, 500)) {
+        const rows = await db<OutboxRecord>('mats_outbox')
+          .whereIn('mats_message_id', ids)
+          .select('mats_message_id');
+        for (const r of rows) out.add(r.mats_message_id);
+      }
+    } catch (err) {
+      throw toDataAccessError(err, 'Mats outbox read');
+    }
+    return out;
+  }
+
   /** Deletes outbox rows by message id (after their publish was confirmed). */
   async deleteOutbox(db: Db, matsMessageIds: readonly string[]): Promise<number> {
     let deleted = 0;

@@ -120,7 +120,7 @@ describeMats('Mats lifecycle, concurrency and observability (statements 34-40)',
     );
     const lines = logger.lines.filter((l) => l.msg === 'Mats stage completed');
     const stage0 = lines.find((l) => l.obj.stageId === ep)!;
-    expect(stage0.level).to.equal('info');
+    expect(stage0.level).to.equal('debug');
     expect(stage0.obj).to.include({
       traceId: 'S36',
       stageId: ep,

@@ -159,6 +159,42 @@ describeMats(
       expect(received.items).to.not.include('rolled back');
     });
 
+    it('S26: initiations joined to one caller transaction are published together after its commit (one publish)', async () => {
+      const e = env();
+      const spy = new SpyTransport(e.createTransport('spy'));
+      // A long sweeper min age: a prompt delivery proves the after-commit publish, not the sweeper.
+      const f = e.createFactory('n', { transport: spy, outboxSweepMinAgeMs: 60_000 });
+      const term = e.uid('S26g.term');
+      const received = new Sink<string>();
+      f.terminator<unknown, string>(term, (_c, _s, m) => received.push(m));
+      expect(await f.waitForReceiving(10_000)).to.equal(true);
+      const init = f.getDefaultInitiator();
+      const publishesBefore = spy.events.filter((ev) => ev.kind === 'publish').length;
+      await e.db.knex.transaction(async (trx) => {
+        for (let i = 0; i < 5; i++) {
+          await init.initiate((x) => x.traceId(`g${i}`).from('t').to(term).send(`g${i}`), { trx });
+        }
+        // A savepoint that rolls back: its initiation joins the group but is not published.
+        await trx
+          .transaction(async (sp) => {
+            await init.initiate((x) => x.traceId('gsp').from('t').to(term).send('gone'), { trx: sp });
+            throw new Error('savepoint rolls back');
+          })
+          .catch(() => undefined);
+        expect(spy.events.filter((ev) => ev.kind === 'publish').length).to.equal(publishesBefore);
+      });
+      const got = await received.take(5, 5000);
+      await waitFor(async () => (await e.store.countOutbox()) === 0, 'outbox emptied');
+      expect([...got].sort()).to.deep.equal(['g0', 'g1', 'g2', 'g3', 'g4']);
+      const publishes = spy.events.filter((ev) => ev.kind === 'publish').slice(publishesBefore);
+      const toTerm = publishes.filter((ev) =>
+        ev.kind === 'publish' ? ev.messages.some((m) => m.target.name.endsWith(term)) : false,
+      );
+      expect(toTerm).to.have.length(1);
+      expect(toTerm[0]!.kind === 'publish' ? toTerm[0]!.messages.length : 0).to.equal(5);
+      expect(received.items).to.not.include('gone');
+    });
+
     it('S27: two sweepers never publish the same row; every row is published and removed', async function () {
       this.timeout(60_000);
       const e = env();
