@@ -9,7 +9,8 @@
  * Flags: `--levels 16,64,256` (in-flight levels), `--clients 16`, `--measure-ms 5000`, `--warmup-ms 1000`;
  * scale measurements (each runs node processes of test/faults): `--idle N` (idle sessions held by one node, its
  * RSS), `--storm N` (N sessions with pending replies move to the other node when theirs is killed: time until every
- * reply is delivered). Needs RabbitMQ and MariaDB (RABBITMQ_URL, MARIADB_URL).
+ * reply is delivered; `--storm-sleep-ms` makes the backend sleep so replies are produced during the move, see
+ * `storm()`). Needs RabbitMQ and MariaDB (RABBITMQ_URL, MARIADB_URL).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -37,6 +38,7 @@ const { values: args } = parseArgs({
     'warmup-ms': { type: 'string', default: '1000' },
     idle: { type: 'string' },
     storm: { type: 'string' },
+    'storm-sleep-ms': { type: 'string', default: '0' },
   },
 });
 const levels = args.levels.split(',').map(Number);
@@ -128,7 +130,11 @@ async function scale(): Promise<Record<string, number>> {
       );
     }
     if (args.idle !== undefined) Object.assign(out, await idleScale(nodes[1]!, Number(args.idle)));
-    if (args.storm !== undefined) Object.assign(out, await storm(nodes[0]!, nodes[1]!, Number(args.storm)));
+    if (args.storm !== undefined)
+      Object.assign(
+        out,
+        await storm(nodes[0]!, nodes[1]!, Number(args.storm), Number(args['storm-sleep-ms'])),
+      );
   } finally {
     await Promise.all(nodes.map((n) => n.stop()));
     await broker.close();

@@ -10,6 +10,12 @@ export function rssOf(pid: number): number {
   return m ? Number(m[1]) * 1024 : NaN;
 }
 
+/** CPU time (user + system) a process has used, ms (Linux /proc; clock ticks of 10 ms). */
+export function cpuMsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /** A minimal raw session: one socket, HELLO done, frames collected per type. */
 export interface RawSession {
   ws: WebSocket;
@@ -18,7 +24,16 @@ export interface RawSession {
   onResolve?: () => void;
 }
 
-export async function openSession(url: string, user: string, sid?: string): Promise<RawSession> {
+/**
+ * Opens a session (resuming `sid` if given). RESOLVEs are collected and, unless `ackResolves` is false, ACKed: an
+ * un-ACKed reply stays in the session's outbox, to be delivered again after a resume.
+ */
+export async function openSession(
+  url: string,
+  user: string,
+  sid?: string,
+  ackResolves = true,
+): Promise<RawSession> {
   const ws = new WebSocket(url, ['matssocket'], { perMessageDeflate: false });
   const session: RawSession = { ws, sid: sid ?? '', resolves: new Set() };
   await new Promise<void>((resolve, reject) => {
@@ -34,7 +49,7 @@ export async function openSession(url: string, user: string, sid?: string): Prom
           clearTimeout(timer);
           resolve();
         } else if (e.t === 'RESOLVE') {
-          ws.send(JSON.stringify([{ t: 'ACK', smid: e.smid }]));
+          if (ackResolves) ws.send(JSON.stringify([{ t: 'ACK', smid: e.smid }]));
           session.resolves.add(e.cmid as string);
           session.onResolve?.();
         }
@@ -95,47 +110,87 @@ export async function idleScale(node: NodeProcess, n: number): Promise<Record<st
 }
 
 /**
- * `--storm N`: N sessions on node 1 each have a request whose reply is still being produced (backend sleeps) when
- * node 1 is killed (-9); they all resume on node 2; time from the kill until every reply is delivered.
+ * `--storm N`: N sessions on node 1 each have a reply pending when node 1 is killed (-9); they all resume on node 2;
+ * time from the kill until every reply is delivered.
+ *
+ * With `backendSleepMs` 0 (the default) the pending reply is one node 1 already wrote to the socket but the client
+ * did not ACK, so it waits in the outbox: this measures the resume path (HELLO, unmark, poke, forward) alone. With
+ * `backendSleepMs` > 0 each backend call sleeps that long, so replies are still being produced at the kill; but the
+ * backend endpoint then runs only `concurrency` (default min(10, 2 × CPUs)) calls at a time per node, so the
+ * figure is dominated by N × sleep / concurrency (300 × 1.5 s / 4 ≈ 112 s on 2 CPUs), not by the server.
  */
-export async function storm(n1: NodeProcess, n2: NodeProcess, n: number): Promise<Record<string, number>> {
+export async function storm(
+  n1: NodeProcess,
+  n2: NodeProcess,
+  n: number,
+  backendSleepMs = 0,
+): Promise<Record<string, number>> {
+  const pending = backendSleepMs === 0;
+  const userOf = (i: number): string => `storm${Math.floor(i / 50)}`;
   const sessions = await pooled(
     Array.from({ length: n }, (_, i) => i),
     200,
-    (i) => openSession(n1.url, `storm${Math.floor(i / 50)}`),
+    (i) => openSession(n1.url, userOf(i), undefined, !pending),
   );
-  // Each sends its request and waits for the ACK (the request is in the inbox and on its way to the backend).
+  // Each sends its request and waits for the ACK (the request is in the inbox and on its way to the backend), or,
+  // in the pending mode, for the (un-ACKed) RESOLVE.
   await pooled(sessions, 500, async (s) => {
     const acked = new Promise<void>((resolve) => {
-      s.ws.on('message', (data) => {
-        if ((data as Buffer).toString().includes('"ACK"')) resolve();
-      });
+      if (pending) s.onResolve = resolve;
+      else {
+        s.ws.on('message', (data) => {
+          if ((data as Buffer).toString().includes('"ACK"')) resolve();
+        });
+      }
     });
     s.ws.send(
       JSON.stringify([
-        { t: 'REQUEST', eid: 'Fault.echo', tid: 'storm', cmid: 1, msg: { id: s.sid, sleepMs: 1500 } },
+        {
+          t: 'REQUEST',
+          eid: 'Fault.echo',
+          tid: 'storm',
+          cmid: 1,
+          msg: { id: s.sid, ...(pending ? {} : { sleepMs: backendSleepMs }) },
+        },
       ]),
     );
     await acked;
   });
   const t0 = performance.now();
+  const cpu0 = cpuMsOf(n2.child.pid!);
+  const benchCpu0 = process.cpuUsage();
   n1.kill('SIGKILL');
   await n1.exited;
   for (const s of sessions) s.ws.terminate();
   let delivered = 0;
+  let welcomedMs = 0;
   const all = new Promise<void>((resolve) => {
     const check = (): void => {
       if (++delivered === n) resolve();
     };
-    void pooled(sessions, 200, async (s) => {
-      const again = await openSession(n2.url, `storm${Math.floor(sessions.indexOf(s) / 50)}`, s.sid);
-      if (again.resolves.size > 0) check();
-      else again.onResolve = check;
-      s.ws = again.ws;
-    });
+    void pooled(
+      sessions.map((s, i) => ({ s, i })),
+      200,
+      async ({ s, i }) => {
+        const again = await openSession(n2.url, userOf(i), s.sid);
+        welcomedMs = performance.now() - t0;
+        if (again.resolves.size > 0) check();
+        else again.onResolve = check;
+        s.ws = again.ws;
+      },
+    );
   });
   await all;
   const ms = performance.now() - t0;
+  const nodeCpuMs = cpuMsOf(n2.child.pid!) - cpu0;
+  const benchCpu = process.cpuUsage(benchCpu0);
   for (const s of sessions) s.ws.terminate();
-  return { storm_sessions: n, storm_delivered_ms: Math.round(ms) };
+  return {
+    storm_sessions: n,
+    storm_backend_sleep_ms: backendSleepMs,
+    storm_last_welcome_ms: Math.round(welcomedMs),
+    storm_delivered_ms: Math.round(ms),
+    storm_node_cpu_ms: nodeCpuMs,
+    storm_client_cpu_ms: Math.round((benchCpu.user + benchCpu.system) / 1000),
+  };
 }

@@ -10,12 +10,14 @@ import type {
   ExpiredCorrelation,
   InboxEntry,
   InboxInsertOutcome,
+  LimitedSessionRegistration,
   MessageRef,
   OutboxMessageInput,
   RequestCorrelation,
   RequestCorrelationInput,
   RequeueResult,
   ResumedSession,
+  ResumeOutcome,
   SessionFilter,
   SessionIds,
   SessionInfo,
@@ -82,11 +84,31 @@ export interface ClusterStoreAndForward {
    */
   registerNewSession(session: SessionRegistrationInput, trx?: Knex.Transaction): Promise<number>;
   /**
+   * Counts the user's sessions and, if fewer than `maxSessionsPerUser`, inserts the new one (as
+   * {@link registerNewSession}), in one transaction serialized per user across the cluster: concurrent HELLOs of a
+   * user on any node never exceed the cap. Always its own transaction (it holds a per-user lock).
+   * @throws MessageIdAlreadyExistsError if the session id exists (retry with a new id).
+   */
+  registerNewSessionWithinUserLimit(
+    session: SessionRegistrationInput,
+    maxSessionsPerUser: number,
+  ): Promise<LimitedSessionRegistration>;
+  /**
    * Re-registers an existing session to this node and connection (row-locked; never delete+insert).
    * @throws SessionNotFoundError if the session is gone (→ close 4001).
    * @throws WrongUserError if it belongs to another user (→ close 1008); nothing is changed then.
    */
   registerResumedSession(session: SessionRegistrationInput, trx?: Knex.Transaction): Promise<ResumedSession>;
+  /**
+   * Batch form of a HELLO resume for many sessions in one transaction (a reconnect storm): per session, in order,
+   * locks the row, checks the user and the per-user cap (the user's other sessions), re-registers it to this node
+   * and connection, and unmarks its attempted outbox rows (as {@link outboxMessagesUnmarkAttemptedDelivery}).
+   * Outcomes are per item, in order; a session that is not resumed is not changed. Always its own transaction.
+   */
+  registerResumedSessions(
+    sessions: readonly SessionRegistrationInput[],
+    maxSessionsPerUser: number,
+  ): Promise<ResumeOutcome[]>;
   /** The node and connection a session is registered to; null if the session is gone or deregistered. */
   getCurrentRegisteredNodeForSession(
     sessionId: string,
@@ -139,6 +161,11 @@ export interface ClusterStoreAndForward {
    * state; null means the session is gone and nothing may be written for it.
    */
   lockSessionForShare(sessionId: string, trx: Knex.Transaction): Promise<SessionState | null>;
+  /** {@link lockSessionForShare} for many sessions in one statement per chunk; missing sessions are absent. */
+  lockSessionsForShare(
+    sessionIds: readonly string[],
+    trx: Knex.Transaction,
+  ): Promise<Map<string, SessionState>>;
 
   // ---- 2.3 Inbox ----------------------------------------------------------------------------------------------
 

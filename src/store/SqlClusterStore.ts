@@ -21,12 +21,14 @@ import type {
   ExpiredCorrelation,
   InboxEntry,
   InboxInsertOutcome,
+  LimitedSessionRegistration,
   MessageRef,
   OutboxMessageInput,
   RequestCorrelation,
   RequestCorrelationInput,
   RequeueResult,
   ResumedSession,
+  ResumeOutcome,
   SessionFilter,
   SessionIds,
   SessionInfo,
@@ -47,6 +49,8 @@ import * as inbox from './sql/inboxQueries.ts';
 import * as outbox from './sql/outboxQueries.ts';
 import * as cleanup from './sql/sessionCleanup.ts';
 import * as sessions from './sql/sessionQueries.ts';
+import { registerNewSessionWithinUserLimit } from './sql/sessionLimit.ts';
+import { registerResumedSessions } from './sql/sessionResume.ts';
 import { StoreContext } from './sql/StoreContext.ts';
 import * as topics from './sql/topicQueries.ts';
 
@@ -199,8 +203,20 @@ export class SqlClusterStore implements ClusterStoreAndForward {
   registerNewSession(session: SessionRegistrationInput, trx?: Knex.Transaction): Promise<number> {
     return sessions.registerNewSession(this.ctx, session, trx);
   }
+  registerNewSessionWithinUserLimit(
+    session: SessionRegistrationInput,
+    maxSessionsPerUser: number,
+  ): Promise<LimitedSessionRegistration> {
+    return registerNewSessionWithinUserLimit(this.ctx, session, maxSessionsPerUser);
+  }
   registerResumedSession(session: SessionRegistrationInput, trx?: Knex.Transaction): Promise<ResumedSession> {
     return sessions.registerResumedSession(this.ctx, session, trx);
+  }
+  registerResumedSessions(
+    items: readonly SessionRegistrationInput[],
+    maxSessionsPerUser: number,
+  ): Promise<ResumeOutcome[]> {
+    return registerResumedSessions(this.ctx, items, maxSessionsPerUser);
   }
   getCurrentRegisteredNodeForSession(
     sessionId: string,
@@ -248,6 +264,15 @@ export class SqlClusterStore implements ClusterStoreAndForward {
   lockSessionForShare(sessionId: string, trx: Knex.Transaction): Promise<SessionState | null> {
     return this.ctx.read('lockSessionForShare', trx, () =>
       sessions.lockSessionForShare(this.ctx, trx, sessionId),
+    );
+  }
+
+  lockSessionsForShare(
+    sessionIds: readonly string[],
+    trx: Knex.Transaction,
+  ): Promise<Map<string, SessionState>> {
+    return this.ctx.read('lockSessionsForShare', trx, () =>
+      sessions.lockSessionsForShare(this.ctx, trx, sessionIds),
     );
   }
 

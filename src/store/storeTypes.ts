@@ -277,3 +277,22 @@ export interface TopicPurgeResult {
   logRows: number;
   topics: number;
 }
+
+/** The outcome of a session registration under the per-user session cap. */
+export type LimitedSessionRegistration =
+  | { registered: true; createdTs: number }
+  | {
+      registered: false;
+      /** The user's sessions counted (at or above the cap); nothing was stored. */
+      sessionCount: number;
+    };
+
+/** The outcome of one session of a batched resume ({@link ClusterStoreAndForward.registerResumedSessions}). */
+export type ResumeOutcome =
+  | ({ kind: 'resumed' } & ResumedSession)
+  /** The session does not exist (→ close 4001). */
+  | { kind: 'notFound' }
+  /** The session belongs to another user (→ close 1008); nothing was changed. */
+  | { kind: 'wrongUser' }
+  /** The user has `maxSessionsPerUser` other sessions (→ close 1008); nothing was changed. */
+  | { kind: 'tooMany' };

@@ -2,6 +2,7 @@ import { MessageIdAlreadyExistsError, SessionNotFoundError, WrongUserError } fro
 import type { C2SHello } from '../../protocol/envelopes.ts';
 import { randomId } from '../../util/ids.ts';
 import type { MatsSocketConnection } from './MatsSocketConnection.ts';
+import { resumeCommitterOf } from './ResumeCommitter.ts';
 
 /** Close reasons the official clients and test suites look for (substrings "same MatsSocketSessionId", "does not match"). */
 export const HelloReasons = {
@@ -59,26 +60,37 @@ async function underUserLimit(
 
 async function newSession(conn: MatsSocketConnection, hello: C2SHello, userId: string): Promise<boolean> {
   const core = conn.core;
-  if (!(await underUserLimit(conn, userId))) return false;
   for (let attempt = 1; ; attempt++) {
     const sessionId = randomId(16);
     if (core.registry.get(sessionId)) continue;
     // Local entry first: a poke arriving as soon as the row exists must find the session here.
     core.registry.set(sessionId, conn);
+    let registered: boolean;
     try {
-      await core.store.registerNewSession({
-        sessionId,
-        userId,
-        connectionId: conn.connectionId,
-        clientLib: conn.clientLib,
-        appName: conn.appName,
-        appVersion: conn.appVersion,
-      });
+      // Count and insert atomically (serialized per user cluster-wide): separate calls let concurrent HELLOs all
+      // pass the count.
+      const outcome = await core.store.registerNewSessionWithinUserLimit(
+        {
+          sessionId,
+          userId,
+          connectionId: conn.connectionId,
+          clientLib: conn.clientLib,
+          appName: conn.appName,
+          appVersion: conn.appVersion,
+        },
+        core.options.limits.maxSessionsPerUser,
+      );
+      registered = outcome.registered;
     } catch (err) {
       core.registry.remove(sessionId, conn);
       if (err instanceof MessageIdAlreadyExistsError && attempt < SESSION_ID_ATTEMPTS) continue;
       conn.log.warn({ err }, 'HELLO: could not register the new session');
       conn.close(1011, HelloReasons.storeFailure, 'none');
+      return false;
+    }
+    if (!registered) {
+      core.registry.remove(sessionId, conn);
+      conn.close(1008, HelloReasons.tooManySessions, 'none');
       return false;
     }
     conn.bindSession(sessionId, 'NEW', userId);
@@ -98,30 +110,39 @@ async function resumeSession(
   userId: string,
 ): Promise<boolean> {
   const core = conn.core;
-  if (!(await underUserLimit(conn, userId, sessionId))) return false;
-  // Local takeover: deregister and close the old connection before WELCOME.
-  const previousLocal = core.registry.set(sessionId, conn);
-  if (previousLocal) previousLocal.close(4003, HelloReasons.takeoverLocal);
   let previousRegistration: { nodename: string; connectionId: string } | null;
-  try {
-    const resumed = await core.store.registerResumedSession({
-      sessionId,
-      userId,
-      connectionId: conn.connectionId,
-      clientLib: conn.clientLib,
-      appName: conn.appName,
-      appVersion: conn.appVersion,
-    });
-    previousRegistration = resumed.previous;
-  } catch (err) {
-    core.registry.remove(sessionId, conn);
-    if (err instanceof SessionNotFoundError) conn.close(4001, HelloReasons.sessionGone, 'none');
-    else if (err instanceof WrongUserError) conn.close(1008, HelloReasons.wrongUser, 'none');
-    else {
-      conn.log.warn({ err, sessionId }, 'HELLO: could not register the resumed session');
-      conn.close(1011, HelloReasons.storeFailure, 'none');
+  let previousLocal: MatsSocketConnection | undefined;
+  if (!core.registry.get(sessionId)) {
+    // The common case (and all of a reconnect storm): batched with other resumes of this node.
+    const registered = await resumeBatched(conn, sessionId, userId);
+    if (registered === false) return false;
+    previousRegistration = registered;
+    previousLocal = undefined;
+  } else {
+    if (!(await underUserLimit(conn, userId, sessionId))) return false;
+    // Local takeover: deregister and close the old connection before WELCOME.
+    previousLocal = core.registry.set(sessionId, conn);
+    if (previousLocal) previousLocal.close(4003, HelloReasons.takeoverLocal);
+    try {
+      const resumed = await core.store.registerResumedSession({
+        sessionId,
+        userId,
+        connectionId: conn.connectionId,
+        clientLib: conn.clientLib,
+        appName: conn.appName,
+        appVersion: conn.appVersion,
+      });
+      previousRegistration = resumed.previous;
+    } catch (err) {
+      core.registry.remove(sessionId, conn);
+      if (err instanceof SessionNotFoundError) conn.close(4001, HelloReasons.sessionGone, 'none');
+      else if (err instanceof WrongUserError) conn.close(1008, HelloReasons.wrongUser, 'none');
+      else {
+        conn.log.warn({ err, sessionId }, 'HELLO: could not register the resumed session');
+        conn.close(1011, HelloReasons.storeFailure, 'none');
+      }
+      return false;
     }
-    return false;
   }
   try {
     // Remote takeover: the notice goes out before WELCOME, so the old connection gets 4003 first.
@@ -133,8 +154,11 @@ async function resumeSession(
         );
     }
     // A forward round of the replaced local connection must not mark rows attempted after the unmark below.
-    if (previousLocal) await core.forwarderIdle(sessionId);
-    await core.store.outboxMessagesUnmarkAttemptedDelivery(sessionId);
+    // (The batched resume unmarked in its transaction already.)
+    if (previousLocal) {
+      await core.forwarderIdle(sessionId);
+      await core.store.outboxMessagesUnmarkAttemptedDelivery(sessionId);
+    }
   } catch (err) {
     conn.log.warn({ err, sessionId }, 'HELLO: could not unmark attempted outbox messages');
     core.registry.remove(sessionId, conn);
@@ -154,4 +178,47 @@ async function resumeSession(
   ]);
   core.pokeForwarder(sessionId);
   return conn.established;
+}
+
+/**
+ * Resume through the node's {@link resumeCommitterOf resume committer}: the user check, the per-user cap, the
+ * re-registration and the outbox unmark in one transaction shared with other HELLOs. Returns the registration it
+ * replaced, or false when the connection was closed.
+ */
+async function resumeBatched(
+  conn: MatsSocketConnection,
+  sessionId: string,
+  userId: string,
+): Promise<{ nodename: string; connectionId: string } | null | false> {
+  const core = conn.core;
+  // Registered locally first: a poke arriving as soon as the row is ours must find the session here. A HELLO of the
+  // same session racing on this node is replaced like a local takeover.
+  const racing = core.registry.set(sessionId, conn);
+  if (racing) racing.close(4003, HelloReasons.takeoverLocal);
+  const result = await resumeCommitterOf(core).submit({
+    sessionId,
+    userId,
+    connectionId: conn.connectionId,
+    clientLib: conn.clientLib,
+    appName: conn.appName,
+    appVersion: conn.appVersion,
+  });
+  if (result.kind === 'resumed') return result.previous;
+  core.registry.remove(sessionId, conn);
+  switch (result.kind) {
+    case 'notFound':
+      conn.close(4001, HelloReasons.sessionGone, 'none');
+      break;
+    case 'wrongUser':
+      conn.close(1008, HelloReasons.wrongUser, 'none');
+      break;
+    case 'tooMany':
+      conn.close(1008, HelloReasons.tooManySessions, 'none');
+      break;
+    case 'failed':
+      conn.log.warn({ err: result.error, sessionId }, 'HELLO: could not register the resumed session');
+      conn.close(1011, HelloReasons.storeFailure, 'none');
+      break;
+  }
+  return false;
 }

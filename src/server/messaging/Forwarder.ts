@@ -29,6 +29,7 @@ export class Forwarder {
   readonly #core: ServerCore;
   readonly #loops = new Map<string, LoopState>();
   readonly #marker: GroupCommitter<MarkItem, void>;
+  readonly #fetcher: GroupCommitter<string, StoredOutMessage[]>;
 
   constructor(core: ServerCore) {
     this.#core = core;
@@ -39,6 +40,18 @@ export class Forwarder {
       commit: async (items) => {
         await this.#markAttempted(items);
         return items.map(() => undefined);
+      },
+    });
+    // Fetches of the rounds starting in the same event-loop turn (a reconnect storm, a burst of replies) go in one
+    // statement; while two are running, more gather for the next.
+    const max = core.options.limits.maxMessagesPerForwardRound;
+    this.#fetcher = new GroupCommitter<string, StoredOutMessage[]>({
+      windowMs: 0,
+      maxItems: 200,
+      commit: async (sessionIds) => {
+        if (sessionIds.length === 1) return [await core.store.getMessagesFromOutbox(sessionIds[0]!, max)];
+        const bySession = await core.store.getMessagesFromOutboxBatch(sessionIds, max);
+        return sessionIds.map((id) => bySession.get(id) ?? []);
       },
     });
   }
@@ -56,17 +69,17 @@ export class Forwarder {
       a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0,
     );
     await store.transaction(async (trx) => {
+      // One locking read for all sessions of the batch (sorted ids: the same lock order as other batch lockers).
+      const states = await store.lockSessionsForShare(
+        sorted.map((i) => i.sessionId),
+        trx,
+      );
       const still: SessionIds[] = [];
-      const checked = new Map<string, boolean>();
       for (const item of sorted) {
-        const key = `${item.sessionId}\u0000${item.connectionId}`;
-        let ok = checked.get(key);
-        if (ok === undefined) {
-          const state = await store.lockSessionForShare(item.sessionId, trx);
-          ok = state?.nodename === node && state.connectionId === item.connectionId;
-          checked.set(key, ok);
+        const state = states.get(item.sessionId);
+        if (state?.nodename === node && state.connectionId === item.connectionId) {
+          still.push({ sessionId: item.sessionId, ids: item.ids });
         }
-        if (ok) still.push({ sessionId: item.sessionId, ids: item.ids });
       }
       if (still.length > 0) await store.outboxMessagesAttemptedDeliveryBatch(still, trx);
     }, 'mark outbox messages attempted');
@@ -110,7 +123,7 @@ export class Forwarder {
       state.again = false;
       const conn = core.registry.get(sessionId);
       if (!conn?.established || conn.auth.outgoingHeld) return;
-      const rows = await core.store.getMessagesFromOutbox(sessionId, max);
+      const rows = await this.#fetcher.submit(sessionId);
       if (rows.length === 0) {
         if (state.again) continue;
         return;
@@ -258,5 +271,6 @@ export class Forwarder {
   async idleAll(): Promise<void> {
     await Promise.allSettled([...this.#loops.values()].map((s) => s.promise));
     await this.#marker.idle();
+    await this.#fetcher.idle();
   }
 }

@@ -1,5 +1,5 @@
 export interface GroupCommitterOptions<I, R> {
-  /** How long the first item of a batch waits for others, in ms. */
+  /** How long the first item of a batch waits for others, in ms; 0: only for those of the same event-loop turn. */
   windowMs: number;
   /** Items per batch at most; a full batch goes at once. */
   maxItems: number;
@@ -24,6 +24,7 @@ export class GroupCommitter<I, R> {
   readonly #o: Required<GroupCommitterOptions<I, R>>;
   #queue: Waiting<I, R>[] = [];
   #timer: NodeJS.Timeout | undefined;
+  #immediate: NodeJS.Immediate | undefined;
   #running = 0;
   readonly #inFlight = new Set<Promise<void>>();
 
@@ -52,6 +53,13 @@ export class GroupCommitter<I, R> {
       this.#flush();
       return;
     }
+    if (this.#o.windowMs === 0) {
+      this.#immediate ??= setImmediate(() => {
+        this.#immediate = undefined;
+        this.#flush();
+      });
+      return;
+    }
     this.#timer ??= setTimeout(() => {
       this.#timer = undefined;
       this.#flush();
@@ -61,6 +69,8 @@ export class GroupCommitter<I, R> {
   #flush(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#immediate) clearImmediate(this.#immediate);
+    this.#immediate = undefined;
     if (this.#running >= this.#o.concurrency || this.#queue.length === 0) return;
     const batch = this.#queue.splice(0, this.#o.maxItems);
     this.#running++;

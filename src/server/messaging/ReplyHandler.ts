@@ -4,6 +4,7 @@ import type { StageContext } from '../../mats/StageContext.ts';
 import { replyDebugInfo } from '../../protocol/debugOptions.ts';
 import { ErrorCode, MatsSocketServerError } from '../../errors.ts';
 import { MatsMessageStore } from '../../store/MatsMessageStore.ts';
+import { insertMatsInboxBatch } from '../../store/sql/matsInboxBatch.ts';
 import type { OutboxMessageInput } from '../../store/storeTypes.ts';
 import type { ServerCore } from '../ServerCore.ts';
 import type { PreparedPublish, TopicHub } from '../topics/TopicHub.ts';
@@ -200,9 +201,17 @@ export class ReplyHandler {
     const results: ReplyResult[] = [];
     const outbox: OutboxMessageInput[] = [];
     const owners: number[] = [];
+    const fresh = await insertMatsInboxBatch(
+      trx,
+      this.#core.store.dialect,
+      this.#matsStore,
+      this.endpointId,
+      items.map((i) => i.matsMessageId),
+      now,
+    );
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
-      if (!(await this.#matsStore.insertInbox(trx, this.endpointId, item.matsMessageId, now))) {
+      if (!fresh[i]) {
         results.push({ duplicate: true });
         continue;
       }

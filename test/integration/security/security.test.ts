@@ -234,16 +234,7 @@ describeEachServerEnv(
         await Promise.all(clients.map((c) => c.close(4000, 'done')));
       });
 
-      it(`many concurrent HELLOs of one user: at most ${SESSION_CAP} sessions, the rest close 1008`, async function () {
-        if (ctx().env.dialect !== 'sqlite' && process.env.SECURITY_KNOWN_BUGS !== '1') {
-          // KNOWN BUG (reported to the lead): HelloHandler counts the user's sessions and inserts the new one in
-          // two separate store calls, so concurrent HELLOs on MariaDB all pass the count (22 of 25 welcomed with a
-          // cap of 3). Run with SECURITY_KNOWN_BUGS=1 to see it fail.
-          console.warn(
-            '  KNOWN BUG: per-user session cap is not enforced under concurrent HELLOs on this store',
-          );
-          this.skip();
-        }
+      it(`many concurrent HELLOs of one user: at most ${SESSION_CAP} sessions, the rest close 1008`, async () => {
         const flood = 25;
         const clients = await Promise.all(Array.from({ length: flood }, () => RawClient.connect(node().url)));
         for (const c of clients)

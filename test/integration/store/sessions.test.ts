@@ -75,6 +75,53 @@ describeEachDatabase('ClusterStoreAndForward sessions', (db) => {
     });
   });
 
+  describe('#registerNewSessionWithinUserLimit()', () => {
+    it('registers while the user is under the cap, then reports the count and stores nothing', async () => {
+      const user = `capped-${randomId(6)}`;
+      const first = newSession({ userId: user });
+      expect(await f.store.registerNewSessionWithinUserLimit(first, 2)).to.deep.equal({
+        registered: true,
+        createdTs: f.clock.value,
+      });
+      await f.store.registerNewSession(newSession({ userId: user }));
+      const third = newSession({ userId: user });
+      expect(await f.store.registerNewSessionWithinUserLimit(third, 2)).to.deep.equal({
+        registered: false,
+        sessionCount: 2,
+      });
+      expect(await f.store.isSessionExists(third.sessionId)).to.be.false;
+      // Another user is not affected by this user's sessions.
+      const other = newSession();
+      expect((await f.store.registerNewSessionWithinUserLimit(other, 2)).registered).to.be.true;
+    });
+
+    it('raises MessageIdAlreadyExistsError for an existing session id', async () => {
+      const s = newSession();
+      await f.store.registerNewSession(s);
+      await expectRejection(
+        f.store.registerNewSessionWithinUserLimit({ ...s, userId: `u-${randomId(6)}` }, 5),
+        MessageIdAlreadyExistsError,
+        ErrorCode.MESSAGE_ID_EXISTS,
+      );
+    });
+
+    it('never exceeds the cap under many concurrent registrations from two nodes', async () => {
+      const user = `flood-${randomId(6)}`;
+      const cap = 3;
+      const nodeB = f.newStore({}, f.racerKnex());
+      const outcomes = await Promise.all(
+        Array.from({ length: 24 }, (_, i) =>
+          (i % 2 === 0 ? f.store : nodeB).registerNewSessionWithinUserLimit(
+            newSession({ userId: user }),
+            cap,
+          ),
+        ),
+      );
+      expect(outcomes.filter((o) => o.registered)).to.have.length(cap);
+      expect(await f.store.getSessionsCount({ userId: user })).to.equal(cap);
+    });
+  });
+
   describe('#registerResumedSession()', () => {
     it('re-registers to this node, returning the created time and the previous registration', async () => {
       const s = newSession();
@@ -130,6 +177,117 @@ describeEachDatabase('ClusterStoreAndForward sessions', (db) => {
       expect((await f.store.getCurrentRegisteredNodeForSession(s.sessionId))?.connectionId).to.equal(
         s.connectionId,
       );
+    });
+  });
+
+  describe('#registerResumedSessions()', () => {
+    it('resumes a batch in one go: outcomes per item, registrations moved, attempted outbox rows unmarked', async () => {
+      const user = `batch-${randomId(6)}`;
+      const a = newSession({ userId: user });
+      const b = newSession({ userId: user });
+      const other = newSession();
+      const createdA = await f.store.registerNewSession(a);
+      await f.store.registerNewSession(b);
+      await f.store.registerNewSession(other);
+      await f.store.deregisterSessionFromThisNode(b.sessionId, b.connectionId);
+      await f.store.storeMessageInOutbox({
+        sessionId: a.sessionId,
+        smid: 'm1',
+        traceId: 't1',
+        type: 'SEND',
+        envelope: '{"t":"SEND"}',
+      });
+      await f.store.outboxMessagesAttemptedDelivery(a.sessionId, ['m1']);
+      expect(await f.store.getMessagesFromOutbox(a.sessionId, 10)).to.have.length(0);
+      f.clock.advance(1000);
+      const nodeB = f.newStore();
+      const missing = newSession({ userId: user });
+      const outcomes = await nodeB.registerResumedSessions(
+        [
+          { ...a, connectionId: 'a-2', appVersion: '2.0.0' },
+          { ...b, connectionId: 'b-2' },
+          missing,
+          { ...other, userId: 'mallory', connectionId: 'evil' },
+        ],
+        10,
+      );
+      expect(outcomes).to.deep.equal([
+        {
+          kind: 'resumed',
+          createdTs: createdA,
+          previous: { nodename: f.store.options.nodeName, connectionId: a.connectionId },
+        },
+        { kind: 'resumed', createdTs: createdA, previous: null },
+        { kind: 'notFound' },
+        { kind: 'wrongUser' },
+      ]);
+      expect(await f.store.getCurrentRegisteredNodeForSession(a.sessionId)).to.deep.equal({
+        sessionId: a.sessionId,
+        nodename: nodeB.options.nodeName,
+        connectionId: 'a-2',
+      });
+      expect((await f.store.getCurrentRegisteredNodeForSession(b.sessionId))?.connectionId).to.equal('b-2');
+      expect((await f.store.getCurrentRegisteredNodeForSession(other.sessionId))?.connectionId).to.equal(
+        other.connectionId,
+      );
+      const infoA = (await f.store.getSessions({ userId: user })).find((i) => i.id === a.sessionId);
+      expect(infoA).to.include({ av: '2.0.0', slts: f.clock.value, scts: createdA });
+      expect(await f.store.isSessionExists(missing.sessionId)).to.be.false;
+      expect((await f.store.getMessagesFromOutbox(a.sessionId, 10)).map((m) => m.smid)).to.deep.equal(['m1']);
+    });
+
+    it("refuses (tooMany, unchanged) when the user's other sessions reach the cap", async () => {
+      const user = `cap-${randomId(6)}`;
+      const sessions = [
+        newSession({ userId: user }),
+        newSession({ userId: user }),
+        newSession({ userId: user }),
+      ];
+      for (const s of sessions) await f.store.registerNewSession(s);
+      const [first] = sessions;
+      expect(await f.store.registerResumedSessions([{ ...first!, connectionId: 'again' }], 2)).to.deep.equal([
+        { kind: 'tooMany' },
+      ]);
+      expect((await f.store.getCurrentRegisteredNodeForSession(first!.sessionId))?.connectionId).to.equal(
+        first!.connectionId,
+      );
+      expect(
+        (await f.store.registerResumedSessions([{ ...first!, connectionId: 'again' }], 3))[0]?.kind,
+      ).to.equal('resumed');
+    });
+
+    it('resumes the same session twice in one batch in order: the second replaces the first', async () => {
+      const s = newSession();
+      await f.store.registerNewSession(s);
+      const outcomes = await f.store.registerResumedSessions(
+        [
+          { ...s, connectionId: 'first' },
+          { ...s, connectionId: 'second' },
+        ],
+        10,
+      );
+      expect(outcomes.map((o) => (o.kind === 'resumed' ? o.previous?.connectionId : o.kind))).to.deep.equal([
+        s.connectionId,
+        'first',
+      ]);
+      expect((await f.store.getCurrentRegisteredNodeForSession(s.sessionId))?.connectionId).to.equal(
+        'second',
+      );
+    });
+
+    it('lockSessionsForShare: the registration of each existing session, in one call', async () => {
+      const s1 = newSession();
+      const s2 = newSession();
+      await f.store.registerNewSession(s1);
+      await f.store.registerNewSession(s2);
+      const states = await f.store.transaction((trx) =>
+        f.store.lockSessionsForShare([s2.sessionId, s1.sessionId, 'nope'], trx),
+      );
+      expect([...states.keys()].sort()).to.deep.equal([s1.sessionId, s2.sessionId].sort());
+      expect(states.get(s1.sessionId)).to.deep.equal({
+        nodename: f.store.options.nodeName,
+        connectionId: s1.connectionId,
+      });
     });
   });
 
