@@ -258,6 +258,11 @@ export interface ClusterStoreAndForward {
     olderThanTs: number,
     trx?: Knex.Transaction,
   ): Promise<string[]>;
+  /**
+   * Outbox rows (not yet ACKed or NACKed by the client) per session, for the given sessions; sessions without rows
+   * are absent. For operators and the outbox-depth gauge (index `ix_mso_fetch` prefix).
+   */
+  getOutboxDepths(sessionIds: readonly string[], trx?: Knex.Transaction): Promise<Map<string, number>>;
 
   // ---- 2.5 Dead letters ---------------------------------------------------------------------------------------
 

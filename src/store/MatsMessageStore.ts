@@ -77,6 +77,47 @@ export class MatsMessageStore {
     }
   }
 
+  /**
+   * Records many received messages of one stage in the inbox inside `trx`, in ONE multi-row INSERT in the common
+   * case (one savepoint per message costs three statements each on a hot path). Only if that INSERT hits a unique
+   * violation (a redelivery) are they inserted one by one with {@link insertInbox} to tell which are duplicates.
+   * A failed statement leaves `trx` usable: MySQL/MariaDB and SQLite roll back just that statement; on
+   * PostgreSQL the INSERT runs in a savepoint.
+   *
+   * @returns per id, in order: true if recorded now, false if it was already there.
+   */
+  async insertInboxBatch(
+    trx: Knex.Transaction,
+    stageId: string,
+    matsMessageIds: readonly string[],
+    now: number,
+  ): Promise<boolean[]> {
+    if (matsMessageIds.length === 0) return [];
+    if (new Set(matsMessageIds).size === matsMessageIds.length) {
+      const rows = matsMessageIds.map((id) => ({
+        stage_id: stageId,
+        mats_message_id: id,
+        received_timestamp: now,
+      }));
+      const parts = chunk(rows, 500);
+      try {
+        // Several statements (or PostgreSQL, where any failed statement aborts the transaction) need a savepoint,
+        // so a duplicate in a later chunk also undoes the earlier ones before the one-by-one fallback.
+        if (parts.length === 1 && this.dialect !== 'postgres') await trx('mats_inbox').insert(parts[0]!);
+        else
+          await trx.transaction(async (sp) => {
+            for (const part of parts) await sp('mats_inbox').insert(part);
+          });
+        return matsMessageIds.map(() => true);
+      } catch (err) {
+        if (!isUniqueViolation(err)) throw toDataAccessError(err, 'Mats inbox batch insert');
+      }
+    }
+    const results: boolean[] = [];
+    for (const id of matsMessageIds) results.push(await this.insertInbox(trx, stageId, id, now));
+    return results;
+  }
+
   /** Deletes inbox rows received before `olderThan` (epoch ms); returns how many. */
   async purgeInbox(olderThan: number): Promise<number> {
     try {

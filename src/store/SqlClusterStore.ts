@@ -373,6 +373,9 @@ export class SqlClusterStore implements ClusterStoreAndForward {
   ): Promise<string[]> {
     return outbox.hasPendingOutbox(this.ctx, sessionIds, olderThanTs, trx);
   }
+  getOutboxDepths(sessionIds: readonly string[], trx?: Knex.Transaction): Promise<Map<string, number>> {
+    return outbox.getOutboxDepths(this.ctx, sessionIds, trx);
+  }
 
   // ---- Dead letters ---------------------------------------------------------------------------------------------
 

@@ -27,16 +27,6 @@ export interface AdminSession {
   liveHere: boolean;
 }
 
-/** Outbox rows per session. The store API has no such query; this reads the store's table directly. */
-async function outboxDepths(node: AssembledNode): Promise<Map<string, number>> {
-  const rows: { session_id: string; n: number | string }[] = await node
-    .knex('mats_socket_outbox')
-    .select('session_id')
-    .count({ n: '*' })
-    .groupBy('session_id');
-  return new Map(rows.map((r) => [r.session_id, Number(r.n)]));
-}
-
 async function readJson(request: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -51,11 +41,11 @@ async function readJson(request: IncomingMessage): Promise<unknown> {
 
 /** The overview the admin page polls: sessions with outbox depth, this node's live sessions, dead letters. */
 export async function adminOverview(node: AssembledNode): Promise<unknown> {
-  const [sessions, depths, deadLetters] = await Promise.all([
+  const [sessions, deadLetters] = await Promise.all([
     node.server.getSessions({ limit: MAX_SESSIONS }),
-    outboxDepths(node),
     node.server.listDeadLetters({ limit: MAX_DEAD_LETTERS }),
   ]);
+  const depths = await node.store.getOutboxDepths(sessions.map((s) => s.id));
   const live = new Set(node.server.getActiveSessions().map((s) => s.sessionId));
   const list: AdminSession[] = sessions.map((s) => ({
     sessionId: s.id,

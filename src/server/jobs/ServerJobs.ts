@@ -114,8 +114,10 @@ export function createServerJobs(
 
   scheduler.add(JobName.outboxDepth, o.outboxDepthIntervalMs, async () => {
     const live = liveSessions();
-    const pending = live.length > 0 ? await store.hasPendingOutbox(live, core.now()) : [];
-    core.metrics.outboxDepth(pending.length);
+    const depths = live.length > 0 ? await store.getOutboxDepths(live) : new Map<string, number>();
+    let total = 0;
+    for (const n of depths.values()) total += n;
+    core.metrics.outboxDepth(total);
   });
 
   return scheduler;

@@ -4,7 +4,6 @@ import type { StageContext } from '../../mats/StageContext.ts';
 import { replyDebugInfo } from '../../protocol/debugOptions.ts';
 import { ErrorCode, MatsSocketServerError } from '../../errors.ts';
 import { MatsMessageStore } from '../../store/MatsMessageStore.ts';
-import { insertMatsInboxBatch } from '../../store/sql/matsInboxBatch.ts';
 import type { OutboxMessageInput } from '../../store/storeTypes.ts';
 import type { ServerCore } from '../ServerCore.ts';
 import type { PreparedPublish, TopicHub } from '../topics/TopicHub.ts';
@@ -201,10 +200,8 @@ export class ReplyHandler {
     const results: ReplyResult[] = [];
     const outbox: OutboxMessageInput[] = [];
     const owners: number[] = [];
-    const fresh = await insertMatsInboxBatch(
+    const fresh = await this.#matsStore.insertInboxBatch(
       trx,
-      this.#core.store.dialect,
-      this.#matsStore,
       this.endpointId,
       items.map((i) => i.matsMessageId),
       now,

@@ -363,3 +363,22 @@ export function hasPendingOutbox(
     return found;
   });
 }
+
+export function getOutboxDepths(
+  ctx: StoreContext,
+  sessionIds: readonly string[],
+  trx?: Knex.Transaction,
+): Promise<Map<string, number>> {
+  return ctx.read('getOutboxDepths', trx, async (db) => {
+    const depths = new Map<string, number>();
+    for (const ids of ctx.chunks([...new Set(sessionIds)])) {
+      const rows = (await db(T.outbox)
+        .select('session_id')
+        .count({ n: '*' })
+        .whereIn('session_id', ids)
+        .groupBy('session_id')) as { session_id: string; n: number | string }[];
+      for (const r of rows) depths.set(r.session_id, Number(r.n));
+    }
+    return depths;
+  });
+}

@@ -38,6 +38,32 @@ describeEachDatabase('MatsMessageStore (mats_inbox, mats_outbox)', (db) => {
     expect(await store.countInbox()).to.equal(2);
   });
 
+  it('inbox batch: one insert for new ids; a batch with a duplicate reports it per id, transaction still usable', async () => {
+    await db().knex.transaction(async (trx) => {
+      expect(await store.insertInboxBatch(trx, 'B', ['b1', 'b2', 'b3'], 2000)).to.deep.equal([
+        true,
+        true,
+        true,
+      ]);
+      expect(await store.insertInboxBatch(trx, 'B', ['b4', 'b2', 'b5'], 2001)).to.deep.equal([
+        true,
+        false,
+        true,
+      ]);
+      expect(await store.insertInboxBatch(trx, 'B', ['b6', 'b6'], 2002)).to.deep.equal([true, false]);
+      expect(await store.insertInboxBatch(trx, 'B', [], 2003)).to.deep.equal([]);
+      expect(await store.insertInbox(trx, 'B', 'b7', 2004)).to.equal(true);
+      // More than one 500-row chunk with the duplicate in the last: the first chunk's ids are still reported new.
+      const many = Array.from({ length: 600 }, (_, i) => `m${i}`);
+      await store.insertInbox(trx, 'C', 'm599', 2005);
+      const results = await store.insertInboxBatch(trx, 'C', many, 2006);
+      expect(results.filter((r) => r)).to.have.length(599);
+      expect(results[599]).to.equal(false);
+    });
+    const rows = await db().knex('mats_inbox').where('stage_id', 'B').count({ n: '*' });
+    expect(Number(rows[0]!.n)).to.equal(7);
+  });
+
   it('outbox: rows round-trip (properties, headers, multi-megabyte binary body) and are claimed, then deleted', async () => {
     const big = Buffer.alloc(3 * 1024 * 1024);
     for (let i = 0; i < big.length; i++) big[i] = (i * 31) % 256;

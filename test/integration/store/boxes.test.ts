@@ -413,5 +413,26 @@ describeEachDatabase('ClusterStoreAndForward inbox and outbox', (db) => {
       expect(found).to.deep.equal([old]);
       expect(await small.hasPendingOutbox([], threshold)).to.deep.equal([]);
     });
+
+    it('getOutboxDepths counts every not-yet-acknowledged row per session, attempted or not', async () => {
+      const small = f.newStore({ inClauseChunk: 2 });
+      const a = await session();
+      const b = await session();
+      const none = await session();
+      await f.store.storeMessageInOutbox(msg(a, 'a1'));
+      await f.store.storeMessageInOutbox(msg(a, 'a2'));
+      await f.store.outboxMessagesAttemptedDelivery(a, ['a2']);
+      await f.store.storeMessageInOutbox(msg(b, 'b1'));
+      const depths = await small.getOutboxDepths([a, b, none, sid()]);
+      expect([...depths.entries()].sort()).to.deep.equal(
+        [
+          [a, 2],
+          [b, 1],
+        ].sort(),
+      );
+      await f.store.outboxMessagesComplete(a, ['a1', 'a2']);
+      expect((await small.getOutboxDepths([a, b])).get(a)).to.equal(undefined);
+      expect((await small.getOutboxDepths([])).size).to.equal(0);
+    });
   });
 });
