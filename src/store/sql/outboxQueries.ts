@@ -372,11 +372,11 @@ export function getOutboxDepths(
   return ctx.read('getOutboxDepths', trx, async (db) => {
     const depths = new Map<string, number>();
     for (const ids of ctx.chunks([...new Set(sessionIds)])) {
-      const rows = (await db(T.outbox)
+      const rows: { session_id: string; n: number | string }[] = await db(T.outbox)
         .select('session_id')
         .count({ n: '*' })
         .whereIn('session_id', ids)
-        .groupBy('session_id')) as { session_id: string; n: number | string }[];
+        .groupBy('session_id');
       for (const r of rows) depths.set(r.session_id, Number(r.n));
     }
     return depths;
