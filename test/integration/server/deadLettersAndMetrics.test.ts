@@ -38,7 +38,17 @@ describeEachServerEnv(
       const [entry] = await node().server.listDeadLetters({ sessionId: sid });
       expect(entry).to.include({ reason: 'client_nack', smid: send.smid });
       expect(entry!.description).to.include('does not exist');
+      // The client's close can complete before the server has terminated the session: wait for the server.
+      const removed = new Promise<void>((resolve) => {
+        const off = node().server.on('sessionRemoved', (e) => {
+          if (e.sessionId === sid && e.type === 'CLOSE') {
+            off();
+            resolve();
+          }
+        });
+      });
       await client.close(4000, 'done');
+      await removed;
       expect(await node().server.requeueDeadLetter(entry!.id)).to.deep.equal({
         ok: false,
         reason: 'SESSION_GONE',
@@ -65,6 +75,8 @@ describeEachServerEnv(
       expect(value('matssocket_outbox_deliveries_total', nodeLabel)).to.be.at.least(2);
       expect(value('matssocket_dead_letters_total', 'reason="undeliverable"')).to.equal(1);
       expect(value('matssocket_dead_letters_total', 'reason="client_nack"')).to.equal(1);
+      // The live-sessions gauge is exported (its value depends on the other tests' sessions on this node).
+      expect(text).to.match(new RegExp(`^matssocket_sessions_live\\{${nodeLabel}\\} \\d+$`, 'm'));
     });
   },
 );
