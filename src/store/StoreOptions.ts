@@ -33,6 +33,11 @@ export interface StoreOptions {
   scavengeMinAgeMs?: number;
   /** Bound on `boot()`'s connectivity check, and the connect timeout of a store-created knex, in ms. @default 10000 */
   connectTimeoutMs?: number;
+  /**
+   * Bound on waiting for the per-user lock that makes the session cap atomic on MySQL/MariaDB (`GET_LOCK`, whole
+   * seconds; rounded up), in ms. @default 10000
+   */
+  userLockTimeoutMs?: number;
   /** Where the store logs. @default silentLogger */
   logger?: Logger;
   /** The clock, in epoch ms (injectable for tests). @default Date.now */
@@ -54,6 +59,7 @@ export interface ResolvedStoreOptions {
   readonly scavengeOverlapMs: number;
   readonly scavengeMinAgeMs: number;
   readonly connectTimeoutMs: number;
+  readonly userLockTimeoutMs: number;
   readonly logger: Logger;
   readonly now: () => number;
 }
@@ -102,6 +108,7 @@ export function resolveStoreOptions(options: StoreOptions, dialect: Dialect): Re
     scavengeOverlapMs: int('scavengeOverlapMs', input.scavengeOverlapMs, 600_000, 0),
     scavengeMinAgeMs: int('scavengeMinAgeMs', input.scavengeMinAgeMs, 600_000, 0),
     connectTimeoutMs: int('connectTimeoutMs', input.connectTimeoutMs, 10_000, 1),
+    userLockTimeoutMs: int('userLockTimeoutMs', input.userLockTimeoutMs, 10_000, 1),
     logger: logger.child({ component: 'store', node: nodeName }),
     now,
   };

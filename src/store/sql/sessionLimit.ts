@@ -7,8 +7,6 @@ import { num, T, type StoreContext } from './StoreContext.ts';
 
 /** First key of the PostgreSQL two-key advisory lock, so user locks do not collide with other users of it. */
 const PG_LOCK_CLASS = 0x4d5353; // "MSS"
-/** Bound on waiting for the per-user lock on MySQL/MariaDB (GET_LOCK takes seconds). */
-const MYSQL_LOCK_TIMEOUT_S = 10;
 
 /** Per store: the tail of each user's in-process queue of limited registrations (MySQL/MariaDB). */
 const userQueues = new WeakMap<StoreContext, Map<string, Promise<unknown>>>();
@@ -95,12 +93,14 @@ async function withMysqlUserLock<T>(
   // Lock names are server-wide and at most 64 characters: hash the database name with the user id.
   const lockName = "CONCAT('mss_u_', SHA1(CONCAT(DATABASE(), CHAR(0), ?)))";
   let locked = false;
+  // GET_LOCK takes whole seconds.
+  const lockTimeoutS = Math.ceil(ctx.options.userLockTimeoutMs / 1000);
   try {
     const [rows] = (await ctx.db
-      .raw(`SELECT GET_LOCK(${lockName}, ?) AS l`, [userId, MYSQL_LOCK_TIMEOUT_S])
+      .raw(`SELECT GET_LOCK(${lockName}, ?) AS l`, [userId, lockTimeoutS])
       .connection(connection)) as [{ l: unknown }[]];
     if (num(rows[0]?.l) !== 1) {
-      throw new DataAccessError(`${operation}: per-user lock not obtained within ${MYSQL_LOCK_TIMEOUT_S} s`);
+      throw new DataAccessError(`${operation}: per-user lock not obtained within ${lockTimeoutS} s`);
     }
     locked = true;
     for (let attempt = 1; ; attempt++) {
