@@ -12,6 +12,7 @@ import {
   type Gauge,
   type Histogram,
   type HistogramDefinition,
+  type Labels,
   type MetricDefinition,
   type Metrics,
 } from './Metrics.ts';
@@ -33,67 +34,52 @@ export function promMetrics(options: PromMetricsOptions = {}): Metrics {
   const maxLabelCombinations = options.maxLabelCombinations ?? 1000;
   const registry = options.registry ?? register;
   const registers = [registry];
-  const counters = new Map<string, Counter>();
-  const histograms = new Map<string, Histogram>();
-  const gauges = new Map<string, Gauge>();
+  const instruments = new Map<string, unknown>();
+
+  /**
+   * The instrument named `definition.name`: created on first use (reusing a prom-client metric of that name already
+   * in the registry, e.g. from a second factory in the same process), with its own label cap.
+   */
+  function instrument<P, I>(
+    definition: MetricDefinition,
+    PromClass: new (config: never) => P,
+    config: Record<string, unknown>,
+    wrap: (prom: P, cap: (labels: Labels) => Labels) => I,
+  ): I {
+    const known = instruments.get(definition.name);
+    if (known) return known as I;
+    const existing = registry.getSingleMetric(definition.name);
+    const prom =
+      existing instanceof PromClass
+        ? existing
+        : new PromClass({
+            name: definition.name,
+            help: definition.help,
+            labelNames: [...definition.labelNames],
+            registers,
+            ...config,
+          } as never);
+    const labelCap = new LabelCap(maxLabelCombinations);
+    const created = wrap(prom, (labels) => labelCap.apply(definition.labelNames, labels));
+    instruments.set(definition.name, created);
+    return created;
+  }
 
   return {
-    counter(definition: MetricDefinition): Counter {
-      let counter = counters.get(definition.name);
-      if (counter) return counter;
-      const existing = registry.getSingleMetric(definition.name);
-      const prom =
-        existing instanceof PromCounter
-          ? existing
-          : new PromCounter({
-              name: definition.name,
-              help: definition.help,
-              labelNames: [...definition.labelNames],
-              registers,
-            });
-      const cap = new LabelCap(maxLabelCombinations);
-      counter = { inc: (labels, value = 1) => prom.inc(cap.apply(definition.labelNames, labels), value) };
-      counters.set(definition.name, counter);
-      return counter;
-    },
-    histogram(definition: HistogramDefinition): Histogram {
-      let histogram = histograms.get(definition.name);
-      if (histogram) return histogram;
-      const existing = registry.getSingleMetric(definition.name);
-      const prom =
-        existing instanceof PromHistogram
-          ? existing
-          : new PromHistogram({
-              name: definition.name,
-              help: definition.help,
-              labelNames: [...definition.labelNames],
-              buckets: [...(definition.buckets ?? DEFAULT_SECONDS_BUCKETS)],
-              registers,
-            });
-      const cap = new LabelCap(maxLabelCombinations);
-      histogram = {
-        observe: (labels, value) => prom.observe(cap.apply(definition.labelNames, labels), value),
-      };
-      histograms.set(definition.name, histogram);
-      return histogram;
-    },
-    gauge(definition: MetricDefinition): Gauge {
-      let gauge = gauges.get(definition.name);
-      if (gauge) return gauge;
-      const existing = registry.getSingleMetric(definition.name);
-      const prom =
-        existing instanceof PromGauge
-          ? existing
-          : new PromGauge({
-              name: definition.name,
-              help: definition.help,
-              labelNames: [...definition.labelNames],
-              registers,
-            });
-      const cap = new LabelCap(maxLabelCombinations);
-      gauge = { set: (labels, value) => prom.set(cap.apply(definition.labelNames, labels), value) };
-      gauges.set(definition.name, gauge);
-      return gauge;
-    },
+    counter: (definition): Counter =>
+      instrument(definition, PromCounter, {}, (prom: PromCounter, cap) => ({
+        inc: (labels, value = 1) => prom.inc(cap(labels), value),
+      })),
+    histogram: (definition: HistogramDefinition): Histogram =>
+      instrument(
+        definition,
+        PromHistogram,
+        { buckets: [...(definition.buckets ?? DEFAULT_SECONDS_BUCKETS)] },
+        (prom: PromHistogram, cap) => ({ observe: (labels, value) => prom.observe(cap(labels), value) }),
+      ),
+    gauge: (definition): Gauge =>
+      instrument(definition, PromGauge, {}, (prom: PromGauge, cap) => ({
+        set: (labels, value) => prom.set(cap(labels), value),
+      })),
   };
 }
