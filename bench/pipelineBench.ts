@@ -10,7 +10,9 @@
  * scale measurements (each runs node processes of test/faults): `--idle N` (idle sessions held by one node, its
  * RSS), `--storm N` (N sessions with pending replies move to the other node when theirs is killed: time until every
  * reply is delivered; `--storm-sleep-ms` makes the backend sleep so replies are produced during the move, see
- * `storm()`). Needs RabbitMQ and MariaDB (RABBITMQ_URL, MARIADB_URL).
+ * `storm()`), `--backlog N` (an outbox backlog of N messages over `--backlog-sessions 100` sessions, written while
+ * their node is down, drained after its restart: see `backlog()`); `--scale-only` skips the throughput phases.
+ * Needs RabbitMQ and MariaDB (RABBITMQ_URL, MARIADB_URL).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -27,6 +29,7 @@ import { runId } from '../test/hooks.ts';
 import { runPhase, type PhaseResult } from './pipeline/Driver.ts';
 import { rawAmqpPhase } from './pipeline/rawAmqp.ts';
 import { rawWsPhase } from './pipeline/rawWs.ts';
+import { backlog } from './pipeline/backlog.ts';
 import { idleScale, storm } from './pipeline/scale.ts';
 import { chartSvg } from './pipeline/svgChart.ts';
 
@@ -39,6 +42,9 @@ const { values: args } = parseArgs({
     idle: { type: 'string' },
     storm: { type: 'string' },
     'storm-sleep-ms': { type: 'string', default: '0' },
+    backlog: { type: 'string' },
+    'backlog-sessions': { type: 'string', default: '100' },
+    'scale-only': { type: 'boolean', default: false },
   },
 });
 const levels = args.levels.split(',').map(Number);
@@ -113,7 +119,7 @@ function report(r: PhaseResult): void {
 
 async function scale(): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
-  if (args.idle === undefined && args.storm === undefined) return out;
+  if (args.idle === undefined && args.storm === undefined && args.backlog === undefined) return out;
   const db = await createTestDatabase('mysql');
   const broker = await createTestBroker('rabbitmq');
   const nodes: NodeProcess[] = [];
@@ -135,6 +141,16 @@ async function scale(): Promise<Record<string, number>> {
         out,
         await storm(nodes[0]!, nodes[1]!, Number(args.storm), Number(args['storm-sleep-ms'])),
       );
+    if (args.backlog !== undefined) {
+      const config = {
+        nodeName: `bench3_${runId}`,
+        instanceName: `B${runId}`,
+        amqpUrl: serviceUrls.rabbitmq,
+        dbUrl: db.url,
+        queuePrefix: broker.prefix,
+      };
+      Object.assign(out, await backlog(config, Number(args.backlog), Number(args['backlog-sessions'])));
+    }
   } finally {
     await Promise.all(nodes.map((n) => n.stop()));
     await broker.close();
@@ -148,54 +164,66 @@ const started = Date.now();
 console.log(
   `pipeline bench: levels ${levels.join(',')}, ${clientCount} clients, ${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(1)}`,
 );
-const pipeline = await pipelinePhases();
-const prefix = `bench.${runId}.`;
-const rawAmqp: PhaseResult[] = [];
-for (const inflight of levels) {
-  rawAmqp.push(await rawAmqpPhase(serviceUrls.rabbitmq, prefix, inflight, warmupMs, measureMs));
-  report(rawAmqp.at(-1)!);
-}
-const rawWs = await rawWsPhase(levels.at(-1)!, clientCount, warmupMs, measureMs);
-report(rawWs);
-const scaleFigures = await scale();
+/** The throughput phases, the ceilings, the table, the result files and the summary line. */
+async function fullRun(): Promise<void> {
+  const pipeline = await pipelinePhases();
+  const prefix = `bench.${runId}.`;
+  const rawAmqp: PhaseResult[] = [];
+  for (const inflight of levels) {
+    rawAmqp.push(await rawAmqpPhase(serviceUrls.rabbitmq, prefix, inflight, warmupMs, measureMs));
+    report(rawAmqp.at(-1)!);
+  }
+  const rawWs = await rawWsPhase(levels.at(-1)!, clientCount, warmupMs, measureMs);
+  report(rawWs);
+  const scaleFigures = await scale();
 
-const best = pipeline.reduce((a, b) => (b.perSecond > a.perSecond ? b : a));
-const rawAtBest = rawAmqp.find((r) => r.inflight === best.inflight)!;
-const half = pipeline.reduce((a, b) =>
-  Math.abs(b.perSecond - best.perSecond / 2) < Math.abs(a.perSecond - best.perSecond / 2) ? b : a,
-);
-const summary = {
-  ratio_vs_raw_amqp: best.perSecond / rawAtBest.perSecond,
-  pipeline_max_per_s: best.perSecond,
-  pipeline_max_inflight: best.inflight,
-  raw_amqp_per_s_same_inflight: rawAtBest.perSecond,
-  raw_ws_per_s: rawWs.perSecond,
-  p99_ms_near_half_max: half.p99Ms,
-  half_max_level_inflight: half.inflight,
-  half_max_level_per_s: half.perSecond,
-  ...scaleFigures,
-  targets: TARGETS,
-  load_avg_1m: loadavg()[0],
-  cpus: cpus().length,
-  seconds: (Date.now() - started) / 1000,
-};
-console.log('\nlevel      pipeline/s   raw amqp/s  ratio   p50 ms   p99 ms  p999 ms');
-for (const p of pipeline) {
-  const r = rawAmqp.find((x) => x.inflight === p.inflight)!;
-  console.log(
-    `${String(p.inflight).padStart(5)}  ${p.perSecond.toFixed(0).padStart(11)}  ${r.perSecond.toFixed(0).padStart(11)}` +
-      `  ${(p.perSecond / r.perSecond).toFixed(2).padStart(5)}  ${p.p50Ms.toFixed(1).padStart(7)}  ` +
-      `${p.p99Ms.toFixed(1).padStart(7)}  ${p.p999Ms.toFixed(1).padStart(7)}`,
+  const best = pipeline.reduce((a, b) => (b.perSecond > a.perSecond ? b : a));
+  const rawAtBest = rawAmqp.find((r) => r.inflight === best.inflight)!;
+  const half = pipeline.reduce((a, b) =>
+    Math.abs(b.perSecond - best.perSecond / 2) < Math.abs(a.perSecond - best.perSecond / 2) ? b : a,
   );
+  const summary = {
+    ratio_vs_raw_amqp: best.perSecond / rawAtBest.perSecond,
+    pipeline_max_per_s: best.perSecond,
+    pipeline_max_inflight: best.inflight,
+    raw_amqp_per_s_same_inflight: rawAtBest.perSecond,
+    raw_ws_per_s: rawWs.perSecond,
+    p99_ms_near_half_max: half.p99Ms,
+    half_max_level_inflight: half.inflight,
+    half_max_level_per_s: half.perSecond,
+    ...scaleFigures,
+    targets: TARGETS,
+    load_avg_1m: loadavg()[0],
+    cpus: cpus().length,
+    seconds: (Date.now() - started) / 1000,
+  };
+  console.log('\nlevel      pipeline/s   raw amqp/s  ratio   p50 ms   p99 ms  p999 ms');
+  for (const p of pipeline) {
+    const r = rawAmqp.find((x) => x.inflight === p.inflight)!;
+    console.log(
+      `${String(p.inflight).padStart(5)}  ${p.perSecond.toFixed(0).padStart(11)}  ${r.perSecond.toFixed(0).padStart(11)}` +
+        `  ${(p.perSecond / r.perSecond).toFixed(2).padStart(5)}  ${p.p50Ms.toFixed(1).padStart(7)}  ` +
+        `${p.p99Ms.toFixed(1).padStart(7)}  ${p.p999Ms.toFixed(1).padStart(7)}`,
+    );
+  }
+  console.log(
+    `targets: ratio >= ${TARGETS.ratio_vs_raw_amqp} (measured ${summary.ratio_vs_raw_amqp.toFixed(2)}); ` +
+      `p99 < ${TARGETS.p99_ms_at_half_max} ms near half max (measured ${half.p99Ms.toFixed(1)} ms at in-flight ${half.inflight})`,
+  );
+  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+  writeFileSync(
+    new URL('./results/latest.json', import.meta.url),
+    JSON.stringify({ summary, pipeline, rawAmqp, rawWs }, null, 2),
+  );
+  writeFileSync(new URL('./results/latest.svg', import.meta.url), chartSvg(pipeline, rawAmqp, rawWs));
+  console.log(JSON.stringify(summary));
 }
-console.log(
-  `targets: ratio >= ${TARGETS.ratio_vs_raw_amqp} (measured ${summary.ratio_vs_raw_amqp.toFixed(2)}); ` +
-    `p99 < ${TARGETS.p99_ms_at_half_max} ms near half max (measured ${half.p99Ms.toFixed(1)} ms at in-flight ${half.inflight})`,
-);
-mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-writeFileSync(
-  new URL('./results/latest.json', import.meta.url),
-  JSON.stringify({ summary, pipeline, rawAmqp, rawWs }, null, 2),
-);
-writeFileSync(new URL('./results/latest.svg', import.meta.url), chartSvg(pipeline, rawAmqp, rawWs));
-console.log(JSON.stringify(summary));
+
+if (args['scale-only']) {
+  const scaleFigures = await scale();
+  console.log(
+    JSON.stringify({ ...scaleFigures, targets: TARGETS, load_avg_1m: loadavg()[0], cpus: cpus().length }),
+  );
+} else {
+  await fullRun();
+}
