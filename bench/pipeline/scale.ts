@@ -85,8 +85,26 @@ export async function pooled<T, R>(
   return out;
 }
 
+/** The soft limit on open files of this process (Linux /proc); node processes inherit it. */
+export function openFilesLimit(): number {
+  const m = /Max open files\s+(\d+|unlimited)/.exec(readFileSync('/proc/self/limits', 'utf8'));
+  return !m || m[1] === 'unlimited' ? Infinity : Number(m[1]);
+}
+
+/** Fails early, naming the fix, when `sockets` sockets would not fit under the open-files limit. */
+export function requireOpenFiles(sockets: number, flag: string): void {
+  const limit = openFilesLimit();
+  if (limit < sockets + 200) {
+    throw new Error(
+      `${flag} needs ${sockets} sockets in this process and in the node, but the open-files limit is ${limit}; ` +
+        `raise it first, e.g. \`ulimit -n ${Math.max(65536, sockets * 2)}\` (as root also \`ulimit -Hn\`)`,
+    );
+  }
+}
+
 /** `--idle N`: N idle sessions held by one node process; its RSS before and after. */
 export async function idleScale(node: NodeProcess, n: number): Promise<Record<string, number>> {
+  requireOpenFiles(n, '--idle');
   const pid = node.child.pid!;
   const before = rssOf(pid);
   const t0 = performance.now();
@@ -125,6 +143,7 @@ export async function storm(
   n: number,
   backendSleepMs = 0,
 ): Promise<Record<string, number>> {
+  requireOpenFiles(n, '--storm');
   const pending = backendSleepMs === 0;
   const userOf = (i: number): string => `storm${Math.floor(i / 50)}`;
   const sessions = await pooled(
