@@ -66,7 +66,13 @@ async function pipelinePhases(): Promise<PhaseResult[]> {
     db,
     transport: 'rabbitmq',
     endpoints: registerFaultEndpoints(new BackendRuns()),
-    factory: { maxDeliveryAttempts: 6, retryDelayMs: 100 },
+    // The factory's production sweeper timings, not the test cluster's fast ones.
+    factory: {
+      maxDeliveryAttempts: 6,
+      retryDelayMs: 100,
+      outboxSweepIntervalMs: 1000,
+      outboxSweepMinAgeMs: 2000,
+    },
   });
   const urls = cluster.nodes.map((n) => n.url);
   const clients = Array.from({ length: clientCount }, (_, i) => {

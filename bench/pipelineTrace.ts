@@ -37,20 +37,38 @@ const cluster = await startTestCluster({
   db,
   transport: 'rabbitmq',
   endpoints: registerFaultEndpoints(new BackendRuns()),
-  factory: { maxDeliveryAttempts: 6, retryDelayMs: 100 },
+  // The factory's production sweeper timings, not the test cluster's fast ones.
+  factory: {
+    maxDeliveryAttempts: 6,
+    retryDelayMs: 100,
+    outboxSweepIntervalMs: 1000,
+    outboxSweepMinAgeMs: 2000,
+  },
 });
 // Statements per round trip, by shape (with --queries).
 const queryCounts = new Map<string, number>();
+// Transactions by the sequence of their statements' first words (with --queries).
+const txShapes = new Map<string, number>();
+const openTx = new Map<string, string[]>();
 let countQueries = false;
 if (process.argv.includes('--queries')) {
   for (const node of cluster.nodes) {
-    node.store.knex.on('query', (q: { sql: string }) => {
+    node.store.knex.on('query', (q: { sql: string; __knexTxId?: string }) => {
       if (!countQueries) return;
       const shape = q.sql
         .replace(/\(\?(, \?)*\)/g, '(…)')
         .replace(/trx\d+/g, 'trxN')
         .slice(0, 110);
       queryCounts.set(shape, (queryCounts.get(shape) ?? 0) + 1);
+      if (q.__knexTxId === undefined) return;
+      const steps = openTx.get(q.__knexTxId) ?? [];
+      openTx.set(q.__knexTxId, steps);
+      steps.push(/^\s*(\w+)(?:[^`]*`(\w+)`)?/.exec(q.sql)!.slice(1).join(' ').trim());
+      if (/^(COMMIT|ROLLBACK)/i.test(q.sql)) {
+        openTx.delete(q.__knexTxId);
+        const key = steps.join(' > ');
+        txShapes.set(key, (txShapes.get(key) ?? 0) + 1);
+      }
     });
   }
 }
@@ -144,6 +162,12 @@ console.log(
     `of samples, ${(poolSamples.pending / Math.max(1, poolSamples.samples)).toFixed(1)} waiting on average`,
 );
 countQueries = false;
+if (txShapes.size > 0) {
+  console.log('Transactions per round trip, by statement sequence:');
+  for (const [shape, c] of [...txShapes].sort((a, b) => b[1] - a[1]).slice(0, 12)) {
+    console.log(`  ${(c / n).toFixed(2).padStart(6)}  ${shape.slice(0, 150)}`);
+  }
+}
 if (queryCounts.size > 0) {
   const total = [...queryCounts.values()].reduce((a, b) => a + b, 0);
   console.log(`SQL statements: ${(total / n).toFixed(2)} per round trip`);
@@ -154,7 +178,7 @@ if (queryCounts.size > 0) {
 const wallMs = performance.now() - wall0;
 console.log(
   `wall ${wallMs.toFixed(0)} ms, ${((n * 1000) / wallMs).toFixed(0)}/s, process CPU ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms ` +
-    `(${((cpu.user + cpu.system) / 1000 / n).toFixed(2)} ms per round trip, ${(((cpu.user + cpu.system) / 1000 / wallMs) * 100).toFixed(0)} % of one CPU)`,
+    `(${((cpu.user + cpu.system) / 1000 / n).toFixed(2)} ms per round trip, ${(((cpu.user + cpu.system) / 1000 / wallMs) * 100).toFixed(0)} % of one CPU; system ${((cpu.system / (cpu.user + cpu.system)) * 100).toFixed(0)} %)`,
 );
 const stages: Record<string, number[]> = {
   'send→ack': [],

@@ -45,14 +45,25 @@ export interface MatsInitiator {
    * - Default initiator inside a stage: the messages join the stage's outgoing messages (sent only if the stage
    *   commits); `init.sql()` is the stage's transaction.
    * - With `{ trx }`: the messages are inserted into `mats_outbox` in `trx`, and nothing is published yet. When the
-   *   caller's outermost transaction settles (knex's `executionPromise`), the rows present — present only if it
-   *   committed — are published and then deleted, together with those of every other initiation joined to the
+   *   caller's outermost transaction settles (knex's `executionPromise`), the rows it committed are published
+   *   and then deleted, together with those of every other initiation joined to the
    *   same transaction. If that publish fails, the sweeper publishes them after `outboxSweepMinAgeMs`. Passing
    *   the ambient stage's own transaction joins the stage instead.
    *
    * If `fn` produced no messages, no broker work is done. Resolves with the produced matsMessageIds.
    */
   initiate(fn: (init: MatsInitiate) => unknown, options?: InitiateOptions): Promise<string[]>;
+  /**
+   * Several initiations joined to the caller's transaction `trx`, as `initiate(fn, { trx })` for each of `fns`
+   * (each with its own flags, traceId and properties), but with **one** `mats_outbox` insert for all: what a group
+   * commit of many callers' work needs. Never joins an ambient stage. Resolves with each initiation's
+   * matsMessageIds, in order. What a `fn` throws propagates unchanged; a DB failure gives
+   * {@link MatsBackendError}; either way the caller's transaction should roll back.
+   */
+  initiateJoinedMany(
+    fns: ReadonlyArray<(init: MatsInitiate) => unknown>,
+    trx: Knex.Transaction,
+  ): Promise<string[][]>;
 }
 
 /** Metric label sets of one initiatorId: without and with each outcome. */
@@ -91,6 +102,75 @@ export class MatsInitiatorImpl implements MatsInitiator {
       if (join) return ambient.initiateJoined(fn);
     }
     return this.#standalone(fn, options.trx);
+  }
+
+  async initiateJoinedMany(
+    fns: ReadonlyArray<(init: MatsInitiate) => unknown>,
+    trx: Knex.Transaction,
+  ): Promise<string[][]> {
+    const runtime = this.#runtime;
+    if (!runtime.store) {
+      throw new MatsIllegalCallError(
+        'initiateJoinedMany needs the factory db (the messages go to mats_outbox)',
+      );
+    }
+    const ids: string[][] = [];
+    const rows: { message: OutgoingMessage; matsMessageId: string; causeMessageId: undefined }[] = [];
+    const finished: { fields: Record<string, unknown>; t0: number; initiatorId: string }[] = [];
+    for (const fn of fns) {
+      const t0 = performance.now();
+      const collector = new OutgoingCollector(undefined);
+      const builder = new InitiateBuilder(
+        runtime,
+        collector,
+        undefined,
+        () => Promise.resolve(trx),
+        this.#logger,
+      );
+      try {
+        const result = runOutsideStageContext(() => fn(builder));
+        if (result instanceof Promise) await result;
+      } finally {
+        builder.close();
+      }
+      const pending = collector.messages;
+      const mids = pending.map((p) => p.matsMessageId);
+      const initiatorId = pending[0]?.initiatorId ?? this.name;
+      ids.push(mids);
+      if (pending.length === 0) continue;
+      try {
+        const finalized = runtime.finalize(pending, 0);
+        const outgoing = finalized instanceof Promise ? await finalized : finalized;
+        outgoing.forEach((message, i) =>
+          rows.push({ message, matsMessageId: mids[i]!, causeMessageId: undefined }),
+        );
+      } catch (err) {
+        throw new MatsBackendError(`Initiation by '${initiatorId}' failed; nothing was committed or sent`, {
+          cause: err,
+        });
+      }
+      const fields = {
+        userLambdaMs: performance.now() - t0,
+        initiatorId,
+        traceId: pending[0]?.traceId,
+        matsMessageIdsOut: mids,
+      };
+      finished.push({ fields, t0, initiatorId });
+    }
+    if (rows.length > 0) {
+      try {
+        await runtime.store.insertOutbox(trx, rows, runtime.now());
+      } catch (err) {
+        throw new MatsBackendError(`Initiations by '${this.name}' failed; nothing was committed or sent`, {
+          cause: err,
+        });
+      }
+      runtime.outbox!.afterCallerCommit(trx, rows);
+    }
+    for (const f of finished) {
+      this.#finish(f.fields, 'ok', f.t0, f.initiatorId, 'Mats initiation joined the caller transaction');
+    }
+    return ids;
   }
 
   async #standalone(

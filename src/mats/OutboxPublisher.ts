@@ -11,6 +11,15 @@ export interface CommittedRow {
   readonly message: OutgoingMessage;
 }
 
+/** The rows joined to one outermost caller transaction, until it settles. */
+interface CallerGroup {
+  rows: CommittedRow[];
+  /** Some joined through a savepoint, which can roll back while the outer transaction commits. */
+  viaSavepoint: boolean;
+  /** When the first row joined (clock ms): about when the rows were inserted. */
+  since: number;
+}
+
 export interface OutboxPublisherOptions {
   store: MatsMessageStore;
   /** Publishes with confirms (the runtime's publish, with its nack retry). */
@@ -28,7 +37,7 @@ export interface OutboxPublisherOptions {
  * Everything that publishes from `mats_outbox` (`mats-semantics.md` 2.3):
  * - the lazy, batched delete of rows whose publish a stage or initiation saw confirmed;
  * - publish-after-commit for initiations that joined a caller-supplied transaction: when the caller's outermost
- *   transaction settles, those of its rows that are present (so: committed, not yet published) are published
+ *   transaction has committed, its rows (those still present, when the commit is not certain) are published
  *   from memory and then deleted, all initiations of that transaction together;
  * - the sweeper: every `sweepIntervalMs`, one transaction claims rows older than `sweepMinAgeMs` with
  *   `FOR UPDATE SKIP LOCKED`, deletes them, publishes them with confirms and commits (a failed publish rolls the
@@ -41,7 +50,7 @@ export class OutboxPublisher {
   #deleteScheduled = false;
   readonly #inFlight = new Set<Promise<unknown>>();
   /** Rows of initiations joined to a caller's outermost transaction, by that transaction, until it settles. */
-  readonly #callerGroups = new Map<Knex.Transaction, CommittedRow[]>();
+  readonly #callerGroups = new Map<Knex.Transaction, CallerGroup>();
   #sweepTimer: NodeJS.Timeout | undefined;
   #purgeTimer: NodeJS.Timeout | undefined;
   #running = false;
@@ -89,9 +98,10 @@ export class OutboxPublisher {
   /**
    * Publishes `rows` (just inserted into the outbox in `trx`) once the caller's transaction `trx` (its outermost
    * transaction, if `trx` is a savepoint) has settled. All initiations joined to the same outermost transaction
-   * are published together: one read of which rows exist (only committed rows do; rows of a rolled-back
-   * transaction or savepoint are skipped), one publish from memory, one batched delete. If the publish fails, or
-   * the process dies first, the rows stay for the sweeper.
+   * are published together: one publish from memory, one batched delete, and, unless the commit is certain,
+   * one read of which rows exist first (only committed rows do; rows of a rolled-back transaction or savepoint
+   * are skipped; see {@link OutboxPublisher.#publishCommitted}). If the publish fails, or the process dies first,
+   * the rows stay for the sweeper.
    */
   afterCallerCommit(trx: Knex.Transaction, rows: readonly CommittedRow[]): void {
     let root = trx as Knex.Transaction & { parentTransaction?: Knex.Transaction };
@@ -105,37 +115,51 @@ export class OutboxPublisher {
     }
     const joined = this.#callerGroups.get(root);
     if (joined) {
-      for (const r of rows) joined.push(r);
+      for (const r of rows) joined.rows.push(r);
+      joined.viaSavepoint ||= trx !== root;
       return;
     }
-    const group = [...rows];
+    const group: CallerGroup = { rows: [...rows], viaSavepoint: trx !== root, since: this.#o.clock.now() };
     this.#callerGroups.set(root, group);
-    // knex resolves executionPromise on commit and (by default) also on an explicit rollback, so the rows are
-    // checked for existence either way; a rejection is a rollback.
+    // knex resolves executionPromise with the handler's value on commit, with `undefined` on an explicit
+    // rollback (doNotRejectOnRollback), and rejects on a failed one.
     const settled = root.executionPromise.then(
-      () => true,
-      () => false,
+      (value: unknown) => (value === undefined ? 'maybe' : 'committed'),
+      () => 'rolled back' as const,
     );
     this.#track(
-      settled.then((maybeCommitted) => {
+      settled.then((outcome) => {
         this.#callerGroups.delete(root);
-        return maybeCommitted ? this.#publishCommitted(group) : 0;
+        return outcome === 'rolled back' ? 0 : this.#publishCommitted(group, outcome === 'committed');
       }),
       'publish after caller commit',
     );
   }
 
-  async #publishCommitted(rows: readonly CommittedRow[]): Promise<number> {
-    const store = this.#o.store;
-    const present = await store.existingOutboxIds(
-      store.db,
-      rows.map((r) => r.matsMessageId),
-    );
-    const committed = present.size === rows.length ? rows : rows.filter((r) => present.has(r.matsMessageId));
-    if (committed.length === 0) return 0;
-    const published = await this.publishStored(committed);
+  /**
+   * Publishes a settled caller group. Rows that are certainly committed (the outermost transaction returned a
+   * value, and none joined through a savepoint that might have rolled back on its own) and young enough that
+   * the sweeper cannot be sending them yet (it only takes rows older than `sweepMinAgeMs`) go straight to the
+   * broker; otherwise which rows exist is read first, with row locks (`FOR UPDATE SKIP LOCKED`) once the group
+   * is old enough for the sweeper to race it, so a row is never sent by both.
+   */
+  async #publishCommitted(group: CallerGroup, committed: boolean): Promise<number> {
+    const rows = group.rows;
+    const age = this.#o.clock.now() - group.since;
+    if (age >= this.#o.sweepMinAgeMs / 2) return this.flushIds(rows.map((r) => r.matsMessageId));
+    let present: readonly CommittedRow[] = rows;
+    if (!committed || group.viaSavepoint) {
+      const store = this.#o.store;
+      const ids = await store.existingOutboxIds(
+        store.db,
+        rows.map((r) => r.matsMessageId),
+      );
+      present = ids.size === rows.length ? rows : rows.filter((r) => ids.has(r.matsMessageId));
+    }
+    if (present.length === 0) return 0;
+    const published = await this.publishStored(present);
     // Confirmed (or expired, like the sweeper drops them): delete in the next batched statement.
-    this.scheduleDelete(committed.map((r) => r.matsMessageId));
+    this.scheduleDelete(present.map((r) => r.matsMessageId));
     return published;
   }
 

@@ -2,7 +2,6 @@ import type { Knex } from 'knex';
 import type { MatsFactory } from '../../mats/MatsFactory.ts';
 import type { MatsInitiate } from '../../mats/MatsInitiate.ts';
 import type { MatsInitiator } from '../../mats/MatsInitiator.ts';
-import { runOutsideStageContext } from '../../mats/ambientContext.ts';
 import type { CollectedForward } from './IncomingContextImpl.ts';
 
 /** The state a forwarded REQUEST carries to the reply handler (protocol.md 8.6 step 2). */
@@ -55,17 +54,19 @@ export class ForwardInitiator {
     this.#now = now;
   }
 
-  /** Initiates every forward in `trx` (one initiation each: flags are per initiation). */
+  /**
+   * Initiates the forwards of many handled messages in `trx`: one initiation per forward (flags are per
+   * initiation), one `mats_outbox` insert for all of them.
+   */
   async initiate(
-    forwards: readonly CollectedForward[],
-    context: ForwardContext,
+    batch: ReadonlyArray<{ forwards: readonly CollectedForward[]; context: ForwardContext }>,
     trx: Knex.Transaction,
   ): Promise<void> {
-    for (const forward of forwards) {
-      await runOutsideStageContext(() =>
-        this.#initiator.initiate((init) => this.#build(init, forward, context), { trx }),
-      );
+    const fns: ((init: MatsInitiate) => void)[] = [];
+    for (const { forwards, context } of batch) {
+      for (const forward of forwards) fns.push((init) => this.#build(init, forward, context));
     }
+    if (fns.length > 0) await this.#initiator.initiateJoinedMany(fns, trx);
   }
 
   #build(init: MatsInitiate, forward: CollectedForward, context: ForwardContext): void {

@@ -124,6 +124,7 @@ export class IncomingCommitter {
     const results: CommitResult[] = [];
     const outbox: OutboxMessageInput[] = [];
     const owners: number[] = [];
+    const forwards: { forwards: IncomingItem['forwards']; context: IncomingItem['forwardContext'] }[] = [];
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
       const outcome = outcomes[i];
@@ -135,7 +136,7 @@ export class IncomingCommitter {
         results.push({ kind: 'gone' });
         continue;
       }
-      await this.#forwards.initiate(item.forwards, item.forwardContext, trx);
+      if (item.forwards.length > 0) forwards.push({ forwards: item.forwards, context: item.forwardContext });
       for (const m of item.outbox) {
         outbox.push(m);
         owners.push(i);
@@ -153,6 +154,7 @@ export class IncomingCommitter {
       }
       results.push({ kind: 'stored', answer: item.answer, registrations: [], publishes });
     }
+    await this.#forwards.initiate(forwards, trx);
     const stored = await this.#outbox.store(outbox, trx);
     stored.forEach((r, j) => {
       const result = results[owners[j]!];

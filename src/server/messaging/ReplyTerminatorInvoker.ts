@@ -123,17 +123,14 @@ export class ReplyTerminatorInvoker {
           scope.close();
         }
         if (ctx.decision.kind === 'deny') throw new DenySignal();
-        await this.#forwards.initiate(
-          ctx.forwards,
-          {
-            sessionId: corr.sessionId,
-            traceId: p.traceId,
-            endpointId: corr.replyTerminatorId,
-            clientTimeoutMs: undefined,
-            replyState: undefined,
-          },
-          sp,
-        );
+        const context = {
+          sessionId: corr.sessionId,
+          traceId: p.traceId,
+          endpointId: corr.replyTerminatorId,
+          clientTimeoutMs: undefined,
+          replyState: undefined,
+        };
+        await this.#forwards.initiate([{ forwards: ctx.forwards, context }], sp);
         const results = await this.#outbox.store(scope.outbox, sp);
         const publishes: PreparedPublish[] = [];
         for (const pub of scope.publishes) publishes.push(await this.#topics.prepare(pub, sp));

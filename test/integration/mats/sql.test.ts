@@ -195,6 +195,95 @@ describeMats(
       expect(received.items).to.not.include('gone');
     });
 
+    it("S26: initiateJoinedMany keeps each initiation's flags, inserts all in one statement, publishes after a certain commit without re-reading", async () => {
+      const e = env();
+      const spy = new SpyTransport(e.createTransport('spy'));
+      const f = e.createFactory('n', { transport: spy, outboxSweepMinAgeMs: 60_000 });
+      const term = e.uid('S26m.term');
+      const received = new Sink<string>();
+      f.terminator<unknown, string>(term, (c, _s, m) => received.push(`${c.traceId}:${m}`));
+      expect(await f.waitForReceiving(10_000)).to.equal(true);
+      const init = f.getDefaultInitiator();
+      const statements: string[] = [];
+      const onQuery = (q: { sql: string }): void => void statements.push(q.sql);
+      e.db.knex.on('query', onQuery);
+      try {
+        const ids = await e.db.knex.transaction(async (trx) => {
+          const mids = await init.initiateJoinedMany(
+            [
+              (x) => x.traceId('p').from('t').to(term).send('persistent'),
+              (x) => x.traceId('np').from('t').to(term).nonPersistent(60_000).send('non-persistent'),
+              () => undefined,
+            ],
+            trx,
+          );
+          expect(spy.events.filter((ev) => ev.kind === 'publish')).to.have.length(0);
+          // A value from the handler: knex resolves executionPromise with it only on commit.
+          return mids;
+        });
+        expect(ids.map((m) => m.length)).to.deep.equal([1, 1, 0]);
+        const got = await received.take(2, 5000);
+        expect([...got].sort()).to.deep.equal(['np:non-persistent', 'p:persistent']);
+        await waitFor(async () => (await e.store.countOutbox()) === 0, 'outbox emptied');
+        const published = spy.events.flatMap((ev) => (ev.kind === 'publish' ? ev.messages : []));
+        const persistence = Object.fromEntries(
+          published.map((m) => [m.properties.messageId, m.properties.persistent]),
+        );
+        expect(persistence).to.deep.equal({ [ids[0]![0]!]: true, [ids[1]![0]!]: false });
+      } finally {
+        e.db.knex.off('query', onQuery);
+      }
+      const outboxInserts = statements.filter((q) => /^insert into [`"]?mats_outbox/i.test(q));
+      expect(outboxInserts).to.have.length(1);
+      const existenceReads = statements.filter((q) =>
+        /^select .* from [`"]?mats_outbox[`"]? where [`"]?mats_message_id/i.test(q),
+      );
+      expect(existenceReads, 'no re-read after a certain commit').to.have.length(0);
+    });
+
+    it('S26: initiateJoinedMany in a caller transaction that rolls back publishes nothing', async () => {
+      const e = env();
+      const f = e.createFactory('n', { outboxSweepMinAgeMs: 60_000 });
+      const term = e.uid('S26r.term');
+      const received = new Sink<string>();
+      f.terminator<unknown, string>(term, (_c, _s, m) => received.push(m));
+      expect(await f.waitForReceiving(10_000)).to.equal(true);
+      const init = f.getDefaultInitiator();
+      // An explicit rollback resolves knex's executionPromise (with undefined): the rows are looked for, not found.
+      const trx = await e.db.knex.transaction();
+      await init.initiateJoinedMany([(x) => x.traceId('x').from('t').to(term).send('rolled back')], trx);
+      await trx.rollback();
+      await init.initiate((x) => x.traceId('f').from('t').to(term).send('fence'));
+      expect(await received.take(1, 5000)).to.deep.equal(['fence']);
+      expect(received.items).to.not.include('rolled back');
+      expect(await e.store.countOutbox()).to.equal(0);
+    });
+
+    it('S26/S27: a joined group committed after half the sweeper min age is claimed with locks, never sent twice', async () => {
+      const e = env();
+      const spy = new SpyTransport(e.createTransport('spy'));
+      // The sweeper runs often and may take the rows as soon as they are committed and 100 ms old.
+      const f = e.createFactory('n', { transport: spy, outboxSweepMinAgeMs: 100, outboxSweepIntervalMs: 10 });
+      const term = e.uid('S26o.term');
+      const received = new Sink<string>();
+      f.terminator<unknown, string>(term, (_c, _s, m) => received.push(m));
+      expect(await f.waitForReceiving(10_000)).to.equal(true);
+      const init = f.getDefaultInitiator();
+      await e.db.knex.transaction(async (trx) => {
+        await init.initiateJoinedMany([(x) => x.traceId('o').from('t').to(term).send('old')], trx);
+        await new Promise((r) => setTimeout(r, 150));
+        return 'committed';
+      });
+      await waitFor(async () => (await e.store.countOutbox()) === 0, 'outbox emptied');
+      await init.initiate((x) => x.traceId('f').from('t').to(term).send('fence'));
+      await received.take(2, 5000);
+      expect(received.items.filter((m) => m === 'old')).to.have.length(1);
+      const toTerm = spy.events
+        .flatMap((ev) => (ev.kind === 'publish' ? ev.messages : []))
+        .filter((m) => m.target.name.endsWith(term));
+      expect(toTerm, 'published once: the fence and the old row').to.have.length(2);
+    });
+
     it('S27: two sweepers never publish the same row; every row is published and removed', async function () {
       this.timeout(60_000);
       const e = env();
