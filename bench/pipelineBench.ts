@@ -119,8 +119,16 @@ function report(r: PhaseResult): void {
   console.log(
     `${r.name.padEnd(12)} in-flight ${String(r.inflight).padStart(4)}: ${r.perSecond.toFixed(0).padStart(6)}/s  ` +
       `p50 ${r.p50Ms.toFixed(1)} ms  p99 ${r.p99Ms.toFixed(1)} ms  p999 ${r.p999Ms.toFixed(1)} ms` +
-      (r.errors > 0 ? `  errors ${r.errors}` : ''),
+      (r.errors > 0 ? `  errors ${r.errors}` : '') +
+      `  CPU ms/trip ${cpuText(r)}`,
   );
+}
+
+/** `bench 1.23 + rabbitmq 0.45 + mariadb 0.67 = 2.35`. */
+function cpuText(r: PhaseResult): string {
+  const parts = Object.entries(r.cpuMsPerTrip);
+  const sum = parts.reduce((a, [, v]) => a + v, 0);
+  return `${parts.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(' + ')} = ${sum.toFixed(2)}`;
 }
 
 async function scale(): Promise<Record<string, number>> {
@@ -194,6 +202,10 @@ async function fullRun(): Promise<void> {
     pipeline_max_inflight: best.inflight,
     raw_amqp_per_s_same_inflight: rawAtBest.perSecond,
     raw_ws_per_s: rawWs.perSecond,
+    // All processes' CPU per round trip at the best level: on this machine's 2 CPUs the ratio cannot exceed
+    // about raw/pipeline of these (the servers run on the same CPUs).
+    pipeline_cpu_ms_per_trip: best.cpuMsPerTrip,
+    raw_amqp_cpu_ms_per_trip: rawAtBest.cpuMsPerTrip,
     p99_ms_near_half_max: half.p99Ms,
     half_max_level_inflight: half.inflight,
     half_max_level_per_s: half.perSecond,

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { cpuPerOp, cpuSnapshot } from './cpu.ts';
 
 /** The figures of one measured phase. */
 export interface PhaseResult {
@@ -11,6 +12,11 @@ export interface PhaseResult {
   p999Ms: number;
   /** Round trips that failed (rejected) during the measurement. */
   errors: number;
+  /**
+   * CPU ms per round trip during the measurement, by process: `bench` (this process: clients, nodes, backend),
+   * `rabbitmq`, `mariadb` (the local servers; on 2 CPUs their sum bounds the throughput at 2000 / sum per second).
+   */
+  cpuMsPerTrip: Record<string, number>;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -56,8 +62,10 @@ export async function runPhase(
   await sleep(warmupMs);
   measuring = true;
   const t0 = performance.now();
+  const cpu0 = cpuSnapshot();
   await sleep(measureMs);
   measuring = false;
+  const cpu1 = cpuSnapshot();
   const seconds = (performance.now() - t0) / 1000;
   stopped = true;
   await Promise.all(lanes);
@@ -71,5 +79,6 @@ export async function runPhase(
     p99Ms: pick(latencies, 0.99),
     p999Ms: pick(latencies, 0.999),
     errors,
+    cpuMsPerTrip: cpuPerOp(cpu0, cpu1, count),
   };
 }

@@ -3,17 +3,12 @@ import { performance } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
 import type { NodeProcess } from '../../test/faults/NodeProcess.ts';
 import { testAuth } from '../../test/helpers/startTestCluster.ts';
+import { cpuMsOf } from './cpu.ts';
 
 /** Resident set size of a process, bytes (Linux /proc). */
 export function rssOf(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : NaN;
-}
-
-/** CPU time (user + system) a process has used, ms (Linux /proc; clock ticks of 10 ms). */
-export function cpuMsOf(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** A minimal raw session: one socket, HELLO done, frames collected per type. */

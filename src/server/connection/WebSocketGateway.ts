@@ -1,8 +1,9 @@
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer, type PerMessageDeflateOptions, type WebSocket } from 'ws';
 import { randomId } from '../../util/ids.ts';
 import type { AuthenticationPlugin, ConnectionInfo } from '../auth/AuthenticationPlugin.ts';
+import type { ResolvedServerOptions } from '../MatsSocketServerOptions.ts';
 import type { ServerCore } from '../ServerCore.ts';
 import { MatsSocketConnection } from './MatsSocketConnection.ts';
 
@@ -36,7 +37,7 @@ export class WebSocketGateway {
       // Our code enforces both limits (20 KiB before HELLO, 50 MiB after) and closes 1009 with a reason; ws's own
       // check, a little higher, stops larger frames by their header before they are buffered (without a reason).
       maxPayload: core.options.limits.maxFrameBytes + 1024 * 1024,
-      perMessageDeflate: true,
+      perMessageDeflate: compressionOf(core.options.compression),
       clientTracking: false,
       handleProtocols: (protocols) =>
         protocols.has(MATSSOCKET_SUBPROTOCOL) ? MATSSOCKET_SUBPROTOCOL : false,
@@ -144,4 +145,14 @@ function refuse(socket: Duplex, status: number, text: string): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () =>
     socket.destroy(),
   );
+}
+
+/** ws's permessage-deflate settings; see `MatsSocketServerOptions.compression`. */
+function compressionOf(compression: ResolvedServerOptions['compression']): PerMessageDeflateOptions | false {
+  if (!compression) return false;
+  return {
+    serverNoContextTakeover: true,
+    clientNoContextTakeover: true,
+    threshold: compression.thresholdBytes,
+  };
 }

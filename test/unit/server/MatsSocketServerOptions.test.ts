@@ -62,6 +62,8 @@ describe('resolveServerOptions', () => {
     });
     expect(o.topicReplayRetentionMs).to.equal(300_000);
     expect(o.deadLetterOnNack).to.equal(false);
+    expect(o.compression).to.deep.equal({ thresholdBytes: 1024 });
+    expect(resolveServerOptions({ ...base(), compression: false }).compression).to.equal(false);
   });
 
   const invalid: [string, Partial<MatsSocketServerOptions>][] = [
@@ -74,6 +76,8 @@ describe('resolveServerOptions', () => {
     ['jobs.enabled', { jobs: { enabled: 'yes' as never } }],
     ['limits.bogus', { limits: { bogus: 1 } as never }],
     ['deadLetterOnNack', { deadLetterOnNack: 1 as never }],
+    ['compression', { compression: true as never }],
+    ['compression.thresholdBytes', { compression: { thresholdBytes: -1 } }],
   ];
   for (const [field, patch] of invalid) {
     it(`throws ConfigError naming '${field}'`, () => {

@@ -1,0 +1,37 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** CPU time (user + system) a process has used, ms (Linux /proc; clock ticks of 10 ms). */
+export function cpuMsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** The local service processes whose CPU a phase is charged with, by the name their process has. */
+const SERVICES: Record<string, string> = { 'beam.smp': 'rabbitmq', mariadbd: 'mariadb', mysqld: 'mariadb' };
+
+/** CPU ms used so far: this process (`bench`: clients, nodes, backend) and each local service (Linux /proc). */
+export function cpuSnapshot(): Record<string, number> {
+  const own = process.cpuUsage();
+  const out: Record<string, number> = { bench: (own.user + own.system) / 1000 };
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const service = SERVICES[readFileSync(`/proc/${entry}/comm`, 'utf8').trim()];
+      if (service) out[service] = (out[service] ?? 0) + cpuMsOf(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return out;
+}
+
+/** CPU ms per operation between two snapshots, per process kind. */
+export function cpuPerOp(
+  before: Record<string, number>,
+  after: Record<string, number>,
+  ops: number,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) out[k] = ops > 0 ? (v - (before[k] ?? 0)) / ops : NaN;
+  return out;
+}
