@@ -227,6 +227,7 @@ export class MatsSocketServer {
       await Promise.allSettled(connections.map((c) => c.ended ?? Promise.resolve()));
       await rt.jobs.stop();
       await Promise.allSettled(this.#matsEndpoints.map((e) => e.remove(graceMs)));
+      rt.nodeControl.detach();
       await rt.nodeControl.flush();
       await rt.drain(Date.now() + graceMs);
       await this.#gateway.close();

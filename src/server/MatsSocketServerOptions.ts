@@ -67,6 +67,12 @@ export interface ServerTimings {
   groupCommitMaxItems?: number;
   /** Coalescing window of pokes to other nodes (and of batched store writes such as ACK completion). @default 2 */
   pokeCoalesceMs?: number;
+  /**
+   * After the broker connection comes back: how long to wait (for this node's control queue to be consuming
+   * again) before forwarding every live session with pending messages, whose pokes may have been lost meanwhile.
+   * @default 500
+   */
+  reconnectHealDelayMs?: number;
   /** Default timeout of a server-to-client request (BR-4). @default 600000 (10 min) */
   serverRequestTimeoutMs?: number;
   /** Grace period of `stop()` when none is given. @default 5000 */
@@ -205,6 +211,7 @@ const timingDefaults: Required<ServerTimings> = {
   groupCommitWindowMs: 2,
   groupCommitMaxItems: 64,
   pokeCoalesceMs: 2,
+  reconnectHealDelayMs: 500,
   serverRequestTimeoutMs: 600_000,
   stopGraceMs: 5000,
 };

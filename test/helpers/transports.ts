@@ -31,8 +31,11 @@ export interface TestBroker {
    * timeout 1 s). Not connected yet. Closed by `close()`.
    */
   createTransport(name: string, options?: TestTransportOptions): Transport;
-  /** Forcibly drops every connection of this suite's transports from the broker side, as a crash would. */
-  dropConnections(): Promise<void>;
+  /**
+   * Forcibly drops every connection of this suite's transports from the broker side, as a crash would; with
+   * `transportName`, only that transport's (the name given to {@link createTransport}).
+   */
+  dropConnections(transportName?: string): Promise<void>;
   /** Number of messages ready in a queue (0 if it does not exist). */
   queueDepth(queue: string): Promise<number>;
   /** Gets and acks up to `max` messages of a queue (for DLQ content assertions). */
@@ -78,8 +81,8 @@ function createInMemoryTestBroker(prefix: string): TestBroker {
       transports.push(t);
       return t;
     },
-    dropConnections() {
-      broker.dropConnections((c) => c.name.startsWith(prefix));
+    dropConnections(transportName = '') {
+      broker.dropConnections((c) => c.name.startsWith(`${prefix}${transportName}`));
       return Promise.resolve();
     },
     queueDepth: (queue) => Promise.resolve(broker.queueDepth(queue)),
@@ -156,12 +159,14 @@ async function createRabbitTestBroker(prefix: string): Promise<TestBroker> {
       transports.push(t);
       return t;
     },
-    async dropConnections() {
+    async dropConnections(transportName = '') {
       // One `rabbitmqctl eval` (a single CLI VM start, ~1-2 s) instead of list_connections + a close_connection per
-      // connection; closes exactly the connections whose client-provided name starts with the suite prefix.
-      if (!/^[\w.-]+$/.test(prefix)) throw new Error(`unsafe prefix ${prefix}`);
+      // connection; closes exactly the connections whose client-provided name starts with the suite prefix (and
+      // the transport name, if given).
+      const namePrefix = `${prefix}${transportName}`;
+      if (!/^[\w.-]+$/.test(namePrefix)) throw new Error(`unsafe name prefix ${namePrefix}`);
       const code = [
-        `Prefix = <<"${prefix}">>,`,
+        `Prefix = <<"${namePrefix}">>,`,
         'Pids = [proplists:get_value(pid, I) || I <- rabbit_networking:connection_info_all([pid, client_properties]),',
         '  case lists:keyfind(<<"connection_name">>, 1, proplists:get_value(client_properties, I, [])) of',
         '    {_, longstr, N} -> binary:longest_common_prefix([N, Prefix]) =:= byte_size(Prefix);',

@@ -17,10 +17,16 @@ export type NodeControlMessage =
 /** Pokes forwarded between nodes at most this often (a registration moving around). */
 const MAX_POKE_HOPS = 3;
 
+/** Sessions whose failed pokes are kept for re-sending after a reconnect, at most (the rest: self-heal sweep). */
+const MAX_UNSENT_POKES = 10_000;
+
 /**
  * The node-specific subscription terminator that receives pokes (`NewMsg`), `CloseSess` and `CloseWS`, and the
  * sending side: pokes are coalesced per node for `pokeCoalesceMs`; a session held by this node is poked
- * in-process. Pokes are best-effort (topic semantics): the self-heal sweep (BR-3) covers lost ones.
+ * in-process. Pokes are best-effort (topic semantics), but an outage of the broker connection loses them on
+ * both sides: those this node could not publish, and those published to its exclusive queue while it was gone.
+ * So when the connection is back, the failed ones are sent again and, after `reconnectHealDelayMs`, every live
+ * session with pending messages is forwarded; the self-heal sweep (BR-3) covers the rest.
  */
 export class NodeControl {
   readonly #core: ServerCore;
@@ -31,6 +37,13 @@ export class NodeControl {
   #timer: NodeJS.Timeout | undefined;
   #endpoint: MatsEndpoint | undefined;
   readonly #inFlight = new Set<Promise<unknown>>();
+  /** Pokes whose publish failed, by node, until the broker connection is back. */
+  readonly #unsent = new Map<string, Set<string>>();
+  #unsentCount = 0;
+  #healTimer: NodeJS.Timeout | undefined;
+  readonly #onConnected = ({ reconnect }: { reconnect: boolean }): void => {
+    if (reconnect) this.#afterReconnect();
+  };
 
   constructor(core: ServerCore, factory: MatsFactory) {
     this.#core = core;
@@ -61,7 +74,45 @@ export class NodeControl {
           runOutsideStageContext(() => this.#receive(incoming as NodeControlMessage)),
         false,
       );
+    this.#factory.options.transport.on('transport:connected', this.#onConnected);
     return this.#endpoint;
+  }
+
+  /** Stops reacting to reconnects (server stop). Idempotent. */
+  detach(): void {
+    this.#factory.options.transport.off('transport:connected', this.#onConnected);
+    clearTimeout(this.#healTimer);
+    this.#healTimer = undefined;
+  }
+
+  #afterReconnect(): void {
+    const core = this.#core;
+    if (core.isStopped()) return;
+    for (const [node, sids] of this.#unsent) for (const sid of sids) this.#queuePoke(node, sid);
+    this.#unsent.clear();
+    this.#unsentCount = 0;
+    clearTimeout(this.#healTimer);
+    this.#healTimer = setTimeout(() => {
+      this.#healTimer = undefined;
+      void core.track(
+        this.#pokeLiveWithPending().catch((err: unknown) =>
+          core.logger.warn({ err }, 'forwarding after reconnect failed; the self-heal sweep will deliver'),
+        ),
+      );
+    }, core.options.timings.reconnectHealDelayMs);
+  }
+
+  async #pokeLiveWithPending(): Promise<void> {
+    const core = this.#core;
+    const live = core.registry
+      .connections()
+      .filter((c) => c.established)
+      .map((c) => c.sessionId!);
+    if (live.length === 0) return;
+    const pending = await core.store.hasPendingOutbox(live, core.now());
+    if (pending.length > 0)
+      core.logger.info({ sessions: pending.length }, 'forwarding after broker reconnect');
+    for (const sessionId of pending) core.pokeForwarder(sessionId);
   }
 
   /** Pokes the holders of these sessions after a commit: local ones in-process, others coalesced per node. */
@@ -126,13 +177,27 @@ export class NodeControl {
     this.#timer = undefined;
     for (const [node, sids] of this.#pending) {
       const p = this.#publish(node, { t: 'NewMsg', sids: [...sids], ts: this.#core.now() }).catch(
-        (err: unknown) =>
-          this.#core.logger.warn({ err, node }, 'poke failed; the self-heal sweep will deliver'),
+        (err: unknown) => {
+          this.#core.logger.warn({ err, node }, 'poke failed; sent again after reconnect, else self-heal');
+          this.#keepUnsent(node, sids);
+        },
       );
       this.#inFlight.add(p);
       void p.finally(() => this.#inFlight.delete(p));
     }
     this.#pending.clear();
+  }
+
+  #keepUnsent(node: string, sids: ReadonlySet<string>): void {
+    let kept = this.#unsent.get(node);
+    if (!kept) this.#unsent.set(node, (kept = new Set()));
+    for (const sid of sids) {
+      if (this.#unsentCount >= MAX_UNSENT_POKES) return;
+      if (!kept.has(sid)) {
+        kept.add(sid);
+        this.#unsentCount++;
+      }
+    }
   }
 
   async #publish(nodeName: string, message: NodeControlMessage): Promise<void> {

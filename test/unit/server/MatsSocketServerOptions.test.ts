@@ -47,6 +47,7 @@ describe('resolveServerOptions', () => {
       subReplyDelayMs: 2,
       pubDelayMs: 10,
       forwardWriteFailurePauseMs: 2500,
+      reconnectHealDelayMs: 500,
       serverRequestTimeoutMs: 600_000,
     });
     expect(o.jobs).to.include({
