@@ -49,6 +49,11 @@ export interface MatsFactoryOptions {
   outboxSweepMinAgeMs?: number;
   /** Rows per sweep transaction. @default 100 */
   outboxSweepBatchSize?: number;
+  /**
+   * How long the deletes of published outbox rows gather before one statement deletes them, in ms; at most a
+   * quarter of `outboxSweepMinAgeMs` is used, so the sweeper never finds a published row. @default 25
+   */
+  outboxDeleteWindowMs?: number;
   /** How long inbox rows are kept, in ms. Must exceed the longest redelivery/reissue window. @default 14 days */
   inboxRetentionMs?: number;
   /** Interval between inbox purges, in ms. @default 3600000 (1 hour) */
@@ -94,6 +99,7 @@ export interface ResolvedMatsFactoryOptions {
   outboxSweepIntervalMs: number;
   outboxSweepMinAgeMs: number;
   outboxSweepBatchSize: number;
+  outboxDeleteWindowMs: number;
   inboxRetentionMs: number;
   inboxPurgeIntervalMs: number;
   compressionThresholdBytes: number;
@@ -172,6 +178,7 @@ export function resolveMatsFactoryOptions(options: MatsFactoryOptions): Resolved
     outboxSweepIntervalMs: positiveInt(options.outboxSweepIntervalMs, 1000, 'outboxSweepIntervalMs'),
     outboxSweepMinAgeMs: nonNegative(options.outboxSweepMinAgeMs, 2000, 'outboxSweepMinAgeMs'),
     outboxSweepBatchSize: positiveInt(options.outboxSweepBatchSize, 100, 'outboxSweepBatchSize'),
+    outboxDeleteWindowMs: nonNegative(options.outboxDeleteWindowMs, 25, 'outboxDeleteWindowMs'),
     inboxRetentionMs: positiveInt(options.inboxRetentionMs, 14 * DAY_MS, 'inboxRetentionMs'),
     inboxPurgeIntervalMs: positiveInt(options.inboxPurgeIntervalMs, 3600_000, 'inboxPurgeIntervalMs'),
     compressionThresholdBytes: nonNegative(

@@ -45,6 +45,7 @@ export class MatsRuntime {
         sweepIntervalMs: options.outboxSweepIntervalMs,
         sweepMinAgeMs: options.outboxSweepMinAgeMs,
         sweepBatchSize: options.outboxSweepBatchSize,
+        deleteWindowMs: options.outboxDeleteWindowMs,
         inboxRetentionMs: options.inboxRetentionMs,
         inboxPurgeIntervalMs: options.inboxPurgeIntervalMs,
       });

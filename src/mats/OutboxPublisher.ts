@@ -29,6 +29,8 @@ export interface OutboxPublisherOptions {
   sweepIntervalMs: number;
   sweepMinAgeMs: number;
   sweepBatchSize: number;
+  /** Deletes of published rows gather this long (ms; 0: the same event-loop turn). */
+  deleteWindowMs: number;
   inboxRetentionMs: number;
   inboxPurgeIntervalMs: number;
 }
@@ -52,6 +54,7 @@ export class OutboxPublisher {
   /** Rows of initiations joined to a caller's outermost transaction, by that transaction, until it settles. */
   readonly #callerGroups = new Map<Knex.Transaction, CallerGroup>();
   #sweepTimer: NodeJS.Timeout | undefined;
+  #deleteTimer: NodeJS.Timeout | undefined;
   #purgeTimer: NodeJS.Timeout | undefined;
   #running = false;
   #sweeping: Promise<number> | undefined;
@@ -92,7 +95,10 @@ export class OutboxPublisher {
     for (const id of matsMessageIds) this.#pendingDeletes.add(id);
     if (this.#deleteScheduled) return;
     this.#deleteScheduled = true;
-    setImmediate(() => this.#flushDeletes());
+    // Never so long that the sweeper could take the rows again (it takes those older than sweepMinAgeMs).
+    const windowMs = Math.min(this.#o.deleteWindowMs, this.#o.sweepMinAgeMs / 4);
+    if (windowMs > 0) this.#deleteTimer = setTimeout(() => this.#flushDeletes(), windowMs);
+    else setImmediate(() => this.#flushDeletes());
   }
 
   /**
@@ -232,6 +238,8 @@ export class OutboxPublisher {
   }
 
   #flushDeletes(): void {
+    clearTimeout(this.#deleteTimer);
+    this.#deleteTimer = undefined;
     this.#deleteScheduled = false;
     if (this.#pendingDeletes.size === 0) return;
     const ids = [...this.#pendingDeletes];

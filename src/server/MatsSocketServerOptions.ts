@@ -65,8 +65,14 @@ export interface ServerTimings {
   groupCommitWindowMs?: number;
   /** Group commit: items per transaction at most. @default 64 */
   groupCommitMaxItems?: number;
-  /** Coalescing window of pokes to other nodes (and of batched store writes such as ACK completion). @default 2 */
+  /** Coalescing window of pokes to other nodes. @default 2 */
   pokeCoalesceMs?: number;
+  /**
+   * How long ACK completions, ACK2 inbox deletes and delivery-attempt marks gather before their batched store
+   * write. None of them is on a message's way to the client, so a longer window costs no latency and saves
+   * statements at low load. @default 25
+   */
+  storeBatchWindowMs?: number;
   /**
    * After the broker connection comes back: how long to wait (for this node's control queue to be consuming
    * again) before forwarding every live session with pending messages, whose pokes may have been lost meanwhile.
@@ -211,6 +217,7 @@ const timingDefaults: Required<ServerTimings> = {
   groupCommitWindowMs: 2,
   groupCommitMaxItems: 64,
   pokeCoalesceMs: 2,
+  storeBatchWindowMs: 25,
   reconnectHealDelayMs: 500,
   serverRequestTimeoutMs: 600_000,
   stopGraceMs: 5000,

@@ -24,7 +24,7 @@ export class AckProcessor {
     this.#core = core;
     this.#invoker = invoker;
     this.#afterCommit = afterCommit;
-    const windowMs = core.options.timings.pokeCoalesceMs;
+    const windowMs = core.options.timings.storeBatchWindowMs;
     this.#completer = new GroupCommitter({
       windowMs,
       maxItems: 500,

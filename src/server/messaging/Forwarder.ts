@@ -35,7 +35,7 @@ export class Forwarder {
     this.#core = core;
     const t = core.options.timings;
     this.#marker = new GroupCommitter<MarkItem, void>({
-      windowMs: t.pokeCoalesceMs,
+      windowMs: t.storeBatchWindowMs,
       maxItems: 500,
       commit: async (items) => {
         await this.#markAttempted(items);

@@ -48,6 +48,7 @@ describe('resolveServerOptions', () => {
       pubDelayMs: 10,
       forwardWriteFailurePauseMs: 2500,
       reconnectHealDelayMs: 500,
+      storeBatchWindowMs: 25,
       serverRequestTimeoutMs: 600_000,
     });
     expect(o.jobs).to.include({
