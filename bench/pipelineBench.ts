@@ -17,6 +17,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
+import type { Knex } from 'knex';
 import { WebSocket } from 'ws';
 import { MatsSocketClient } from '../src/client/MatsSocketClient.ts';
 import { BackendRuns, registerFaultEndpoints, type EchoReply } from '../test/faults/faultEndpoints.ts';
@@ -131,6 +132,12 @@ function cpuText(r: PhaseResult): string {
   return `${parts.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(' + ')} = ${sum.toFixed(2)}`;
 }
 
+/** Statements the database server has executed so far (MariaDB's global `Questions`, every client's). */
+async function serverStatements(knex: Knex): Promise<number> {
+  const [rows] = (await knex.raw("SHOW GLOBAL STATUS LIKE 'Questions'")) as [{ Value: string }[]];
+  return Number(rows[0]!.Value);
+}
+
 async function scale(): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   if (args.idle === undefined && args.storm === undefined && args.backlog === undefined) return out;
@@ -153,7 +160,9 @@ async function scale(): Promise<Record<string, number>> {
     if (args.storm !== undefined)
       Object.assign(
         out,
-        await storm(nodes[0]!, nodes[1]!, Number(args.storm), Number(args['storm-sleep-ms'])),
+        await storm(nodes[0]!, nodes[1]!, Number(args.storm), Number(args['storm-sleep-ms']), () =>
+          serverStatements(db.knex),
+        ),
       );
     if (args.backlog !== undefined) {
       const config = {

@@ -137,6 +137,7 @@ export async function storm(
   n2: NodeProcess,
   n: number,
   backendSleepMs = 0,
+  sqlStatements?: () => Promise<number>,
 ): Promise<Record<string, number>> {
   requireOpenFiles(n, '--storm');
   const pending = backendSleepMs === 0;
@@ -170,6 +171,7 @@ export async function storm(
     );
     await acked;
   });
+  const sql0 = await sqlStatements?.();
   const t0 = performance.now();
   const cpu0 = cpuMsOf(n2.child.pid!);
   const benchCpu0 = process.cpuUsage();
@@ -197,6 +199,7 @@ export async function storm(
   await all;
   const ms = performance.now() - t0;
   const nodeCpuMs = cpuMsOf(n2.child.pid!) - cpu0;
+  const sql = sql0 === undefined ? undefined : (await sqlStatements!()) - sql0;
   const benchCpu = process.cpuUsage(benchCpu0);
   for (const s of sessions) s.ws.terminate();
   return {
@@ -206,5 +209,6 @@ export async function storm(
     storm_delivered_ms: Math.round(ms),
     storm_node_cpu_ms: nodeCpuMs,
     storm_client_cpu_ms: Math.round((benchCpu.user + benchCpu.system) / 1000),
+    ...(sql === undefined ? {} : { storm_sql_statements_per_session: sql / n }),
   };
 }
