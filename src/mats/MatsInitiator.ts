@@ -101,7 +101,8 @@ export class MatsInitiatorImpl implements MatsInitiator {
       const join = options.trx === undefined ? this.#joinsStage : ambient.ownsTransaction(options.trx);
       if (join) return ambient.initiateJoined(fn);
     }
-    return this.#standalone(fn, options.trx);
+    if (options.trx !== undefined) return this.initiateJoinedMany([fn], options.trx).then((ids) => ids[0]!);
+    return this.#standalone(fn);
   }
 
   async initiateJoinedMany(
@@ -111,7 +112,7 @@ export class MatsInitiatorImpl implements MatsInitiator {
     const runtime = this.#runtime;
     if (!runtime.store) {
       throw new MatsIllegalCallError(
-        'initiateJoinedMany needs the factory db (the messages go to mats_outbox)',
+        'initiate({ trx }) and initiateJoinedMany need the factory db (the messages go to mats_outbox)',
       );
     }
     const ids: string[][] = [];
@@ -145,6 +146,7 @@ export class MatsInitiatorImpl implements MatsInitiator {
           rows.push({ message, matsMessageId: mids[i]!, causeMessageId: undefined }),
         );
       } catch (err) {
+        this.#finish({ initiatorId }, 'error', t0, initiatorId, 'Mats initiation failed; nothing sent', err);
         throw new MatsBackendError(`Initiation by '${initiatorId}' failed; nothing was committed or sent`, {
           cause: err,
         });
@@ -161,6 +163,9 @@ export class MatsInitiatorImpl implements MatsInitiator {
       try {
         await runtime.store.insertOutbox(trx, rows, runtime.now());
       } catch (err) {
+        for (const f of finished) {
+          this.#finish(f.fields, 'error', f.t0, f.initiatorId, 'Mats initiation failed; nothing sent', err);
+        }
         throw new MatsBackendError(`Initiations by '${this.name}' failed; nothing was committed or sent`, {
           cause: err,
         });
@@ -173,28 +178,19 @@ export class MatsInitiatorImpl implements MatsInitiator {
     return ids;
   }
 
-  async #standalone(
-    fn: (init: MatsInitiate) => unknown,
-    callerTrx: Knex.Transaction | undefined,
-  ): Promise<string[]> {
+  async #standalone(fn: (init: MatsInitiate) => unknown): Promise<string[]> {
     const runtime = this.#runtime;
-    if (callerTrx && !runtime.store) {
-      throw new MatsIllegalCallError(
-        'initiate({ trx }) needs the factory db (the messages go to mats_outbox)',
-      );
-    }
     const t0 = performance.now();
     const collector = new OutgoingCollector(undefined);
-    const tx = callerTrx ? undefined : new LazyTransaction(runtime.options.db);
-    const sql = callerTrx ? () => Promise.resolve(callerTrx) : () => tx!.get();
-    const builder = new InitiateBuilder(runtime, collector, undefined, sql, this.#logger);
+    const tx = new LazyTransaction(runtime.options.db);
+    const builder = new InitiateBuilder(runtime, collector, undefined, () => tx.get(), this.#logger);
     const fields: Record<string, unknown> = {};
     try {
       // Outside the ambient stage: code in `fn` must not join a stage this (named) initiator runs inside of.
       const result = runOutsideStageContext(() => fn(builder));
       if (result instanceof Promise) await result;
     } catch (err) {
-      await tx?.rollback();
+      await tx.rollback();
       throw err;
     } finally {
       builder.close();
@@ -204,36 +200,28 @@ export class MatsInitiatorImpl implements MatsInitiator {
     const mids = pending.map((p) => p.matsMessageId);
     const initiatorId = pending[0]?.initiatorId ?? this.name;
     Object.assign(fields, { initiatorId, traceId: pending[0]?.traceId, matsMessageIdsOut: mids });
-    if (pending.length === 0 && !tx?.started) return mids;
+    if (pending.length === 0 && !tx.started) return mids;
 
-    const outbox = callerTrx !== undefined || this.#outbox;
+    const outbox = this.#outbox;
     let outgoing: OutgoingMessage[];
     const tCommit = performance.now();
     try {
       const finalized = runtime.finalize(pending, 0);
       outgoing = finalized instanceof Promise ? await finalized : finalized;
       if (outbox && outgoing.length > 0) {
-        const trx = callerTrx ?? (await tx!.get());
+        const trx = await tx.get();
         await runtime.store!.insertOutbox(
           trx,
           outgoing.map((message, i) => ({ message, matsMessageId: mids[i]!, causeMessageId: undefined })),
           runtime.now(),
         );
       }
-      if (callerTrx) {
-        if (outgoing.length > 0) {
-          const rows = outgoing.map((message, i) => ({ matsMessageId: mids[i]!, message }));
-          runtime.outbox!.afterCallerCommit(callerTrx, rows);
-        }
-        this.#finish(fields, 'ok', t0, initiatorId, 'Mats initiation joined the caller transaction');
-        return mids;
-      }
-      if (tx!.started) {
-        await tx!.commit();
+      if (tx.started) {
+        await tx.commit();
         fields.dbCommitMs = performance.now() - tCommit;
       }
     } catch (err) {
-      await tx?.rollback();
+      await tx.rollback();
       this.#finish(
         fields,
         'error',
@@ -265,7 +253,7 @@ export class MatsInitiatorImpl implements MatsInitiator {
             { ...fields, err },
             'Mats initiation publish failed; the outbox sweeper will send',
           );
-        } else if (!tx!.started) {
+        } else if (!tx.started) {
           // No DB work: nothing was committed, so for the caller this is an initiation that did not happen.
           this.#finish(
             fields,
