@@ -177,7 +177,7 @@ export class MatsSocketServer {
           'MatsSocket endpoints did not start consuming',
         );
       if (rt.options.jobs.enabled) rt.jobs.start();
-      rt.logger.info({ node: rt.options.nodeName }, 'MatsSocket server started');
+      rt.logger.info({ endpoints: this.#matsEndpoints.length }, 'MatsSocket server started');
     })();
     return this.#started;
   }
@@ -241,7 +241,7 @@ export class MatsSocketServer {
         ),
       );
       rt.markStopped();
-      rt.logger.info({ node: rt.options.nodeName }, 'MatsSocket server stopped');
+      rt.logger.info({}, 'MatsSocket server stopped');
     })();
     return this.#stopped;
   }

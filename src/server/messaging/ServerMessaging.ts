@@ -46,12 +46,18 @@ export class ServerMessaging {
     this.#endpoints = endpoints;
   }
 
-  send(sessionId: string, traceId: string, clientTerminatorId: string, message: unknown): Promise<boolean> {
+  // async so that a bad argument or a stopped server rejects the returned promise instead of throwing at the call.
+  async send(
+    sessionId: string,
+    traceId: string,
+    clientTerminatorId: string,
+    message: unknown,
+  ): Promise<boolean> {
     const input = this.#input('SEND', sessionId, traceId, clientTerminatorId, message);
     return this.#store(input);
   }
 
-  request(
+  async request(
     sessionId: string,
     traceId: string,
     clientEndpointId: string,
@@ -61,6 +67,7 @@ export class ServerMessaging {
     correlationBinary?: Uint8Array,
     options: ServerRequestOptions = {},
   ): Promise<boolean> {
+    this.#requireRunning();
     requireString(replyToTerminatorId, 'replyToTerminatorId');
     if (!this.#endpoints.has(replyToTerminatorId)) {
       throw illegal(`The reply terminator '${replyToTerminatorId}' is not a registered MatsSocket endpoint`);
@@ -80,6 +87,12 @@ export class ServerMessaging {
     return this.#store(input);
   }
 
+  #requireRunning(): void {
+    if (this.#core.isStopped()) {
+      throw new MatsSocketServerError(ErrorCode.SERVER_STOPPED, 'The MatsSocket server is stopped');
+    }
+  }
+
   #input(
     type: 'SEND' | 'REQUEST',
     sessionId: string,
@@ -87,8 +100,7 @@ export class ServerMessaging {
     eid: string,
     message: unknown,
   ): OutboxMessageInput {
-    if (this.#core.isStopped())
-      throw new MatsSocketServerError(ErrorCode.SERVER_STOPPED, 'The MatsSocket server is stopped');
+    this.#requireRunning();
     requireString(sessionId, 'sessionId');
     requireString(eid, type === 'SEND' ? 'clientTerminatorId' : 'clientEndpointId');
     if (typeof traceId !== 'string') throw illegal('traceId must be a string');

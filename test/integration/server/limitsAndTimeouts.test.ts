@@ -138,6 +138,20 @@ describeEachServerEnv(
         reason: 'From Server: Server instance is going down, please reconnect.',
       });
       await stopping;
+      // A stopped node refuses server-initiated messages with a rejected promise (never a throw at the call).
+      for (const call of [
+        () => a!.server.send(sid, 't', 'ClientSide.terminator', {}),
+        () => a!.server.request(sid, 't', 'ClientSide.endpoint', {}, 'Test.replyReceiver'),
+        () => a!.server.publish('t', 'Test.topic', {}),
+      ]) {
+        let returned: Promise<unknown> | undefined;
+        expect(() => (returned = call())).to.not.throw();
+        const error = await returned!.then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+        expect(error).to.have.property('code', 'SERVER_STOPPED');
+      }
       const again = await RawClient.connect(b!.url);
       expect((await again.hello(testAuth('standard'), { sid })).sid).to.equal(sid);
       await again.close(4000, 'done');
