@@ -3,7 +3,7 @@ import { MessageIdAlreadyExistsError, SessionNotFoundError } from '../../errors.
 import { isUniqueViolation } from '../sqlErrors.ts';
 import type { InboxEntry, InboxInsertOutcome, MessageRef, SessionIds } from '../storeTypes.ts';
 import { lockSessionForShare, lockSessionsForShare } from './sessionQueries.ts';
-import { groupChunks, whereSessionIds } from './sessionIdGroups.ts';
+import { deleteBySessionIds, groupChunks, whereSessionIds } from './sessionIdGroups.ts';
 import { affected, num, T, type StoreContext } from './StoreContext.ts';
 
 interface InboxRow {
@@ -156,18 +156,6 @@ export function deleteMessageIdsFromInboxBatch(
   entries: readonly SessionIds[],
   trx?: Knex.Transaction,
 ): Promise<number> {
-  const groups = groupChunks(entries, ctx.options.inClauseChunk);
-  if (groups.length === 0) return Promise.resolve(0);
-  return ctx.write(
-    'deleteMessageIdsFromInbox',
-    trx,
-    async (db) => {
-      let n = 0;
-      for (const group of groups) {
-        n += await ctx.deleteWithIndex(db, whereSessionIds(db(T.inbox), 'cmid', group), T.inbox, 'PRIMARY');
-      }
-      return n;
-    },
-    groups.length > 1,
-  );
+  const target = { table: T.inbox, idColumn: 'cmid', index: 'PRIMARY' };
+  return deleteBySessionIds(ctx, 'deleteMessageIdsFromInbox', target, entries, trx);
 }

@@ -11,7 +11,7 @@ import type {
 } from '../storeTypes.ts';
 import { correlationRow } from './correlationQueries.ts';
 import { lockSessionForShare, lockSessionsForShare, registrationOf } from './sessionQueries.ts';
-import { groupChunks, whereSessionIds } from './sessionIdGroups.ts';
+import { deleteBySessionIds, groupChunks, whereSessionIds } from './sessionIdGroups.ts';
 import { affected, num, numOrNull, T, type StoreContext } from './StoreContext.ts';
 
 /** Multi-row INSERTs are also cut at about this many bytes of text, to stay far below `max_allowed_packet`. */
@@ -323,25 +323,8 @@ export function outboxMessagesCompleteBatch(
   entries: readonly SessionIds[],
   trx?: Knex.Transaction,
 ): Promise<number> {
-  const groups = groupChunks(entries, ctx.options.inClauseChunk);
-  if (groups.length === 0) return Promise.resolve(0);
-  return ctx.write(
-    'outboxMessagesComplete',
-    trx,
-    async (db) => {
-      let n = 0;
-      for (const group of groups) {
-        n += await ctx.deleteWithIndex(
-          db,
-          whereSessionIds(db(T.outbox), 'smid', group),
-          T.outbox,
-          'ux_mso_smid',
-        );
-      }
-      return n;
-    },
-    groups.length > 1,
-  );
+  const target = { table: T.outbox, idColumn: 'smid', index: 'ux_mso_smid' };
+  return deleteBySessionIds(ctx, 'outboxMessagesComplete', target, entries, trx);
 }
 
 export function hasPendingOutbox(

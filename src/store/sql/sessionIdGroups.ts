@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { SessionIds } from '../storeTypes.ts';
+import type { StoreContext } from './StoreContext.ts';
 
 /**
  * Splits (session, ids) entries into statement-sized groups of at most `size` ids in total, merging entries of the
@@ -50,4 +51,33 @@ export function whereSessionIds<Q extends Knex.QueryBuilder>(
       });
     }
   }) as Q;
+}
+
+/**
+ * Deletes the rows named by (session, ids) entries from `table`, one statement per group of at most
+ * `inClauseChunk` ids, in one transaction when there is more than one group. `index` is the unique index over
+ * (session, id) that MySQL is told to use. @returns the number of rows deleted.
+ */
+export function deleteBySessionIds(
+  ctx: StoreContext,
+  operation: string,
+  target: { table: string; idColumn: string; index: string },
+  entries: readonly SessionIds[],
+  trx?: Knex.Transaction,
+): Promise<number> {
+  const groups = groupChunks(entries, ctx.options.inClauseChunk);
+  if (groups.length === 0) return Promise.resolve(0);
+  return ctx.write(
+    operation,
+    trx,
+    async (db) => {
+      let n = 0;
+      for (const group of groups) {
+        const qb = whereSessionIds(db(target.table), target.idColumn, group);
+        n += await ctx.deleteWithIndex(db, qb, target.table, target.index);
+      }
+      return n;
+    },
+    groups.length > 1,
+  );
 }
