@@ -11,7 +11,7 @@ import type {
 } from '../storeTypes.ts';
 import { correlationRow } from './correlationQueries.ts';
 import { lockSessionForShare, lockSessionsForShare, registrationOf } from './sessionQueries.ts';
-import { deleteBySessionIds, groupChunks, whereSessionIds } from './sessionIdGroups.ts';
+import { deleteBySessionIds, whereSessionIds, writeBySessionIdGroups } from './sessionIdGroups.ts';
 import { affected, num, numOrNull, T, type StoreContext } from './StoreContext.ts';
 
 /** Multi-row INSERTs are also cut at about this many bytes of text, to stay far below `max_allowed_packet`. */
@@ -279,25 +279,14 @@ export function outboxMessagesAttemptedDeliveryBatch(
   entries: readonly SessionIds[],
   trx?: Knex.Transaction,
 ): Promise<number> {
-  const groups = groupChunks(entries, ctx.options.inClauseChunk);
-  if (groups.length === 0) return Promise.resolve(0);
-  return ctx.write(
-    'outboxMessagesAttemptedDelivery',
-    trx,
-    async (db) => {
-      const now = ctx.now();
-      let n = 0;
-      for (const group of groups) {
-        n += affected(
-          await whereSessionIds(ctx.table(db, T.outbox, 'ux_mso_smid'), 'smid', group).update({
-            attempt_timestamp: now,
-            delivery_count: db.raw('?? + 1', ['delivery_count']),
-          }),
-        );
-      }
-      return n;
-    },
-    groups.length > 1,
+  const now = ctx.now();
+  return writeBySessionIdGroups(ctx, 'outboxMessagesAttemptedDelivery', entries, trx, async (db, group) =>
+    affected(
+      await whereSessionIds(ctx.table(db, T.outbox, 'ux_mso_smid'), 'smid', group).update({
+        attempt_timestamp: now,
+        delivery_count: db.raw('?? + 1', ['delivery_count']),
+      }),
+    ),
   );
 }
 

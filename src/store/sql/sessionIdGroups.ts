@@ -54,16 +54,15 @@ export function whereSessionIds<Q extends Knex.QueryBuilder>(
 }
 
 /**
- * Deletes the rows named by (session, ids) entries from `table`, one statement per group of at most
- * `inClauseChunk` ids, in one transaction when there is more than one group. `index` is the unique index over
- * (session, id) that MySQL is told to use. @returns the number of rows deleted.
+ * Runs `statement` once per group of at most `inClauseChunk` ids (see `groupChunks`), in one transaction when there
+ * is more than one group. @returns the sum of the statements' row counts.
  */
-export function deleteBySessionIds(
+export function writeBySessionIdGroups(
   ctx: StoreContext,
   operation: string,
-  target: { table: string; idColumn: string; index: string },
   entries: readonly SessionIds[],
-  trx?: Knex.Transaction,
+  trx: Knex.Transaction | undefined,
+  statement: (db: Knex, group: SessionIds[]) => Promise<number>,
 ): Promise<number> {
   const groups = groupChunks(entries, ctx.options.inClauseChunk);
   if (groups.length === 0) return Promise.resolve(0);
@@ -72,12 +71,30 @@ export function deleteBySessionIds(
     trx,
     async (db) => {
       let n = 0;
-      for (const group of groups) {
-        const qb = whereSessionIds(db(target.table), target.idColumn, group);
-        n += await ctx.deleteWithIndex(db, qb, target.table, target.index);
-      }
+      for (const group of groups) n += await statement(db, group);
       return n;
     },
     groups.length > 1,
+  );
+}
+
+/**
+ * Deletes the rows named by (session, ids) entries from `table`. `index` is the unique index over (session, id)
+ * that MySQL is told to use. @returns the number of rows deleted.
+ */
+export function deleteBySessionIds(
+  ctx: StoreContext,
+  operation: string,
+  target: { table: string; idColumn: string; index: string },
+  entries: readonly SessionIds[],
+  trx?: Knex.Transaction,
+): Promise<number> {
+  return writeBySessionIdGroups(ctx, operation, entries, trx, (db, group) =>
+    ctx.deleteWithIndex(
+      db,
+      whereSessionIds(db(target.table), target.idColumn, group),
+      target.table,
+      target.index,
+    ),
   );
 }
