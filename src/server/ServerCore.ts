@@ -32,6 +32,8 @@ export interface ServerCore {
   isStopping(): boolean;
   /** True once `stop()` completed: the server API refuses with `SERVER_STOPPED`. */
   isStopped(): boolean;
+  /** Throws `SERVER_STOPPED` once `stop()` completed: the guard of the server-initiated API. */
+  requireRunning(): void;
   /** Hands an information-bearing envelope to asynchronous handling (protocol.md 7.2 step 14). */
   dispatchIncoming(connection: MatsSocketConnection, envelope: InformationEnvelope, receivedTs: number): void;
   /** Client ACK/NACK of server messages: complete the outbox rows, then ACK2 (7.2 step 5). */

@@ -1,3 +1,4 @@
+import { ErrorCode, MatsSocketServerError } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import type { C2SSub } from '../protocol/envelopes.ts';
 import type { ClusterStoreAndForward } from '../store/ClusterStoreAndForward.ts';
@@ -103,6 +104,12 @@ export class ServerRuntime implements ServerCore {
 
   isStopped(): boolean {
     return this.#stopped;
+  }
+
+  requireRunning(): void {
+    if (this.#stopped) {
+      throw new MatsSocketServerError(ErrorCode.SERVER_STOPPED, 'The MatsSocket server is stopped');
+    }
   }
 
   markStopped(): void {

@@ -67,7 +67,7 @@ export class ServerMessaging {
     correlationBinary?: Uint8Array,
     options: ServerRequestOptions = {},
   ): Promise<boolean> {
-    this.#requireRunning();
+    this.#core.requireRunning();
     requireString(replyToTerminatorId, 'replyToTerminatorId');
     if (!this.#endpoints.has(replyToTerminatorId)) {
       throw illegal(`The reply terminator '${replyToTerminatorId}' is not a registered MatsSocket endpoint`);
@@ -87,12 +87,6 @@ export class ServerMessaging {
     return this.#store(input);
   }
 
-  #requireRunning(): void {
-    if (this.#core.isStopped()) {
-      throw new MatsSocketServerError(ErrorCode.SERVER_STOPPED, 'The MatsSocket server is stopped');
-    }
-  }
-
   #input(
     type: 'SEND' | 'REQUEST',
     sessionId: string,
@@ -100,7 +94,7 @@ export class ServerMessaging {
     eid: string,
     message: unknown,
   ): OutboxMessageInput {
-    this.#requireRunning();
+    this.#core.requireRunning();
     requireString(sessionId, 'sessionId');
     requireString(eid, type === 'SEND' ? 'clientTerminatorId' : 'clientEndpointId');
     if (typeof traceId !== 'string') throw illegal('traceId must be a string');

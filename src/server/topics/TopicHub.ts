@@ -1,5 +1,4 @@
 import type { Knex } from 'knex';
-import { ErrorCode, MatsSocketServerError } from '../../errors.ts';
 import type { MatsEndpoint } from '../../mats/MatsEndpoint.ts';
 import type { MatsFactory } from '../../mats/MatsFactory.ts';
 import type { MatsInitiate } from '../../mats/MatsInitiate.ts';
@@ -69,9 +68,7 @@ export class TopicHub {
    * broadcast.
    */
   async publish(traceId: string, topicId: string, message: unknown): Promise<void> {
-    if (this.#core.isStopped()) {
-      throw new MatsSocketServerError(ErrorCode.SERVER_STOPPED, 'The MatsSocket server is stopped');
-    }
+    this.#core.requireRunning();
     const collected: CollectedPublish = { topicId, traceId, message };
     const scope = currentHandlerScope();
     if (scope) {
