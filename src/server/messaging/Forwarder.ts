@@ -15,6 +15,8 @@ interface MarkItem extends SessionIds {
 
 interface LoopState {
   again: boolean;
+  /** The loop waits for its rows' attempt mark; a poke meanwhile commits the mark batch early. */
+  marking: boolean;
   promise: Promise<void>;
 }
 
@@ -98,9 +100,10 @@ export class Forwarder {
     const existing = this.#loops.get(sessionId);
     if (existing) {
       existing.again = true;
+      if (existing.marking) this.#marker.flushIfIdle();
       return;
     }
-    const state: LoopState = { again: false, promise: Promise.resolve() };
+    const state: LoopState = { again: false, marking: false, promise: Promise.resolve() };
     this.#loops.set(sessionId, state);
     state.promise = this.#core.track(
       this.#loop(sessionId, state)
@@ -130,7 +133,7 @@ export class Forwarder {
       }
       if (core.registry.get(sessionId) !== conn || !conn.established) return;
       if (!(await this.#outgoingAuthorized(conn))) return;
-      const writeFailed = await this.#round(conn, sessionId, rows);
+      const writeFailed = await this.#round(conn, sessionId, rows, state);
       if (writeFailed) {
         await new Promise((r) => setTimeout(r, core.options.timings.forwardWriteFailurePauseMs));
         if (core.registry.get(sessionId)?.established) continue;
@@ -168,7 +171,12 @@ export class Forwarder {
   }
 
   /** One round; returns true if a socket write failed. */
-  async #round(conn: MatsSocketConnection, sessionId: string, rows: StoredOutMessage[]): Promise<boolean> {
+  async #round(
+    conn: MatsSocketConnection,
+    sessionId: string,
+    rows: StoredOutMessage[],
+    state: LoopState,
+  ): Promise<boolean> {
     const core = this.#core;
     const limits = core.options.limits;
     const limitReached = rows.filter((r) => r.deliveryCount >= limits.maxDeliveryAttempts);
@@ -224,7 +232,14 @@ export class Forwarder {
       }
     }
     if (written.length > 0) {
-      await this.#marker.submit({ sessionId, ids: written, connectionId: conn.connectionId });
+      state.marking = true;
+      const marked = this.#marker.submit({ sessionId, ids: written, connectionId: conn.connectionId });
+      if (state.again) this.#marker.flushIfIdle();
+      try {
+        await marked;
+      } finally {
+        state.marking = false;
+      }
       core.metrics.delivered(written.length);
     }
     return failed;

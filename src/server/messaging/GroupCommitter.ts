@@ -39,12 +39,21 @@ export class GroupCommitter<I, R> {
     });
   }
 
-  /** Resolves when nothing is queued or committing. */
+  /** Resolves when nothing is queued or committing; what is still gathering is committed now (shutdown). */
   async idle(): Promise<void> {
     while (this.#queue.length > 0 || this.#inFlight.size > 0) {
+      if (this.#inFlight.size === 0) this.#flush();
       if (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
-      else await new Promise((r) => setTimeout(r, this.#o.windowMs + 1));
     }
+  }
+
+  /**
+   * Commits what has gathered now instead of at the end of the window, but only while no batch is committing:
+   * for a caller known to be waiting on a lightly loaded committer. Under load a batch is usually committing, and
+   * the window keeps gathering (the point of the window).
+   */
+  flushIfIdle(): void {
+    if (this.#running === 0 && this.#queue.length > 0) this.#flush();
   }
 
   #kick(): void {

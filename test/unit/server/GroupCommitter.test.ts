@@ -50,4 +50,35 @@ describe('GroupCommitter', () => {
     expect(results.map((r) => r.status)).to.deep.equal(['rejected', 'rejected']);
     await gc.idle();
   });
+
+  it('flushIfIdle commits the gathered items before the window ends, but not while a batch is committing', async () => {
+    const batches: number[][] = [];
+    let release: (() => void) | undefined;
+    const gc = new GroupCommitter<number, number>({
+      // Far longer than the test's timeout: a batch committed in time was flushed early.
+      windowMs: 60_000,
+      maxItems: 100,
+      concurrency: 1,
+      commit: async (items) => {
+        batches.push(items);
+        if (batches.length === 1) await new Promise<void>((r) => (release = r));
+        return items;
+      },
+    });
+    const first = gc.submit(1);
+    gc.flushIfIdle();
+    expect(batches).to.deep.equal([[1]]);
+    const second = gc.submit(2);
+    gc.flushIfIdle();
+    // The first batch is still committing: the second keeps gathering.
+    expect(batches).to.deep.equal([[1]]);
+    release!();
+    await first;
+    // Once the first batch has ended (its bookkeeping runs after its items resolve), nothing is committing and the
+    // window of the second is still open: flushIfIdle commits it now.
+    await new Promise((r) => setImmediate(r));
+    gc.flushIfIdle();
+    expect(await second).to.equal(2);
+    expect(batches).to.deep.equal([[1], [2]]);
+  });
 });
