@@ -28,6 +28,7 @@ import { performance } from 'node:perf_hooks';
 import * as amqp from 'amqplib';
 import { AmqpTransport } from '../src/broker/AmqpTransport.ts';
 import { MatsFactory } from '../src/mats/MatsFactory.ts';
+import { cpuSnapshot } from './pipeline/cpu.ts';
 
 const URL_ = process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const PHASE_MS = Number(process.env.PHASE_MS ?? 4000);
@@ -46,6 +47,8 @@ interface PhaseResult {
   p99Ms: number;
   /** CPU time of this (client) process per round trip, in µs: the broker gets what is left of the machine. */
   cpuUsPerTrip: number;
+  /** CPU time of the local RabbitMQ server per round trip, in µs (Linux /proc, 10 ms ticks; NaN elsewhere). */
+  brokerCpuUsPerTrip: number;
 }
 
 /** Drives `INFLIGHT` concurrent request/reply loops: `send(done)` starts one; `done()` records it and starts the next. */
@@ -68,8 +71,10 @@ class Driver {
     this.#measuring = true;
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
+    const broker0 = brokerCpuMs();
     await sleep(PHASE_MS);
     const cpu = process.cpuUsage(cpu0);
+    const brokerMs = brokerCpuMs() - broker0;
     const seconds = (performance.now() - t0) / 1000;
     this.#measuring = false;
     const roundTrips = this.#count;
@@ -86,6 +91,7 @@ class Driver {
       p50Ms: pick(0.5),
       p99Ms: pick(0.99),
       cpuUsPerTrip: (cpu.user + cpu.system) / Math.max(1, roundTrips),
+      brokerCpuUsPerTrip: (brokerMs * 1000) / Math.max(1, roundTrips),
     };
   }
 
@@ -103,6 +109,15 @@ class Driver {
         if (this.#inFlight === 0) this.#drained?.();
       } else this.#start();
     });
+  }
+}
+
+/** CPU ms the local RabbitMQ (`beam.smp`) has used so far; NaN when it is not visible (not Linux, remote broker). */
+function brokerCpuMs(): number {
+  try {
+    return cpuSnapshot().rabbitmq ?? NaN;
+  } catch {
+    return NaN;
   }
 }
 
@@ -278,6 +293,7 @@ function mean(results: PhaseResult[]): PhaseResult {
     p50Ms: sum((r) => r.p50Ms) / results.length,
     p99Ms: sum((r) => r.p99Ms) / results.length,
     cpuUsPerTrip: sum((r) => r.cpuUsPerTrip) / results.length,
+    brokerCpuUsPerTrip: sum((r) => r.brokerCpuUsPerTrip) / results.length,
   };
 }
 
@@ -301,16 +317,16 @@ async function main(): Promise<void> {
   const ratios = raw.map((x, i) => mats[i]!.perSecond / x.perSecond).sort((a, b) => a - b);
   const medianRatio = ratios[Math.floor(ratios.length / 2)]!;
   const row = (name: string, x: PhaseResult): string =>
-    `${name.padEnd(8)}| ${String(INFLIGHT).padStart(8)} | ${String(x.roundTrips).padStart(11)} | ${x.seconds.toFixed(1).padStart(7)} | ${x.perSecond.toFixed(0).padStart(9)} | ${x.p50Ms.toFixed(2).padStart(7)} | ${x.p99Ms.toFixed(2).padStart(7)} | ${x.cpuUsPerTrip.toFixed(0).padStart(10)}`;
+    `${name.padEnd(8)}| ${String(INFLIGHT).padStart(8)} | ${String(x.roundTrips).padStart(11)} | ${x.seconds.toFixed(1).padStart(7)} | ${x.perSecond.toFixed(0).padStart(9)} | ${x.p50Ms.toFixed(2).padStart(7)} | ${x.p99Ms.toFixed(2).padStart(7)} | ${x.cpuUsPerTrip.toFixed(0).padStart(10)} | ${x.brokerCpuUsPerTrip.toFixed(0).padStart(10)}`;
   console.log(
     `Mats request/reply vs raw amqplib on ${URL_.replace(/\/\/[^@]*@/, '//')} — ${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(2)}`,
   );
   console.log('');
   console.log(
-    'loop    | inflight | round trips | seconds | trips/s   | p50 ms  | p99 ms  | client CPU µs/trip',
+    'loop    | inflight | round trips | seconds | trips/s   | p50 ms  | p99 ms  | client CPU µs/trip | broker CPU µs/trip',
   );
   console.log(
-    '--------|----------|-------------|---------|-----------|---------|---------|-------------------',
+    '--------|----------|-------------|---------|-----------|---------|---------|--------------------|-------------------',
   );
   console.log(row('raw', r));
   console.log(row('mats', m));
@@ -328,18 +344,21 @@ async function main(): Promise<void> {
       p50_ms: round2(r.p50Ms),
       p99_ms: round2(r.p99Ms),
       cpu_us_per_trip: Math.round(r.cpuUsPerTrip),
+      broker_cpu_us_per_trip: Math.round(r.brokerCpuUsPerTrip),
     },
     mats: {
       trips_per_s: Math.round(m.perSecond),
       p50_ms: round2(m.p50Ms),
       p99_ms: round2(m.p99Ms),
       cpu_us_per_trip: Math.round(m.cpuUsPerTrip),
+      broker_cpu_us_per_trip: Math.round(m.brokerCpuUsPerTrip),
     },
     raw_wire: {
       trips_per_s: Math.round(w.perSecond),
       p50_ms: round2(w.p50Ms),
       p99_ms: round2(w.p99Ms),
       cpu_us_per_trip: Math.round(w.cpuUsPerTrip),
+      broker_cpu_us_per_trip: Math.round(w.brokerCpuUsPerTrip),
     },
     ratio_raw_wire_vs_raw: round2(w.perSecond / r.perSecond),
     ratio_vs_raw: round2(medianRatio),

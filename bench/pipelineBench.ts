@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: the full MatsSocket pipeline — our client over WebSocket → inbox → RabbitMQ → Mats endpoint →
  * outbox (MariaDB) → poke → WebSocket → ACK/ACK2 — with two server nodes (in this process) and many clients,
- * measuring reliable request/reply round trips per second and p50/p99/p999 at several in-flight levels; in the same
+ * measuring reliable request/reply round trips per second and p50/p99/p999 at several in-flight levels, then the
+ * latency when half the best level's throughput is offered at a fixed rate (open loop); in the same
  * run the ceilings: a raw amqplib request/reply loop with the same in-flight count (confirm channel, persistent,
  * manual acks, noDelay, quorum queues) and a raw `ws` JSON echo. Prints a table, writes `bench/results/latest.json`
  * and `bench/results/latest.svg`; the last line is JSON with `ratio_vs_raw_amqp`.
@@ -27,7 +28,7 @@ import { serviceUrls } from '../test/helpers/services.ts';
 import { startTestCluster, testAuth } from '../test/helpers/startTestCluster.ts';
 import { createTestBroker } from '../test/helpers/transports.ts';
 import { runId } from '../test/hooks.ts';
-import { runPhase, type PhaseResult } from './pipeline/Driver.ts';
+import { runPacedPhase, runPhase, type PhaseResult } from './pipeline/Driver.ts';
 import { rawAmqpPhase } from './pipeline/rawAmqp.ts';
 import { rawWsPhase } from './pipeline/rawWs.ts';
 import { backlog } from './pipeline/backlog.ts';
@@ -60,7 +61,8 @@ const TARGETS = {
   storm_5000_ms: 10_000,
 };
 
-async function pipelinePhases(): Promise<PhaseResult[]> {
+/** The closed-loop levels, and the open-loop run at half the best level's throughput. */
+async function pipelinePhases(): Promise<{ levels: PhaseResult[]; halfMax: PhaseResult }> {
   const db = await createTestDatabase('mysql');
   const cluster = await startTestCluster({
     nodes: 2,
@@ -91,29 +93,27 @@ async function pipelinePhases(): Promise<PhaseResult[]> {
   });
   let seq = 0;
   const results: PhaseResult[] = [];
+  const roundTrip = async (lane: number): Promise<void> => {
+    const id = `b${++seq}`;
+    const reply = await clients[lane % clients.length]!.request<EchoReply>('Fault.echo', id, { id });
+    if (reply.data.id !== id) throw new Error(`reply for ${reply.data.id} to ${id}`);
+  };
   try {
     for (const inflight of levels) {
-      results.push(
-        await runPhase(
-          'pipeline',
-          inflight,
-          async (lane) => {
-            const id = `b${++seq}`;
-            const reply = await clients[lane % clients.length]!.request<EchoReply>('Fault.echo', id, { id });
-            if (reply.data.id !== id) throw new Error(`reply for ${reply.data.id} to ${id}`);
-          },
-          warmupMs,
-          measureMs,
-        ),
-      );
+      results.push(await runPhase('pipeline', inflight, roundTrip, warmupMs, measureMs));
       report(results.at(-1)!);
     }
+    // The latency target is stated at half the maximum throughput: offered at that rate (open loop), not read
+    // off the closed-loop level that happens to come nearest.
+    const best = Math.max(...results.map((r) => r.perSecond));
+    const halfMax = await runPacedPhase('paced half', best / 2, roundTrip, warmupMs, measureMs);
+    report(halfMax);
+    return { levels: results, halfMax };
   } finally {
     await Promise.allSettled(clients.map((c) => c.close('bench over')));
     await cluster.stop();
     await db.drop();
   }
-  return results;
 }
 
 function report(r: PhaseResult): void {
@@ -189,7 +189,7 @@ console.log(
 );
 /** The throughput phases, the ceilings, the table, the result files and the summary line. */
 async function fullRun(): Promise<void> {
-  const pipeline = await pipelinePhases();
+  const { levels: pipeline, halfMax } = await pipelinePhases();
   const prefix = `bench.${runId}.`;
   const rawAmqp: PhaseResult[] = [];
   for (const inflight of levels) {
@@ -202,9 +202,6 @@ async function fullRun(): Promise<void> {
 
   const best = pipeline.reduce((a, b) => (b.perSecond > a.perSecond ? b : a));
   const rawAtBest = rawAmqp.find((r) => r.inflight === best.inflight)!;
-  const half = pipeline.reduce((a, b) =>
-    Math.abs(b.perSecond - best.perSecond / 2) < Math.abs(a.perSecond - best.perSecond / 2) ? b : a,
-  );
   const summary = {
     ratio_vs_raw_amqp: best.perSecond / rawAtBest.perSecond,
     pipeline_max_per_s: best.perSecond,
@@ -215,9 +212,12 @@ async function fullRun(): Promise<void> {
     // about raw/pipeline of these (the servers run on the same CPUs).
     pipeline_cpu_ms_per_trip: best.cpuMsPerTrip,
     raw_amqp_cpu_ms_per_trip: rawAtBest.cpuMsPerTrip,
-    p99_ms_near_half_max: half.p99Ms,
-    half_max_level_inflight: half.inflight,
-    half_max_level_per_s: half.perSecond,
+    // Offered at half of pipeline_max_per_s (open loop); latency from each trip's scheduled start.
+    p99_ms_at_half_max: halfMax.p99Ms,
+    p50_ms_at_half_max: halfMax.p50Ms,
+    half_max_per_s: halfMax.perSecond,
+    half_max_errors: halfMax.errors,
+    half_max_peak_inflight: halfMax.inflight,
     ...scaleFigures,
     targets: TARGETS,
     load_avg_1m: loadavg()[0],
@@ -235,12 +235,12 @@ async function fullRun(): Promise<void> {
   }
   console.log(
     `targets: ratio >= ${TARGETS.ratio_vs_raw_amqp} (measured ${summary.ratio_vs_raw_amqp.toFixed(2)}); ` +
-      `p99 < ${TARGETS.p99_ms_at_half_max} ms near half max (measured ${half.p99Ms.toFixed(1)} ms at in-flight ${half.inflight})`,
+      `p99 < ${TARGETS.p99_ms_at_half_max} ms at half max (measured ${halfMax.p99Ms.toFixed(1)} ms offered ${(best.perSecond / 2).toFixed(0)}/s)`,
   );
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
   writeFileSync(
     new URL('./results/latest.json', import.meta.url),
-    JSON.stringify({ summary, pipeline, rawAmqp, rawWs }, null, 2),
+    JSON.stringify({ summary, pipeline, halfMax, rawAmqp, rawWs }, null, 2),
   );
   writeFileSync(new URL('./results/latest.svg', import.meta.url), chartSvg(pipeline, rawAmqp, rawWs));
   console.log(JSON.stringify(summary));

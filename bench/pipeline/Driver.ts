@@ -4,6 +4,7 @@ import { cpuPerOp, cpuSnapshot } from './cpu.ts';
 /** The figures of one measured phase. */
 export interface PhaseResult {
   name: string;
+  /** Round trips kept in flight (closed loop); for a paced phase the most that were in flight at once. */
   inflight: number;
   roundTrips: number;
   perSecond: number;
@@ -80,5 +81,79 @@ export async function runPhase(
     p999Ms: pick(latencies, 0.999),
     errors,
     cpuMsPerTrip: cpuPerOp(cpu0, cpu1, count),
+  };
+}
+
+/**
+ * Open loop: starts round trips at a fixed `ratePerS` whatever their latency (`send(i)` for the i-th), warms up,
+ * then measures for `measureMs`. Latency counts from each trip's scheduled start, so a stall shows in the
+ * percentiles instead of quietly lowering the offered rate. More than `maxOutstanding` trips in flight means the
+ * rate cannot be served: further starts are counted as errors instead of piling up.
+ */
+export async function runPacedPhase(
+  name: string,
+  ratePerS: number,
+  send: (i: number) => Promise<void>,
+  warmupMs: number,
+  measureMs: number,
+  maxOutstanding = 4096,
+): Promise<PhaseResult> {
+  const latencies: number[] = [];
+  let errors = 0;
+  let count = 0;
+  let outstanding = 0;
+  let peakOutstanding = 0;
+  const pending = new Set<Promise<void>>();
+  const start = performance.now();
+  const measureFrom = start + warmupMs;
+  const end = measureFrom + measureMs;
+  let issued = 0;
+  let cpu0: Record<string, number> | undefined;
+  const issue = (scheduled: number): void => {
+    const measured = scheduled >= measureFrom;
+    if (outstanding >= maxOutstanding) {
+      if (measured) errors++;
+      return;
+    }
+    outstanding++;
+    peakOutstanding = Math.max(peakOutstanding, outstanding);
+    const p = send(issued).then(
+      () => {
+        if (measured) {
+          count++;
+          latencies.push(performance.now() - scheduled);
+        }
+      },
+      () => {
+        if (measured) errors++;
+      },
+    );
+    const tracked = p.finally(() => {
+      outstanding--;
+      pending.delete(tracked);
+    });
+    pending.add(tracked);
+  };
+  for (;;) {
+    const now = performance.now();
+    if (cpu0 === undefined && now >= measureFrom) cpu0 = cpuSnapshot();
+    if (now >= end) break;
+    const due = Math.floor(((now - start) * ratePerS) / 1000);
+    while (issued < due) issue(start + (++issued * 1000) / ratePerS);
+    await sleep(1);
+  }
+  const cpu1 = cpuSnapshot();
+  await Promise.all([...pending]);
+  latencies.sort((a, b) => a - b);
+  return {
+    name,
+    inflight: peakOutstanding,
+    roundTrips: count,
+    perSecond: count / (measureMs / 1000),
+    p50Ms: pick(latencies, 0.5),
+    p99Ms: pick(latencies, 0.99),
+    p999Ms: pick(latencies, 0.999),
+    errors,
+    cpuMsPerTrip: cpuPerOp(cpu0 ?? cpu1, cpu1, count),
   };
 }
