@@ -4,7 +4,9 @@
  * run and with the same number of messages in flight (`INFLIGHT`).
  *
  * - **raw**: the fastest correct loop we know: one connection for publishing and one for consuming (both
- *   `noDelay: true`), confirm channels, persistent messages, manual acks, quorum queues. The "server" consumes a
+ *   `noDelay: true`), confirm channels, persistent messages, manual acks, quorum queues, and the write coalescing
+ *   the AMQP transport uses (`coalesceWrites.ts`: a tick's frames in one `writev`; 6,800 → 8,400 trips/s here;
+ *   `RAW_COALESCE=0` measures plain amqplib writes, one syscall per frame). The "server" consumes a
  *   request, publishes the reply, waits for its confirm, then acks the request; the "client" consumes the reply, acks
  *   it and publishes the next request (confirmed).
  * - **raw+wire**: the same raw loop, but each message carries what the Mats wire format mandates
@@ -19,7 +21,7 @@
  * Queues live under a random prefix and are deleted afterwards. Prints a table, then (last line) the figures as JSON.
  *
  * Environment: `RABBITMQ_URL` (default amqp://guest:guest@127.0.0.1:5672), `PHASE_MS` (default 4000), `ROUNDS`
- * (default 3), `INFLIGHT` (default 100).
+ * (default 3), `INFLIGHT` (default 100), `RAW_COALESCE` (default 1).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -27,6 +29,7 @@ import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import * as amqp from 'amqplib';
 import { AmqpTransport } from '../src/broker/AmqpTransport.ts';
+import { amqpSocketOf, coalesceWrites } from '../src/broker/coalesceWrites.ts';
 import { MatsFactory } from '../src/mats/MatsFactory.ts';
 import { cpuSnapshot } from './pipeline/cpu.ts';
 
@@ -35,6 +38,7 @@ const PHASE_MS = Number(process.env.PHASE_MS ?? 4000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const WARMUP_MS = 1000;
 const INFLIGHT = Number(process.env.INFLIGHT ?? 100);
+const RAW_COALESCE = process.env.RAW_COALESCE !== '0';
 const PREFIX = `bench.${randomBytes(4).toString('hex')}.`;
 const QUORUM = { durable: true, arguments: { 'x-queue-type': 'quorum' } };
 const PAYLOAD = { number: 3.14, string: 'x'.repeat(100), sleepTime: 0 };
@@ -156,6 +160,14 @@ async function rawPhase(run: number, wire: boolean): Promise<PhaseResult> {
     noDelay: true,
     clientProperties: { connection_name: `${PREFIX}raw-con` },
   });
+  if (RAW_COALESCE) {
+    for (const m of [pubConn, conConn]) {
+      const socket = amqpSocketOf(m);
+      if (!socket)
+        throw new Error("cannot coalesce the raw loop's writes: amqplib has no socket where expected");
+      coalesceWrites(socket);
+    }
+  }
   try {
     const pub = await pubConn.createConfirmChannel();
     const serverCh = await conConn.createChannel();
@@ -339,6 +351,7 @@ async function main(): Promise<void> {
     inflight: INFLIGHT,
     phase_ms: PHASE_MS,
     rounds: ROUNDS,
+    raw_coalesced_writes: RAW_COALESCE,
     raw: {
       trips_per_s: Math.round(r.perSecond),
       p50_ms: round2(r.p50Ms),
