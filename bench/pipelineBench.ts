@@ -23,7 +23,7 @@ import { WebSocket } from 'ws';
 import { MatsSocketClient } from '../src/client/MatsSocketClient.ts';
 import { BackendRuns, registerFaultEndpoints, type EchoReply } from '../test/faults/faultEndpoints.ts';
 import { NodeProcess } from '../test/faults/NodeProcess.ts';
-import { createTestDatabase } from '../test/helpers/databases.ts';
+import { createTestDatabase, type TestDatabase } from '../test/helpers/databases.ts';
 import { serviceUrls } from '../test/helpers/services.ts';
 import { startTestCluster, testAuth } from '../test/helpers/startTestCluster.ts';
 import { createTestBroker } from '../test/helpers/transports.ts';
@@ -32,6 +32,7 @@ import { runPacedPhase, runPhase, type PhaseResult } from './pipeline/Driver.ts'
 import { rawAmqpPhase } from './pipeline/rawAmqp.ts';
 import { rawWsPhase } from './pipeline/rawWs.ts';
 import { backlog } from './pipeline/backlog.ts';
+import { trackProcess, untrackProcess } from './pipeline/cpu.ts';
 import { idleScale, storm } from './pipeline/scale.ts';
 import { chartSvg } from './pipeline/svgChart.ts';
 
@@ -47,6 +48,7 @@ const { values: args } = parseArgs({
     backlog: { type: 'string' },
     'backlog-sessions': { type: 'string', default: '100' },
     'scale-only': { type: 'boolean', default: false },
+    'node-processes': { type: 'boolean', default: false },
   },
 });
 const levels = args.levels.split(',').map(Number);
@@ -64,20 +66,7 @@ const TARGETS = {
 /** The closed-loop levels, and the open-loop run at half the best level's throughput. */
 async function pipelinePhases(): Promise<{ levels: PhaseResult[]; halfMax: PhaseResult }> {
   const db = await createTestDatabase('mysql');
-  const cluster = await startTestCluster({
-    nodes: 2,
-    db,
-    transport: 'rabbitmq',
-    endpoints: registerFaultEndpoints(new BackendRuns()),
-    // The factory's production sweeper timings, not the test cluster's fast ones.
-    factory: {
-      maxDeliveryAttempts: 6,
-      retryDelayMs: 100,
-      outboxSweepIntervalMs: 1000,
-      outboxSweepMinAgeMs: 2000,
-    },
-  });
-  const urls = cluster.nodes.map((n) => n.url);
+  const { urls, stop } = args['node-processes'] ? await nodeProcesses(db.url) : await inProcessNodes(db);
   const clients = Array.from({ length: clientCount }, (_, i) => {
     const c = new MatsSocketClient({
       appName: 'Bench',
@@ -111,9 +100,60 @@ async function pipelinePhases(): Promise<{ levels: PhaseResult[]; halfMax: Phase
     return { levels: results, halfMax };
   } finally {
     await Promise.allSettled(clients.map((c) => c.close('bench over')));
-    await cluster.stop();
+    await stop();
     await db.drop();
   }
+}
+
+interface RunningNodes {
+  urls: string[];
+  stop: () => Promise<void>;
+}
+
+/** Two nodes (and the backend endpoint on each) in this process, with the factory's production sweeper timings. */
+async function inProcessNodes(db: TestDatabase): Promise<RunningNodes> {
+  const cluster = await startTestCluster({
+    nodes: 2,
+    db,
+    transport: 'rabbitmq',
+    endpoints: registerFaultEndpoints(new BackendRuns()),
+    factory: {
+      maxDeliveryAttempts: 6,
+      retryDelayMs: 100,
+      outboxSweepIntervalMs: 1000,
+      outboxSweepMinAgeMs: 2000,
+    },
+  });
+  return { urls: cluster.nodes.map((n) => n.url), stop: () => cluster.stop() };
+}
+
+/** Two nodes as child processes (as deployed: one event loop each), their CPU charged as `nodes`. */
+async function nodeProcesses(dbUrl: string): Promise<RunningNodes> {
+  const broker = await createTestBroker('rabbitmq');
+  const nodes: NodeProcess[] = [];
+  const stop = async (): Promise<void> => {
+    for (const n of nodes) if (n.child.pid !== undefined) untrackProcess(n.child.pid);
+    await Promise.all(nodes.map((n) => n.stop()));
+    await broker.close();
+  };
+  try {
+    for (const i of [1, 2]) {
+      const node = await NodeProcess.start({
+        nodeName: `pipe${i}_${runId}`,
+        instanceName: `P${runId}`,
+        amqpUrl: serviceUrls.rabbitmq,
+        dbUrl,
+        queuePrefix: broker.prefix,
+        timings: 'production',
+      });
+      nodes.push(node);
+      trackProcess('nodes', node.child.pid!);
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { urls: nodes.map((n) => n.url), stop };
 }
 
 function report(r: PhaseResult): void {

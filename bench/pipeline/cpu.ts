@@ -9,10 +9,36 @@ export function cpuMsOf(pid: number): number {
 /** The local service processes whose CPU a phase is charged with, by the name their process has. */
 const SERVICES: Record<string, string> = { 'beam.smp': 'rabbitmq', mariadbd: 'mariadb', mysqld: 'mariadb' };
 
-/** CPU ms used so far: this process (`bench`: clients, nodes, backend) and each local service (Linux /proc). */
+/** Child processes charged under their own label (e.g. server nodes run as separate processes). */
+const tracked = new Map<string, Set<number>>();
+
+/** Charges the CPU of process `pid` to `label` in later snapshots, until {@link untrackProcess}. */
+export function trackProcess(label: string, pid: number): void {
+  let pids = tracked.get(label);
+  if (!pids) tracked.set(label, (pids = new Set()));
+  pids.add(pid);
+}
+
+export function untrackProcess(pid: number): void {
+  for (const pids of tracked.values()) pids.delete(pid);
+}
+
+/**
+ * CPU ms used so far: this process (`bench`: clients, and nodes and backend when they run in it), tracked child
+ * processes by label, and each local service (Linux /proc).
+ */
 export function cpuSnapshot(): Record<string, number> {
   const own = process.cpuUsage();
   const out: Record<string, number> = { bench: (own.user + own.system) / 1000 };
+  for (const [label, pids] of tracked) {
+    for (const pid of pids) {
+      try {
+        out[label] = (out[label] ?? 0) + cpuMsOf(pid);
+      } catch {
+        // Exited.
+      }
+    }
+  }
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {

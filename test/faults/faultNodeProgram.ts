@@ -18,9 +18,15 @@ export interface FaultNodeConfig {
   amqpUrl: string;
   dbUrl: string;
   queuePrefix: string;
+  /**
+   * `fast` (default): the short retry, sweep and self-heal intervals the fault tests wait on; `production`: the
+   * library's defaults for those, as the throughput bench wants (no extra background load).
+   */
+  timings?: 'fast' | 'production';
 }
 
 const config = JSON.parse(process.env.FAULT_NODE_CONFIG ?? '') as FaultNodeConfig;
+const fast = config.timings !== 'production';
 const knex = createDatabase(config.dbUrl, { poolMax: 8 });
 const store = new SqlClusterStore(knex, { nodeName: config.nodeName, migrate: true });
 await store.boot();
@@ -39,9 +45,7 @@ const factory = new MatsFactory({
   transport,
   db: knex,
   queuePrefix: config.queuePrefix,
-  retryDelayMs: 20,
-  outboxSweepIntervalMs: 100,
-  outboxSweepMinAgeMs: 300,
+  ...(fast ? { retryDelayMs: 20, outboxSweepIntervalMs: 100, outboxSweepMinAgeMs: 300 } : {}),
 });
 const server = new MatsSocketServer({
   nodeName: config.nodeName,
@@ -50,7 +54,9 @@ const server = new MatsSocketServer({
   store,
   authenticationPlugin: () => testAuthPlugin(),
   timings: { stopGraceMs: 500 },
-  jobs: { selfHealIntervalMs: 300, selfHealMinAgeMs: 1000, selfHealStaleRegistrationMs: 2000 },
+  ...(fast
+    ? { jobs: { selfHealIntervalMs: 300, selfHealMinAgeMs: 1000, selfHealStaleRegistrationMs: 2000 } }
+    : {}),
 });
 registerFaultEndpoints(new BackendRuns())(server, factory);
 const { url } = await server.listen();
