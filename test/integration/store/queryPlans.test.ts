@@ -356,6 +356,11 @@ describe('ClusterStoreAndForward query plans [MariaDB]', function () {
       run: () => store.hasPendingOutbox(sessionIds.slice(100, 150), now - 10_000),
     },
     {
+      name: 'outbox depth job and admin page: depths of live sessions',
+      expectIndexes: ['ix_mso_fetch'],
+      run: () => store.getOutboxDepths(sessionIds.slice(150, 200)),
+    },
+    {
       name: 'self-heal: rows registered to this node',
       expectIndexes: ['ix_mss_node'],
       run: () => store.getSessionsRegisteredToThisNode(now - 120_000),
