@@ -86,7 +86,7 @@ export class ClientSession {
       onCallbackError: (error) =>
         host.emit('error', { type: 'callback-threw', message: 'the authorization callback threw', error }),
     });
-    this.pipeline = new Pipeline(options.pipelineDelayMs, () => this.evaluate());
+    this.pipeline = new Pipeline(options.pipelineDelayMs, () => this.evaluate(), options.pipelineMaxDelayMs);
     this.connector = new Connector(options, {
       onEvent: (event) => this.emitConnection(event),
       onOpen: (socket, urlIndex) => this.onOpen(socket, urlIndex),

@@ -12,18 +12,26 @@ export interface PipelineItem {
 /**
  * The client's send queues, like the official client's: the pre-pipeline (HELLO, SUB, UNSUB), sent as its own
  * frame first, and the pipeline of everything else. Enqueueing (re)arms a debounce timer, so what is enqueued
- * within `delayMs` goes out in one frame.
+ * within `delayMs` goes out in one frame; but never later than `maxDelayMs` after the oldest queued envelope, so a
+ * client that keeps enqueueing faster than the debounce is not held back until it pauses (the official client's
+ * pure debounce is).
  */
 export class Pipeline {
   private readonly delayMs: number;
+  private readonly maxDelayMs: number;
   private readonly onDue: () => void;
+  private readonly now: () => number;
   private pre: C2SEnvelope[] = [];
   private items: PipelineItem[] = [];
   private timer: Timer | undefined;
+  /** When the oldest envelope still queued was enqueued (`now()`), if any. */
+  private oldestAt: number | undefined;
 
-  constructor(delayMs: number, onDue: () => void) {
+  constructor(delayMs: number, onDue: () => void, maxDelayMs = Infinity, now: () => number = Date.now) {
     this.delayMs = delayMs;
+    this.maxDelayMs = maxDelayMs;
     this.onDue = onDue;
+    this.now = now;
   }
 
   get empty(): boolean {
@@ -33,11 +41,13 @@ export class Pipeline {
   enqueue(envelope: C2SEnvelope, tracked?: Tracked): void {
     if (tracked) tracked.queued = true;
     this.items.push(tracked ? { envelope, tracked } : { envelope });
+    this.oldestAt ??= this.now();
     this.schedule();
   }
 
   enqueuePre(envelope: C2SEnvelope): void {
     this.pre.push(envelope);
+    this.oldestAt ??= this.now();
     this.schedule();
   }
 
@@ -48,10 +58,14 @@ export class Pipeline {
 
   schedule(): void {
     this.cancelTimer();
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.onDue();
-    }, this.delayMs);
+    const held = this.oldestAt === undefined ? 0 : this.now() - this.oldestAt;
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.onDue();
+      },
+      Math.max(0, Math.min(this.delayMs, this.maxDelayMs - held)),
+    );
   }
 
   cancelTimer(): void {
@@ -68,6 +82,7 @@ export class Pipeline {
     this.cancelTimer();
     this.pre = [];
     this.items = [];
+    this.oldestAt = undefined;
   }
 
   /** Puts `auth` on the last envelope of the pipeline (a copy: stored envelopes stay as they are), or adds AUTH. */
@@ -83,6 +98,7 @@ export class Pipeline {
     const drained = { pre: this.pre, items: this.items };
     this.pre = [];
     this.items = [];
+    this.oldestAt = undefined;
     return drained;
   }
 }

@@ -58,6 +58,11 @@ export interface MatsSocketClientOptions {
   requestTimeoutMs?: number;
   /** Pipeline debounce: envelopes enqueued within this many ms go in one frame; `flush()` sends at once. @default 10 */
   pipelineDelayMs?: number;
+  /**
+   * The longest the debounce holds an envelope while more keep coming within `pipelineDelayMs`, ms; at least
+   * `pipelineDelayMs`. @default 50, or `pipelineDelayMs` when that is larger
+   */
+  pipelineMaxDelayMs?: number;
   /** ACK/NACK batching delay, ms. @default 20 */
   ackDelayMs?: number;
   /** ACK2 batching delay, ms. @default 50 */
@@ -129,6 +134,7 @@ export interface ResolvedClientOptions {
   debug: number;
   requestTimeoutMs: number;
   pipelineDelayMs: number;
+  pipelineMaxDelayMs: number;
   ackDelayMs: number;
   ack2DelayMs: number;
   ackBatchMaxPending: number;
@@ -212,6 +218,11 @@ export function resolveClientOptions(options: MatsSocketClientOptions): Resolved
     debug,
     requestTimeoutMs: nonNegative('requestTimeoutMs', options.requestTimeoutMs, 45_000),
     pipelineDelayMs: nonNegative('pipelineDelayMs', options.pipelineDelayMs, 10),
+    pipelineMaxDelayMs: nonNegative(
+      'pipelineMaxDelayMs',
+      options.pipelineMaxDelayMs,
+      Math.max(50, options.pipelineDelayMs ?? 10),
+    ),
     ackDelayMs: nonNegative('ackDelayMs', options.ackDelayMs, 20),
     ack2DelayMs: nonNegative('ack2DelayMs', options.ack2DelayMs, 50),
     ackBatchMaxPending: positiveInteger('ackBatchMaxPending', options.ackBatchMaxPending, 10),
@@ -247,6 +258,9 @@ export function resolveClientOptions(options: MatsSocketClientOptions): Resolved
   };
   if (typeof resolved.outOfBandClose !== 'boolean' && typeof resolved.outOfBandClose !== 'function') {
     throw new ConfigError('outOfBandClose', 'must be a boolean or a function');
+  }
+  if (resolved.pipelineMaxDelayMs < resolved.pipelineDelayMs) {
+    throw new ConfigError('pipelineMaxDelayMs', 'must be >= pipelineDelayMs');
   }
   if (resolved.initialPingDelayMaxMs < resolved.initialPingDelayMinMs) {
     throw new ConfigError('initialPingDelayMaxMs', 'must be >= initialPingDelayMinMs');

@@ -25,6 +25,7 @@ describe('resolveClientOptions()', () => {
       debug: 0,
       requestTimeoutMs: 45_000,
       pipelineDelayMs: 10,
+      pipelineMaxDelayMs: 50,
       ackDelayMs: 20,
       ack2DelayMs: 50,
       ackBatchMaxPending: 10,
@@ -61,6 +62,7 @@ describe('resolveClientOptions()', () => {
     rejectsField({ debug: 1.5 }, 'debug');
     rejectsField({ initialPingDelayMinMs: 10, initialPingDelayMaxMs: 5 }, 'initialPingDelayMaxMs');
     rejectsField({ reconnectDelayMinMs: 10, reconnectDelayMaxMs: 5 }, 'reconnectDelayMaxMs');
+    rejectsField({ pipelineDelayMs: 20, pipelineMaxDelayMs: 10 }, 'pipelineMaxDelayMs');
     rejectsField({ connectBackoff: { jitter: 2 } }, 'connectBackoff.jitter');
     rejectsField({ maxSendAttempts: 0 }, 'maxSendAttempts');
   });
