@@ -6,13 +6,22 @@ import type { StageContext } from '../../mats/StageContext.ts';
 import { runOutsideStageContext } from '../../mats/ambientContext.ts';
 import type { SessionRegistration } from '../../store/storeTypes.ts';
 import { HelloReasons } from '../connection/HelloHandler.ts';
+import { GroupCommitter } from '../messaging/GroupCommitter.ts';
 import type { ServerCore } from '../ServerCore.ts';
 
 /** Node-to-node notices (protocol.md section 10), published to `MatsSocket.<inst>.nodeControl.<node>`. */
 export type NodeControlMessage =
   | { t: 'NewMsg'; sids: string[]; ts: number; hops?: number }
   | { t: 'CloseSess'; sid: string; reason: string }
-  | { t: 'CloseWS'; sid: string; cid: string };
+  /** `also`: more connections to close on the same node (resumes batched in one turn, e.g. a reconnect storm). */
+  | { t: 'CloseWS'; sid: string; cid: string; also?: { sid: string; cid: string }[] };
+
+/** One remote takeover notice waiting to be sent. */
+interface CloseWsItem {
+  node: string;
+  sid: string;
+  cid: string;
+}
 
 /** Pokes forwarded between nodes at most this often (a registration moving around). */
 const MAX_POKE_HOPS = 3;
@@ -41,6 +50,7 @@ export class NodeControl {
   readonly #unsent = new Map<string, Set<string>>();
   #unsentCount = 0;
   #healTimer: NodeJS.Timeout | undefined;
+  readonly #closeWs: GroupCommitter<CloseWsItem, void>;
   readonly #onConnected = ({ reconnect }: { reconnect: boolean }): void => {
     if (reconnect) this.#afterReconnect();
   };
@@ -51,6 +61,32 @@ export class NodeControl {
     this.#prefix = `MatsSocket.${core.options.instanceName}.nodeControl.`;
     this.#initiator = factory.getOrCreateInitiator(`MatsSocket.${core.options.instanceName}.control`, {
       outbox: false,
+    });
+    // Takeover notices of the resumes finishing in one event-loop turn go to each node in one message: after a
+    // node dies, its thousands of sessions resume elsewhere and each would otherwise cost a confirmed publish.
+    this.#closeWs = new GroupCommitter<CloseWsItem, void>({
+      windowMs: 0,
+      maxItems: 500,
+      commit: async (items) => {
+        const byNode = new Map<string, CloseWsItem[]>();
+        for (const item of items) {
+          const list = byNode.get(item.node) ?? [];
+          list.push(item);
+          byNode.set(item.node, list);
+        }
+        await Promise.all(
+          [...byNode].map(([node, list]) => {
+            const [first, ...rest] = list;
+            return this.#publish(node, {
+              t: 'CloseWS',
+              sid: first!.sid,
+              cid: first!.cid,
+              ...(rest.length > 0 ? { also: rest.map(({ sid, cid }) => ({ sid, cid })) } : {}),
+            });
+          }),
+        );
+        return items.map(() => undefined);
+      },
     });
   }
 
@@ -149,9 +185,12 @@ export class NodeControl {
     });
   }
 
-  /** Remote takeover: tell `nodeName` to close the connection `connectionId` with 4003. */
+  /**
+   * Remote takeover: tell `nodeName` to close the connection `connectionId` with 4003. Resolves when the notice is
+   * published (confirmed); notices of the same turn share one message per node.
+   */
   sendCloseWs(nodeName: string, sessionId: string, connectionId: string): Promise<void> {
-    return this.#publish(nodeName, { t: 'CloseWS', sid: sessionId, cid: connectionId });
+    return this.#closeWs.submit({ node: nodeName, sid: sessionId, cid: connectionId });
   }
 
   /** Tell `nodeName` to close the session `sessionId` (4000) and terminate it. */
@@ -162,7 +201,7 @@ export class NodeControl {
   /** Sends pokes still being coalesced and waits for publishes in flight. */
   async flush(): Promise<void> {
     this.#flushPokes();
-    await Promise.allSettled([...this.#inFlight]);
+    await Promise.allSettled([...this.#inFlight, this.#closeWs.idle()]);
   }
 
   #queuePoke(nodeName: string, sessionId: string): void {
@@ -220,8 +259,10 @@ export class NodeControl {
         for (const sid of message.sids) await this.#onPoke(sid, message.hops ?? 0);
         return;
       case 'CloseWS': {
-        const conn = core.registry.get(message.sid);
-        if (conn && conn.connectionId === message.cid) conn.close(4003, HelloReasons.takeoverRemote);
+        for (const { sid, cid } of [message, ...(Array.isArray(message.also) ? message.also : [])]) {
+          const conn = core.registry.get(sid);
+          if (conn && conn.connectionId === cid) conn.close(4003, HelloReasons.takeoverRemote);
+        }
         return;
       }
       case 'CloseSess': {

@@ -88,6 +88,15 @@ describeEachServerEnv(
       await fresh.close(4000, 'done');
     });
 
+    it('many sessions taken over at once (a reconnect storm): every old connection gets 4003', async () => {
+      // Resumes finishing in the same turn share one CloseWS notice per node (`also`); each must still close.
+      const olds = await Promise.all(Array.from({ length: 12 }, () => connectSession(node(0).url)));
+      const freshes = await Promise.all(olds.map(() => RawClient.connect(node(1).url)));
+      await Promise.all(freshes.map((f, i) => f.hello(testAuth('standard'), { sid: olds[i]!.sid })));
+      for (const { client } of olds) expect((await client.closed()).code).to.equal(4003);
+      await Promise.all(freshes.map((f) => f.close(4000, 'done')));
+    });
+
     it('closeSession on another node closes the connection with 4000', async () => {
       const { client, sid } = await connectSession(node(2).url);
       await node(0).server.closeSession(sid, 'remote close');
