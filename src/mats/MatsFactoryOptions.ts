@@ -37,6 +37,13 @@ export interface MatsFactoryOptions {
   maxDeliveryAttempts?: number;
   /** Pause before a failed delivery is rejected for redelivery, in ms. @default 250 */
   retryDelayMs?: number;
+  /**
+   * How long a stage whose database is unreachable (down, restarting, connections cut) keeps the message and tries
+   * again in process, in ms, before such a failure counts as a delivery attempt. Waits back off from
+   * `retryDelayMs` to 2 s. Without it a database restart longer than the redelivery budget (`maxDeliveryAttempts`
+   * × `retryDelayMs`) would dead-letter every message in flight. 0 turns it off. @default 60000
+   */
+  databaseOutageRetryMs?: number;
   /** Transactional outbox for stages and initiators (they may override). Needs `db`. @default false */
   outbox?: boolean;
   /** Inbox (de-duplication by matsMessageId) for stages (they may override). Needs `db`; implies the outbox. @default false */
@@ -93,6 +100,7 @@ export interface ResolvedMatsFactoryOptions {
   interactiveConcurrency: number;
   maxDeliveryAttempts: number;
   retryDelayMs: number;
+  databaseOutageRetryMs: number;
   outbox: boolean;
   inbox: boolean;
   outboxSweeper: boolean;
@@ -172,6 +180,7 @@ export function resolveMatsFactoryOptions(options: MatsFactoryOptions): Resolved
     ),
     maxDeliveryAttempts: positiveInt(options.maxDeliveryAttempts, 6, 'maxDeliveryAttempts'),
     retryDelayMs: nonNegative(options.retryDelayMs, 250, 'retryDelayMs'),
+    databaseOutageRetryMs: nonNegative(options.databaseOutageRetryMs, 60_000, 'databaseOutageRetryMs'),
     outbox,
     inbox,
     outboxSweeper,

@@ -3,6 +3,7 @@ import type { Delivery, OutgoingMessage } from '../broker/Transport.ts';
 import { runInStageContext, runOutsideStageContext } from './ambientContext.ts';
 import { deadLetterMessage, describeError } from './DeadLetter.ts';
 import { IncomingFlow, type Sideloads } from './EnvelopeBuilder.ts';
+import { isDatabaseUnavailable } from '../store/sqlErrors.ts';
 import { LazyTransaction } from './LazyTransaction.ts';
 import type { MatsEnvelope } from './MatsEnvelope.ts';
 import { MatsIllegalCallError, MatsRefuseMessageError } from './MatsErrors.ts';
@@ -170,73 +171,106 @@ export class StageProcessor {
       return;
     }
 
-    const incoming = new IncomingFlow(envelope);
-    const run: StageRun = {
-      runtime,
-      incoming,
-      collector: new OutgoingCollector(
-        stage.source === 'topic'
-          ? `${envelope.id}|${stage.stageId}|${runtime.options.nodeName}`
-          : `${envelope.id}|${stage.stageId}`,
-      ),
-      tx: new LazyTransaction(runtime.options.db),
-      deliveryAttempt: attempt,
-      brokerMessageId: delivery.properties.messageId,
-      traceProperties: envelope.tp ? { ...envelope.tp } : {},
-      overflow: undefined,
-    };
-    const receivedPerf = t0;
+    let run: StageRun;
     let outgoing: OutgoingMessage[];
-    try {
-      if (stage.options.inbox) {
-        const trx = await run.tx.get();
-        const fresh = await runtime.store!.insertInbox(trx, this.#inboxKey, envelope.id, runtime.now());
-        if (!fresh) {
-          await this.#handleDuplicate(delivery, run, fields, t0);
+    // Time spent waiting out an unreachable database, which does not count as delivery attempts.
+    let outageWaitedMs = 0;
+    for (let outageRound = 0; ; outageRound++) {
+      const incoming = new IncomingFlow(envelope);
+      run = {
+        runtime,
+        incoming,
+        collector: new OutgoingCollector(
+          stage.source === 'topic'
+            ? `${envelope.id}|${stage.stageId}|${runtime.options.nodeName}`
+            : `${envelope.id}|${stage.stageId}`,
+        ),
+        tx: new LazyTransaction(runtime.options.db),
+        deliveryAttempt: attempt,
+        brokerMessageId: delivery.properties.messageId,
+        traceProperties: envelope.tp ? { ...envelope.tp } : {},
+        overflow: undefined,
+      };
+      const receivedPerf = t0;
+      try {
+        if (stage.options.inbox) {
+          const trx = await run.tx.get();
+          const fresh = await runtime.store!.insertInbox(trx, this.#inboxKey, envelope.id, runtime.now());
+          if (!fresh) {
+            await this.#handleDuplicate(delivery, run, fields, t0);
+            return;
+          }
+        }
+        const tLambda = performance.now();
+        const lambdas = this.#runLambdas(run, envelope);
+        if (lambdas instanceof Promise) await lambdas;
+        fields.userLambdaMs = performance.now() - tLambda;
+        if (run.overflow) throw run.overflow;
+        if (this.#lifecycle.aborting) throw new StopAbort();
+
+        const pending = run.collector.messages;
+        const finalized = runtime.finalize(pending, performance.now() - receivedPerf);
+        outgoing = finalized instanceof Promise ? await finalized : finalized;
+        const tCommit = performance.now();
+        if (stage.options.outbox && outgoing.length > 0) {
+          const trx = await run.tx.get();
+          await runtime.store!.insertOutbox(
+            trx,
+            outgoing.map((message, i) => ({
+              message,
+              matsMessageId: pending[i]!.matsMessageId,
+              causeMessageId: pending[i]!.causeMessageId,
+            })),
+            runtime.now(),
+          );
+        }
+        if (run.tx.started) {
+          await run.tx.commit();
+          fields.dbCommitMs = performance.now() - tCommit;
+        }
+        break;
+      } catch (err) {
+        if (run.tx.started) await run.tx.rollback();
+        const refusal = run.overflow ?? (err instanceof MatsRefuseMessageError ? err : undefined);
+        const outageBudget = runtime.options.databaseOutageRetryMs;
+        if (
+          !refusal &&
+          outageWaitedMs < outageBudget &&
+          !this.#lifecycle.aborting &&
+          isDatabaseUnavailable(err)
+        ) {
+          const pauseMs = Math.max(
+            1,
+            Math.min(
+              Math.max(50, stage.options.retryDelayMs) * 2 ** Math.min(outageRound, 10),
+              2000,
+              outageBudget - outageWaitedMs,
+            ),
+          );
+          const outageLog = { ...fields, err, waitedMs: outageWaitedMs, pauseMs };
+          const outageMsg =
+            'Mats stage: database unreachable; keeping the message and trying again (not a delivery attempt)';
+          if (outageRound === 0) stage.logger.warn(outageLog, outageMsg);
+          else stage.logger.debug(outageLog, outageMsg);
+          await this.#lifecycle.sleep(pauseMs);
+          outageWaitedMs += pauseMs;
+          if (!this.#lifecycle.aborting) continue;
+          delivery.reject(true);
+          this.#finish(fields, 'retry', t0, 'Mats stage stopped while the database was unreachable', err);
           return;
         }
+        if (refusal) {
+          await this.#divert(delivery, refusal, true, attempt, envelope.dlqCount, 'refused', fields, t0);
+        } else if (attempt >= max) {
+          await this.#divert(delivery, err, false, attempt, envelope.dlqCount, 'error', fields, t0);
+        } else {
+          runtime.instruments.redeliveries.inc({ app: runtime.options.appName, stage: stage.stageId });
+          await this.#lifecycle.sleep(stage.options.retryDelayMs);
+          delivery.reject(true);
+          this.#finish(fields, 'retry', t0, 'Mats stage failed; rolled back, rejected for redelivery', err);
+        }
+        return;
       }
-      const tLambda = performance.now();
-      const lambdas = this.#runLambdas(run, envelope);
-      if (lambdas instanceof Promise) await lambdas;
-      fields.userLambdaMs = performance.now() - tLambda;
-      if (run.overflow) throw run.overflow;
-      if (this.#lifecycle.aborting) throw new StopAbort();
-
-      const pending = run.collector.messages;
-      const finalized = runtime.finalize(pending, performance.now() - receivedPerf);
-      outgoing = finalized instanceof Promise ? await finalized : finalized;
-      const tCommit = performance.now();
-      if (stage.options.outbox && outgoing.length > 0) {
-        const trx = await run.tx.get();
-        await runtime.store!.insertOutbox(
-          trx,
-          outgoing.map((message, i) => ({
-            message,
-            matsMessageId: pending[i]!.matsMessageId,
-            causeMessageId: pending[i]!.causeMessageId,
-          })),
-          runtime.now(),
-        );
-      }
-      if (run.tx.started) {
-        await run.tx.commit();
-        fields.dbCommitMs = performance.now() - tCommit;
-      }
-    } catch (err) {
-      if (run.tx.started) await run.tx.rollback();
-      const refusal = run.overflow ?? (err instanceof MatsRefuseMessageError ? err : undefined);
-      if (refusal) {
-        await this.#divert(delivery, refusal, true, attempt, envelope.dlqCount, 'refused', fields, t0);
-      } else if (attempt >= max) {
-        await this.#divert(delivery, err, false, attempt, envelope.dlqCount, 'error', fields, t0);
-      } else {
-        runtime.instruments.redeliveries.inc({ app: runtime.options.appName, stage: stage.stageId });
-        await this.#lifecycle.sleep(stage.options.retryDelayMs);
-        delivery.reject(true);
-        this.#finish(fields, 'retry', t0, 'Mats stage failed; rolled back, rejected for redelivery', err);
-      }
-      return;
     }
 
     const mids = run.collector.messages.map((m) => m.matsMessageId);

@@ -43,6 +43,47 @@ export function isRetryable(err: unknown): boolean {
   );
 }
 
+/** Socket-level failures of a database connection (refused, reset, broken, unreachable, timed out). */
+const NETWORK_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  // mysql2
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_SERVER_SHUTDOWN',
+  'ER_CON_COUNT_ERROR',
+  // PostgreSQL: admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+]);
+
+/**
+ * The database cannot be reached right now (down, restarting, connections cut, pool exhausted), as opposed to a
+ * statement failing on a working database: waiting and trying again is the remedy, not giving up on the work. Looks
+ * through `cause` chains (our {@link DataAccessError} wraps the driver's error).
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 8; depth++) {
+    const x = e as DriverError & { fatal?: unknown; name?: unknown; message?: unknown; cause?: unknown };
+    if (typeof x.code === 'string' && (NETWORK_CODES.has(x.code) || x.code.startsWith('08'))) return true;
+    // mysql2 marks errors that end the connection as fatal; knex's pool acquire timeout; pg's dropped socket.
+    if (x.fatal === true || x.name === 'KnexTimeoutError') return true;
+    if (typeof x.message === 'string' && /^Connection terminated/.test(x.message)) return true;
+    if (x instanceof DataAccessError && /not reachable within/.test(String(x.message))) return true;
+    e = x.cause;
+  }
+  return false;
+}
+
 /**
  * Passes our own typed errors through unchanged and wraps anything else (driver errors, pool timeouts,
  * connection refusals) in a {@link DataAccessError} with the original as `cause`.

@@ -50,6 +50,46 @@ describeMats(
       expect(received.items).to.deep.equal([]);
     });
 
+    it('a stage whose database is unreachable keeps the message and tries again without spending delivery attempts', async () => {
+      const e = env();
+      const f = e.createFactory('n', { databaseOutageRetryMs: 10_000 });
+      const ep = e.uid('Outage.ep');
+      const term = e.uid('Outage.term');
+      const attempts: number[] = [];
+      const received = new Sink<string>();
+      f.single<null, string>(ep, (ctx, msg) => {
+        attempts.push(ctx.deliveryAttempt);
+        // What the driver throws while the database restarts (maxDeliveryAttempts is 2 here).
+        if (attempts.length <= 3)
+          throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+        ctx.goTo(term, msg);
+        return undefined as unknown as null;
+      });
+      f.terminator<null, string>(term, (_c, _s, m) => received.push(m));
+      expect(await f.waitForReceiving(10_000)).to.equal(true);
+      await f
+        .getDefaultInitiator()
+        .initiate((init) => init.traceId('outage').from('t').to(ep).send('through'));
+      expect(await received.take(1)).to.deep.equal(['through']);
+      expect(attempts).to.deep.equal([1, 1, 1, 1]);
+      expect(await e.broker.queueDepth(dlqName(e.prefix, ep))).to.equal(0);
+    });
+
+    it('with databaseOutageRetryMs 0 an unreachable database counts as a failed attempt (dead-lettered at the last)', async () => {
+      const e = env();
+      const f = e.createFactory('n', { databaseOutageRetryMs: 0 });
+      const ep = e.uid('NoOutage.ep');
+      const attempts: number[] = [];
+      f.single<null, string>(ep, (ctx) => {
+        attempts.push(ctx.deliveryAttempt);
+        throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+      });
+      expect(await f.waitForReceiving(10_000)).to.equal(true);
+      await f.getDefaultInitiator().initiate((init) => init.traceId('no-outage').from('t').to(ep).send('x'));
+      await waitForDepth(e.broker, dlqName(e.prefix, ep), 1);
+      expect(attempts).to.deep.equal([1, 2]);
+    });
+
     it('S25: with the inbox, a duplicate does not run the lambda again but re-sends the unconfirmed outgoing messages', async () => {
       const e = env();
       const spy = new SpyTransport(e.createTransport('spy'));

@@ -23,6 +23,7 @@ describe('resolveMatsFactoryOptions', () => {
       commonGroupId: 'App',
       maxDeliveryAttempts: 6,
       retryDelayMs: 250,
+      databaseOutageRetryMs: 60_000,
       outbox: false,
       inbox: false,
       outboxSweeper: false,

@@ -1,0 +1,84 @@
+import { expect } from 'chai';
+import type { Knex } from 'knex';
+import { createDatabase } from '../../src/store/database.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
+import {
+  requireClusterServices,
+  startTestCluster,
+  testAuth,
+  type TestCluster,
+} from '../helpers/startTestCluster.ts';
+import { runId } from '../hooks.ts';
+import { BackendRuns, registerFaultEndpoints } from './faultEndpoints.ts';
+import { LoadRun, summary, until } from './LoadRun.ts';
+import { OutageProxy } from './OutageProxy.ts';
+
+/** How long the database is gone: longer than the Mats redelivery budget (6 attempts, 250 ms apart). */
+const OUTAGE_MS = 3000;
+
+describe('Faults: the database restarts mid-run (connections cut, refused for 3 s) [RabbitMQ + MariaDB]', function () {
+  this.timeout(90_000);
+  let db: TestDatabase | undefined;
+  let proxy: OutageProxy | undefined;
+  let cluster: TestCluster | undefined;
+  const knexes: Knex[] = [];
+  let load: LoadRun | undefined;
+
+  before(async function () {
+    await requireClusterServices(this, 'rabbitmq', 'mysql');
+    db = await createTestDatabase('mysql');
+    const direct = new URL(db.url);
+    proxy = await OutageProxy.start({ host: direct.hostname, port: Number(direct.port || 3306) });
+    const viaProxy = new URL(db.url);
+    viaProxy.port = String(proxy.port);
+    cluster = await startTestCluster({
+      nodes: 2,
+      db: {
+        ...db,
+        url: viaProxy.toString(),
+        connect: () => {
+          const knex = createDatabase(viaProxy.toString(), { poolMax: 8, connectTimeoutMs: 2000 });
+          knexes.push(knex);
+          return knex;
+        },
+      },
+      transport: 'rabbitmq',
+      endpoints: registerFaultEndpoints(new BackendRuns()),
+      // The production redelivery policy, so the outage outlasts it.
+      factory: { maxDeliveryAttempts: 6, retryDelayMs: 250 },
+    });
+  });
+
+  after(async () => {
+    await load?.close();
+    await cluster?.stop();
+    await Promise.allSettled(knexes.map((k) => k.destroy()));
+    await proxy?.close();
+    await db?.drop();
+  });
+
+  it('clients get RETRY and recover; every request answered exactly once', async () => {
+    const c = cluster!;
+    load = new LoadRun({
+      urls: c.nodes.map((n) => n.url),
+      clients: 6,
+      inflightPerClient: 4,
+      idPrefix: `dbrestart-${runId}`,
+      authorization: testAuth('faults'),
+      requestTimeoutMs: 60_000,
+    });
+    load.start();
+    await until(() => load!.resolved >= 100, '100 replies before the outage');
+    await proxy!.outage(OUTAGE_MS);
+    const after = load.resolved;
+    await until(() => load!.resolved >= after + 200, '200 replies after the database is back', 45_000);
+    const acc = await load.finish();
+    console.log(summary(`database unreachable for ${OUTAGE_MS} ms`, acc));
+    expect(acc.lost, 'lost requests').to.deep.equal([]);
+    expect(acc.mismatched, 'mixed-up replies').to.deep.equal([]);
+    expect(acc.duplicateOutcomes, 'duplicate outcomes').to.deep.equal([]);
+    expect(acc.duplicateWireReplies, 'two different replies to one request').to.deep.equal([]);
+    expect(acc.resolved).to.equal(acc.sent);
+    expect(acc.wireRetries, 'RETRYs while the database was gone').to.be.greaterThan(0);
+  });
+});
