@@ -74,6 +74,12 @@ export interface ServerTimings {
    */
   storeBatchWindowMs?: number;
   /**
+   * How long ACK completions and ACK2 inbox deletes are retried while the database is unreachable (a restart), ms;
+   * after that the failure is logged, and the rows stay until the session resumes or ends. 0: no retry.
+   * @default 60000
+   */
+  databaseOutageRetryMs?: number;
+  /**
    * After the broker connection comes back: how long to wait (for this node's control queue to be consuming
    * again) before forwarding every live session with pending messages, whose pokes may have been lost meanwhile.
    * @default 500
@@ -218,6 +224,7 @@ const timingDefaults: Required<ServerTimings> = {
   groupCommitMaxItems: 64,
   pokeCoalesceMs: 2,
   storeBatchWindowMs: 25,
+  databaseOutageRetryMs: 60_000,
   reconnectHealDelayMs: 500,
   serverRequestTimeoutMs: 600_000,
   stopGraceMs: 5000,

@@ -2,6 +2,7 @@ import type { SessionIds } from '../../store/storeTypes.ts';
 import type { MatsSocketConnection } from '../connection/MatsSocketConnection.ts';
 import type { ClientNack, ServerCore } from '../ServerCore.ts';
 import { GroupCommitter } from './GroupCommitter.ts';
+import { retryWhileDatabaseUnavailable } from './retryWhileDatabaseUnavailable.ts';
 import type { CommittedEffects, ReplyTerminatorInvoker } from './ReplyTerminatorInvoker.ts';
 
 /**
@@ -25,11 +26,18 @@ export class AckProcessor {
     this.#invoker = invoker;
     this.#afterCommit = afterCommit;
     const windowMs = core.options.timings.storeBatchWindowMs;
+    // A database restart delays these cleanup writes instead of dropping them (rows would linger until a resume).
+    const retry = {
+      budgetMs: core.options.timings.databaseOutageRetryMs,
+      giveUp: () => core.isStopping(),
+      onRetry: (err: unknown, pauseMs: number) =>
+        core.logger.debug({ err, pauseMs }, 'database unreachable; retrying ACK bookkeeping'),
+    };
     this.#completer = new GroupCommitter({
       windowMs,
       maxItems: 500,
       commit: async (items) => {
-        await core.store.outboxMessagesCompleteBatch(items);
+        await retryWhileDatabaseUnavailable(() => core.store.outboxMessagesCompleteBatch(items), retry);
         return items.map(() => undefined);
       },
     });
@@ -37,7 +45,7 @@ export class AckProcessor {
       windowMs,
       maxItems: 500,
       commit: async (items) => {
-        await core.store.deleteMessageIdsFromInboxBatch(items);
+        await retryWhileDatabaseUnavailable(() => core.store.deleteMessageIdsFromInboxBatch(items), retry);
         return items.map(() => undefined);
       },
     });

@@ -49,6 +49,7 @@ describe('resolveServerOptions', () => {
       forwardWriteFailurePauseMs: 2500,
       reconnectHealDelayMs: 500,
       storeBatchWindowMs: 25,
+      databaseOutageRetryMs: 60_000,
       serverRequestTimeoutMs: 600_000,
     });
     expect(o.jobs).to.include({
