@@ -74,8 +74,9 @@ export interface ServerTimings {
    */
   storeBatchWindowMs?: number;
   /**
-   * How long ACK completions and ACK2 inbox deletes are retried while the database is unreachable (a restart), ms;
-   * after that the failure is logged, and the rows stay until the session resumes or ends. 0: no retry.
+   * How long forwarding (outbox fetch, attempt marks), ACK completions and ACK2 inbox deletes are retried while the
+   * database is unreachable (a restart), ms; after that the failure is logged, and forwarding resumes with the next
+   * poke or self-heal sweep, ACKed rows stay until the session resumes or ends. 0: no retry.
    * @default 60000
    */
   databaseOutageRetryMs?: number;

@@ -7,6 +7,7 @@ import { encodeFrame, RawJson } from '../../protocol/encodeFrame.ts';
 import type { DeadLetterReason, SessionIds, StoredOutMessage } from '../../store/storeTypes.ts';
 import type { ServerCore } from '../ServerCore.ts';
 import { GroupCommitter } from './GroupCommitter.ts';
+import { retryWhileDatabaseUnavailable } from './retryWhileDatabaseUnavailable.ts';
 
 /** Rows written to one connection, to mark attempted. */
 interface MarkItem extends SessionIds {
@@ -36,11 +37,19 @@ export class Forwarder {
   constructor(core: ServerCore) {
     this.#core = core;
     const t = core.options.timings;
+    // A database restart pauses forwarding instead of failing the rounds (which would leave the sessions' messages
+    // to the next poke or the self-heal sweep).
+    const retry = {
+      budgetMs: t.databaseOutageRetryMs,
+      giveUp: () => core.isStopping(),
+      onRetry: (err: unknown, pauseMs: number) =>
+        core.logger.debug({ err, pauseMs }, 'database unreachable; forwarding waits'),
+    };
     this.#marker = new GroupCommitter<MarkItem, void>({
       windowMs: t.storeBatchWindowMs,
       maxItems: 500,
       commit: async (items) => {
-        await this.#markAttempted(items);
+        await retryWhileDatabaseUnavailable(() => this.#markAttempted(items), retry);
         return items.map(() => undefined);
       },
     });
@@ -50,11 +59,12 @@ export class Forwarder {
     this.#fetcher = new GroupCommitter<string, StoredOutMessage[]>({
       windowMs: 0,
       maxItems: 200,
-      commit: async (sessionIds) => {
-        if (sessionIds.length === 1) return [await core.store.getMessagesFromOutbox(sessionIds[0]!, max)];
-        const bySession = await core.store.getMessagesFromOutboxBatch(sessionIds, max);
-        return sessionIds.map((id) => bySession.get(id) ?? []);
-      },
+      commit: (sessionIds) =>
+        retryWhileDatabaseUnavailable(async () => {
+          if (sessionIds.length === 1) return [await core.store.getMessagesFromOutbox(sessionIds[0]!, max)];
+          const bySession = await core.store.getMessagesFromOutboxBatch(sessionIds, max);
+          return sessionIds.map((id) => bySession.get(id) ?? []);
+        }, retry),
     });
   }
 
