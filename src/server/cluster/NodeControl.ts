@@ -50,7 +50,7 @@ export class NodeControl {
   readonly #unsent = new Map<string, Set<string>>();
   #unsentCount = 0;
   #healTimer: NodeJS.Timeout | undefined;
-  readonly #closeWs: GroupCommitter<CloseWsItem, void>;
+  readonly #closeWs: GroupCommitter<CloseWsItem, { failed?: unknown }>;
   readonly #onConnected = ({ reconnect }: { reconnect: boolean }): void => {
     if (reconnect) this.#afterReconnect();
   };
@@ -64,7 +64,7 @@ export class NodeControl {
     });
     // Takeover notices of the resumes finishing in one event-loop turn go to each node in one message: after a
     // node dies, its thousands of sessions resume elsewhere and each would otherwise cost a confirmed publish.
-    this.#closeWs = new GroupCommitter<CloseWsItem, void>({
+    this.#closeWs = new GroupCommitter<CloseWsItem, { failed?: unknown }>({
       windowMs: 0,
       maxItems: 500,
       commit: async (items) => {
@@ -74,18 +74,26 @@ export class NodeControl {
           list.push(item);
           byNode.set(item.node, list);
         }
+        // One node's failed publish fails only its own items.
+        const failedByNode = new Map<string, unknown>();
         await Promise.all(
-          [...byNode].map(([node, list]) => {
+          [...byNode].map(async ([node, list]) => {
             const [first, ...rest] = list;
-            return this.#publish(node, {
-              t: 'CloseWS',
-              sid: first!.sid,
-              cid: first!.cid,
-              ...(rest.length > 0 ? { also: rest.map(({ sid, cid }) => ({ sid, cid })) } : {}),
-            });
+            try {
+              await this.#publish(node, {
+                t: 'CloseWS',
+                sid: first!.sid,
+                cid: first!.cid,
+                ...(rest.length > 0 ? { also: rest.map(({ sid, cid }) => ({ sid, cid })) } : {}),
+              });
+            } catch (err) {
+              failedByNode.set(node, err);
+            }
           }),
         );
-        return items.map(() => undefined);
+        return items.map((item) =>
+          failedByNode.has(item.node) ? { failed: failedByNode.get(item.node) } : {},
+        );
       },
     });
   }
@@ -189,8 +197,9 @@ export class NodeControl {
    * Remote takeover: tell `nodeName` to close the connection `connectionId` with 4003. Resolves when the notice is
    * published (confirmed); notices of the same turn share one message per node.
    */
-  sendCloseWs(nodeName: string, sessionId: string, connectionId: string): Promise<void> {
-    return this.#closeWs.submit({ node: nodeName, sid: sessionId, cid: connectionId });
+  async sendCloseWs(nodeName: string, sessionId: string, connectionId: string): Promise<void> {
+    const result = await this.#closeWs.submit({ node: nodeName, sid: sessionId, cid: connectionId });
+    if ('failed' in result) throw result.failed;
   }
 
   /** Tell `nodeName` to close the session `sessionId` (4000) and terminate it. */
