@@ -1,17 +1,18 @@
 import { performance } from 'node:perf_hooks';
 import type { Delivery, OutgoingMessage } from '../broker/Transport.ts';
-import { runInStageContext, runOutsideStageContext } from './ambientContext.ts';
+import { runOutsideStageContext } from './ambientContext.ts';
 import { deadLetterMessage, describeError } from './DeadLetter.ts';
-import { IncomingFlow, type Sideloads } from './EnvelopeBuilder.ts';
+import { IncomingFlow } from './EnvelopeBuilder.ts';
 import { isDatabaseUnavailable } from '../store/sqlErrors.ts';
 import { LazyTransaction } from './LazyTransaction.ts';
 import type { MatsEnvelope } from './MatsEnvelope.ts';
-import { MatsIllegalCallError, MatsRefuseMessageError } from './MatsErrors.ts';
+import { MatsRefuseMessageError } from './MatsErrors.ts';
 import { sanitizeId } from './matsIds.ts';
 import type { MatsRuntime } from './MatsRuntime.ts';
 import { decodeDelivery, MatsHeader } from './MatsWire.ts';
 import { OutgoingCollector } from './OutgoingCollector.ts';
-import { StageContextImpl, type StageRun } from './StageContextImpl.ts';
+import type { StageRun } from './StageContextImpl.ts';
+import { runStageLambdas } from './runStageLambdas.ts';
 import type { StageDefinition } from './StageDefinition.ts';
 
 /** @internal How a processor cooperates with its endpoint's lifecycle. */
@@ -202,7 +203,7 @@ export class StageProcessor {
           }
         }
         const tLambda = performance.now();
-        const lambdas = this.#runLambdas(run, envelope);
+        const lambdas = runStageLambdas(run, stage, envelope);
         if (lambdas instanceof Promise) await lambdas;
         fields.userLambdaMs = performance.now() - tLambda;
         if (run.overflow) throw run.overflow;
@@ -310,76 +311,6 @@ export class StageProcessor {
     delivery.ack();
     this.#afterCommit(run, fields);
     this.#finish(fields, 'ok', t0, 'Mats stage completed');
-  }
-
-  /**
-   * Runs the stage lambda and any nextDirect chain. Synchronous while the lambdas are (no promise per message on the
-   * hot path); continues asynchronously from the first lambda that returns a promise.
-   */
-  #runLambdas(run: StageRun, envelope: MatsEnvelope): void | Promise<void> {
-    const stored = run.incoming.stateAtHeight();
-    const state: unknown = stored === undefined || stored === null ? {} : stored;
-    return this.#runFrom(run, this.#stage, state, envelope.data, undefined);
-  }
-
-  #runFrom(
-    run: StageRun,
-    stage: StageDefinition,
-    state: unknown,
-    dto: unknown,
-    carried: Sideloads | undefined,
-  ): void | Promise<void> {
-    for (;;) {
-      const current = stage;
-      const ctx = new StageContextImpl(run, current, state, carried);
-      let result: unknown;
-      try {
-        result = runInStageContext(ctx, () => current.lambda(ctx, state, dto));
-      } catch (err) {
-        ctx.deactivate();
-        throw err;
-      }
-      if (result instanceof Promise) {
-        return result.then(
-          (value: unknown) => {
-            const next = this.#afterLambda(ctx, current, value);
-            return next ? this.#runFrom(run, next.stage, state, next.dto, next.sideloads) : undefined;
-          },
-          (err: unknown) => {
-            ctx.deactivate();
-            throw err;
-          },
-        );
-      }
-      const next = this.#afterLambda(ctx, current, result);
-      if (!next) return;
-      stage = next.stage;
-      dto = next.dto;
-      carried = next.sideloads;
-    }
-  }
-
-  /** The auto-reply of a last stage, then the context is closed; returns the nextDirect continuation, if any. */
-  #afterLambda(
-    ctx: StageContextImpl,
-    stage: StageDefinition,
-    result: unknown,
-  ): { stage: StageDefinition; dto: unknown; sideloads: Sideloads } | undefined {
-    try {
-      if (stage.autoReply) {
-        if (!ctx.hasTerminal) ctx.reply(result === undefined ? null : result);
-        else if (result !== undefined) {
-          throw new MatsIllegalCallError(
-            `Stage ${stage.stageId} returned a reply value after already calling reply/next/goTo`,
-          );
-        }
-      }
-    } finally {
-      ctx.deactivate();
-    }
-    const nextDirect = ctx.nextDirectCall;
-    if (!nextDirect || !stage.next) return undefined;
-    return { stage: stage.next, dto: nextDirect.dto, sideloads: nextDirect.sideloads };
   }
 
   async #handleDuplicate(delivery: Delivery, run: StageRun, fields: RunLog, t0: number): Promise<void> {
