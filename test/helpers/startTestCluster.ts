@@ -18,7 +18,12 @@ import type { StoreOptions } from '../../src/store/StoreOptions.ts';
 import { runId } from '../hooks.ts';
 import type { TestDatabase } from './databases.ts';
 import { requireService } from './services.ts';
-import { createTestBroker, type TestBroker, type TransportKind } from './transports.ts';
+import {
+  createTestBroker,
+  type TestBroker,
+  type TestTransportOptions,
+  type TransportKind,
+} from './transports.ts';
 
 /**
  * A DummyAuth-like test plugin (compat-test-server.md 3): `TestAuth:<userId>:<expiresMillis|-1>`. Markers in the
@@ -106,6 +111,8 @@ export interface StartTestClusterOptions {
   store?: Partial<StoreOptions>;
   /** A logger for every node. */
   logger?: Logger;
+  /** Options of every node's transport (RabbitMQ: e.g. `url` of a proxy in front of the broker). */
+  transportOptions?: TestTransportOptions;
   /** Instance name shared by the nodes. @default a unique one per cluster */
   instanceName?: string;
 }
@@ -153,7 +160,7 @@ export async function startTestCluster(options: StartTestClusterOptions): Promis
       knexes.push(knex);
       const store = new SqlClusterStore(knex, { nodeName, migrate: true, ...options.store });
       await store.boot();
-      const transport = broker.createTransport(nodeName);
+      const transport = broker.createTransport(nodeName, options.transportOptions);
       const factory = new MatsFactory({
         appName: 'MatsSocketTest',
         appVersion: '1.0.0',

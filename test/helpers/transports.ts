@@ -13,7 +13,8 @@ export type TransportKind = 'inmemory' | 'rabbitmq';
 export const transportLabel: Record<TransportKind, string> = { inmemory: 'in-memory', rabbitmq: 'RabbitMQ' };
 
 /** Options a test may override on a transport (the name is always the suite's prefix + the given name). */
-export type TestTransportOptions = Partial<Omit<AmqpTransportOptions, 'name' | 'url'>>;
+/** AMQP transport options of a test transport; `url` (e.g. a proxy in front of the broker) defaults to the service's. */
+export type TestTransportOptions = Partial<Omit<AmqpTransportOptions, 'name'>>;
 
 export interface DrainedTestMessage {
   body: Buffer;
@@ -153,7 +154,7 @@ async function createRabbitTestBroker(prefix: string): Promise<TestBroker> {
         ...testTransportTimings,
         exchange: `${prefix}pubsub`,
         ...options,
-        url,
+        url: options.url ?? url,
         name: `${prefix}${name}`,
       });
       transports.push(t);

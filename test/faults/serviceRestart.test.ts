@@ -8,13 +8,23 @@ import {
   testAuth,
   type TestCluster,
 } from '../helpers/startTestCluster.ts';
+import { serviceUrls } from '../helpers/services.ts';
 import { runId } from '../hooks.ts';
 import { BackendRuns, registerFaultEndpoints } from './faultEndpoints.ts';
-import { LoadRun, summary, until } from './LoadRun.ts';
+import { LoadRun, summary, until, type LoadAccounting } from './LoadRun.ts';
 import { OutageProxy } from './OutageProxy.ts';
 
-/** How long the database is gone: longer than the Mats redelivery budget (6 attempts, 250 ms apart). */
+/** How long a service is gone: longer than the Mats redelivery budget (6 attempts, 250 ms apart). */
 const OUTAGE_MS = 3000;
+
+/** The accounting every outage run must show: each request answered exactly once. */
+function expectExactlyOnce(acc: LoadAccounting): void {
+  expect(acc.lost, 'lost requests').to.deep.equal([]);
+  expect(acc.mismatched, 'mixed-up replies').to.deep.equal([]);
+  expect(acc.duplicateOutcomes, 'duplicate outcomes').to.deep.equal([]);
+  expect(acc.duplicateWireReplies, 'two different replies to one request').to.deep.equal([]);
+  expect(acc.resolved).to.equal(acc.sent);
+}
 
 describe('Faults: the database restarts mid-run (connections cut, refused for 3 s) [RabbitMQ + MariaDB]', function () {
   this.timeout(90_000);
@@ -74,11 +84,7 @@ describe('Faults: the database restarts mid-run (connections cut, refused for 3 
     await until(() => load!.resolved >= after + 200, '200 replies after the database is back', 45_000);
     const acc = await load.finish();
     console.log(summary(`database unreachable for ${OUTAGE_MS} ms`, acc));
-    expect(acc.lost, 'lost requests').to.deep.equal([]);
-    expect(acc.mismatched, 'mixed-up replies').to.deep.equal([]);
-    expect(acc.duplicateOutcomes, 'duplicate outcomes').to.deep.equal([]);
-    expect(acc.duplicateWireReplies, 'two different replies to one request').to.deep.equal([]);
-    expect(acc.resolved).to.equal(acc.sent);
+    expectExactlyOnce(acc);
     expect(acc.wireRetries, 'RETRYs while the database was gone').to.be.greaterThan(0);
     // Nothing is left behind: every ACKed reply's outbox row is completed and every ACK2ed request's inbox row
     // deleted, also for ACKs that came while the database was gone (polled, bounded; these writes gather 25 ms).
@@ -95,5 +101,57 @@ describe('Faults: the database restarts mid-run (connections cut, refused for 3 
       outbox: 0,
       inbox: 0,
     });
+  });
+});
+
+describe('Faults: RabbitMQ restarts mid-run (connections cut, refused for 3 s) [RabbitMQ + MariaDB]', function () {
+  this.timeout(90_000);
+  let db: TestDatabase | undefined;
+  let proxy: OutageProxy | undefined;
+  let cluster: TestCluster | undefined;
+  let load: LoadRun | undefined;
+
+  before(async function () {
+    await requireClusterServices(this, 'rabbitmq', 'mysql');
+    db = await createTestDatabase('mysql');
+    const direct = new URL(serviceUrls.rabbitmq);
+    proxy = await OutageProxy.start({ host: direct.hostname, port: Number(direct.port || 5672) });
+    const viaProxy = new URL(serviceUrls.rabbitmq);
+    viaProxy.port = String(proxy.port);
+    cluster = await startTestCluster({
+      nodes: 2,
+      db,
+      transport: 'rabbitmq',
+      transportOptions: { url: viaProxy.toString() },
+      endpoints: registerFaultEndpoints(new BackendRuns()),
+      factory: { maxDeliveryAttempts: 6, retryDelayMs: 250 },
+    });
+  });
+
+  after(async () => {
+    await load?.close();
+    await cluster?.stop();
+    await proxy?.close();
+    await db?.drop();
+  });
+
+  it('both nodes reconnect and re-declare; every request answered exactly once', async () => {
+    const c = cluster!;
+    load = new LoadRun({
+      urls: c.nodes.map((n) => n.url),
+      clients: 6,
+      inflightPerClient: 4,
+      idPrefix: `mqrestart-${runId}`,
+      authorization: testAuth('faults'),
+      requestTimeoutMs: 60_000,
+    });
+    load.start();
+    await until(() => load!.resolved >= 100, '100 replies before the outage');
+    await proxy!.outage(OUTAGE_MS);
+    const after = load.resolved;
+    await until(() => load!.resolved >= after + 200, '200 replies after the broker is back', 45_000);
+    const acc = await load.finish();
+    console.log(summary(`RabbitMQ unreachable for ${OUTAGE_MS} ms`, acc));
+    expectExactlyOnce(acc);
   });
 });
