@@ -1,6 +1,7 @@
 import type { Logger } from '../logging.ts';
 import type { C2SReply, C2SRequest, C2SSend, C2SSub } from '../protocol/envelopes.ts';
 import type { ClusterStoreAndForward } from '../store/ClusterStoreAndForward.ts';
+import type { StoredOutMessage } from '../store/storeTypes.ts';
 import type { MatsSocketConnection } from './connection/MatsSocketConnection.ts';
 import type { ResolvedServerOptions } from './MatsSocketServerOptions.ts';
 import type { ServerEvents } from './ServerEvents.ts';
@@ -40,8 +41,8 @@ export interface ServerCore {
   onClientAcks(connection: MatsSocketConnection, acks: readonly string[], nacks: readonly ClientNack[]): void;
   /** Client ACK2: delete the inbox rows (7.2 step 6). */
   onClientAck2(connection: MatsSocketConnection, cmids: readonly string[]): void;
-  /** Runs (or re-runs) the forwarder of a local session. */
-  pokeForwarder(sessionId: string): void;
+  /** Runs (or re-runs) the forwarder of a local session; `outbox`: its rows just read (a resume), for the first round. */
+  pokeForwarder(sessionId: string, outbox?: StoredOutMessage[]): void;
   /** Resolves when no forward round of the session is running. */
   forwarderIdle(sessionId: string): Promise<void>;
   /** SUB (synchronous registration, section 8.12 / BR-1); may close the connection. */

@@ -2,6 +2,7 @@ import { ErrorCode, MatsSocketServerError } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import type { C2SSub } from '../protocol/envelopes.ts';
 import type { ClusterStoreAndForward } from '../store/ClusterStoreAndForward.ts';
+import type { StoredOutMessage } from '../store/storeTypes.ts';
 import { NodeControl } from './cluster/NodeControl.ts';
 import type { MatsSocketConnection } from './connection/MatsSocketConnection.ts';
 import { createServerJobs } from './jobs/ServerJobs.ts';
@@ -148,8 +149,8 @@ export class ServerRuntime implements ServerCore {
     this.acks.onClientAck2(connection, cmids);
   }
 
-  pokeForwarder(sessionId: string): void {
-    this.forwarder.poke(sessionId);
+  pokeForwarder(sessionId: string, outbox?: StoredOutMessage[]): void {
+    this.forwarder.poke(sessionId, outbox);
   }
 
   forwarderIdle(sessionId: string): Promise<void> {

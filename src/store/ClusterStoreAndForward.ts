@@ -104,10 +104,13 @@ export interface ClusterStoreAndForward {
    * locks the row, checks the user and the per-user cap (the user's other sessions), re-registers it to this node
    * and connection, and unmarks its attempted outbox rows (as {@link outboxMessagesUnmarkAttemptedDelivery}).
    * Outcomes are per item, in order; a session that is not resumed is not changed. Always its own transaction.
+   * With `fetchOutbox`, each resumed outcome carries the session's outbox (up to that many rows, unattempted, in
+   * stored order, as {@link getMessagesFromOutbox} after the unmark), read in the same transaction.
    */
   registerResumedSessions(
     sessions: readonly SessionRegistrationInput[],
     maxSessionsPerUser: number,
+    fetchOutbox?: number,
   ): Promise<ResumeOutcome[]>;
   /** The node and connection a session is registered to; null if the session is gone or deregistered. */
   getCurrentRegisteredNodeForSession(

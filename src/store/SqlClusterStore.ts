@@ -215,8 +215,9 @@ export class SqlClusterStore implements ClusterStoreAndForward {
   registerResumedSessions(
     items: readonly SessionRegistrationInput[],
     maxSessionsPerUser: number,
+    fetchOutbox?: number,
   ): Promise<ResumeOutcome[]> {
-    return registerResumedSessions(this.ctx, items, maxSessionsPerUser);
+    return registerResumedSessions(this.ctx, items, maxSessionsPerUser, fetchOutbox);
   }
   getCurrentRegisteredNodeForSession(
     sessionId: string,

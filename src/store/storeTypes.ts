@@ -33,6 +33,11 @@ export interface SessionRegistrationInput {
 export interface ResumedSession {
   createdTs: number;
   previous: { nodename: string; connectionId: string } | null;
+  /**
+   * The session's undelivered outbox rows right after the resume, in stored order (batched resume with
+   * `fetchOutbox` only): what the first forward round would fetch.
+   */
+  outbox?: StoredOutMessage[];
 }
 
 /** A session as reported by introspection, in the reference's short field names. */

@@ -1,5 +1,6 @@
 import { MessageIdAlreadyExistsError, SessionNotFoundError, WrongUserError } from '../../errors.ts';
 import type { C2SHello } from '../../protocol/envelopes.ts';
+import type { ResumedSession, StoredOutMessage } from '../../store/storeTypes.ts';
 import { randomId } from '../../util/ids.ts';
 import type { MatsSocketConnection } from './MatsSocketConnection.ts';
 import { resumeCommitterOf } from './ResumeCommitter.ts';
@@ -112,11 +113,14 @@ async function resumeSession(
   const core = conn.core;
   let previousRegistration: { nodename: string; connectionId: string } | null;
   let previousLocal: MatsSocketConnection | undefined;
+  // The outbox read by the batched resume: the first forward round starts from it.
+  let outbox: StoredOutMessage[] | undefined;
   if (!core.registry.get(sessionId)) {
     // The common case (and all of a reconnect storm): batched with other resumes of this node.
     const registered = await resumeBatched(conn, sessionId, userId);
     if (registered === false) return false;
-    previousRegistration = registered;
+    previousRegistration = registered.previous;
+    outbox = registered.outbox;
     previousLocal = undefined;
   } else {
     if (!(await underUserLimit(conn, userId, sessionId))) return false;
@@ -176,20 +180,20 @@ async function resumeSession(
       desc: previousLocal ? 'reconnected - existing local' : 'reconnected - existing in store',
     },
   ]);
-  core.pokeForwarder(sessionId);
+  core.pokeForwarder(sessionId, outbox);
   return conn.established;
 }
 
 /**
  * Resume through the node's {@link resumeCommitterOf resume committer}: the user check, the per-user cap, the
- * re-registration and the outbox unmark in one transaction shared with other HELLOs. Returns the registration it
- * replaced, or false when the connection was closed.
+ * re-registration, the outbox unmark and the outbox read in one transaction shared with other HELLOs. Returns the
+ * registration it replaced and the session's outbox, or false when the connection was closed.
  */
 async function resumeBatched(
   conn: MatsSocketConnection,
   sessionId: string,
   userId: string,
-): Promise<{ nodename: string; connectionId: string } | null | false> {
+): Promise<Pick<ResumedSession, 'previous' | 'outbox'> | false> {
   const core = conn.core;
   // Registered locally first: a poke arriving as soon as the row is ours must find the session here. A HELLO of the
   // same session racing on this node is replaced like a local takeover.
@@ -203,7 +207,7 @@ async function resumeBatched(
     appName: conn.appName,
     appVersion: conn.appVersion,
   });
-  if (result.kind === 'resumed') return result.previous;
+  if (result.kind === 'resumed') return result;
   core.registry.remove(sessionId, conn);
   switch (result.kind) {
     case 'notFound':

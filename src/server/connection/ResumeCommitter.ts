@@ -20,17 +20,19 @@ export function resumeCommitterOf(core: ServerCore): GroupCommitter<SessionRegis
   let committer = committers.get(core);
   if (!committer) {
     const max = core.options.limits.maxSessionsPerUser;
+    // The resumed sessions' outbox is read in the same transaction: the first forward round needs no fetch.
+    const fetchOutbox = core.options.limits.maxMessagesPerForwardRound;
     committer = new GroupCommitter<SessionRegistrationInput, ResumeResult>({
       windowMs: core.options.timings.groupCommitWindowMs,
       maxItems: core.options.timings.groupCommitMaxItems,
       concurrency: RESUME_CONCURRENCY,
       commit: async (items): Promise<ResumeResult[]> => {
         try {
-          return await core.store.registerResumedSessions(items, max);
+          return await core.store.registerResumedSessions(items, max, fetchOutbox);
         } catch (err) {
           if (items.length === 1) return [{ kind: 'failed', error: err }];
           const singles = await Promise.allSettled(
-            items.map((item) => core.store.registerResumedSessions([item], max)),
+            items.map((item) => core.store.registerResumedSessions([item], max, fetchOutbox)),
           );
           return singles.map((s) =>
             s.status === 'fulfilled' ? s.value[0]! : { kind: 'failed', error: s.reason as unknown },

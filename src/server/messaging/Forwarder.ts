@@ -16,6 +16,8 @@ interface MarkItem extends SessionIds {
 
 interface LoopState {
   again: boolean;
+  /** Rows read for the session moments ago (the resume's transaction): the first round uses them, no fetch. */
+  prefetched: StoredOutMessage[] | undefined;
   /** The loop waits for its rows' attempt mark; a poke meanwhile commits the mark batch early. */
   marking: boolean;
   promise: Promise<void>;
@@ -106,14 +108,15 @@ export class Forwarder {
     return this.#loops.has(sessionId);
   }
 
-  poke(sessionId: string): void {
+  /** Runs the session's forward loop, or has the running one go round again; `outbox`: see {@link LoopState}. */
+  poke(sessionId: string, outbox?: StoredOutMessage[]): void {
     const existing = this.#loops.get(sessionId);
     if (existing) {
       existing.again = true;
       if (existing.marking) this.#marker.flushIfIdle();
       return;
     }
-    const state: LoopState = { again: false, marking: false, promise: Promise.resolve() };
+    const state: LoopState = { again: false, prefetched: outbox, marking: false, promise: Promise.resolve() };
     this.#loops.set(sessionId, state);
     state.promise = this.#core.track(
       this.#loop(sessionId, state)
@@ -136,7 +139,8 @@ export class Forwarder {
       state.again = false;
       const conn = core.registry.get(sessionId);
       if (!conn?.established || conn.auth.outgoingHeld) return;
-      const rows = await this.#fetcher.submit(sessionId);
+      const rows = state.prefetched ?? (await this.#fetcher.submit(sessionId));
+      state.prefetched = undefined;
       if (rows.length === 0) {
         if (state.again) continue;
         return;

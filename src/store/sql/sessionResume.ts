@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
-import type { ResumeOutcome, SessionRegistrationInput } from '../storeTypes.ts';
+import type { ResumeOutcome, SessionRegistrationInput, StoredOutMessage } from '../storeTypes.ts';
+import { getMessagesFromOutboxBatch } from './outboxQueries.ts';
 import { num, T, type StoreContext } from './StoreContext.ts';
 
 /** `clv` is truncated for storage (`protocol.md` 8.1). */
@@ -24,6 +25,10 @@ interface LockedRow {
  *   attempted outbox rows are unmarked so they are delivered again.
  * The same session twice in a batch is resumed twice in order (the second replaces the first).
  *
+ * With `fetchOutbox`, the resumed sessions' outbox (up to that many rows each, as the forwarder fetches) is read in
+ * the same transaction and returned with each outcome, so the first forward round after the resume needs no
+ * statement of its own.
+ *
  * Unmarking in the registration's transaction is safe against the previous connection's forwarder: its
  * attempted-marks are guarded by the registration under the session's share lock, so after this commit they are
  * skipped. (A local takeover still waits for the local forward round instead; see the HELLO handler.)
@@ -32,6 +37,7 @@ export function registerResumedSessions(
   ctx: StoreContext,
   items: readonly SessionRegistrationInput[],
   maxSessionsPerUser: number,
+  fetchOutbox?: number,
 ): Promise<ResumeOutcome[]> {
   if (items.length === 0) return Promise.resolve([]);
   return ctx.tx('registerResumedSessions', undefined, async (t) => {
@@ -88,6 +94,24 @@ export function registerResumedSessions(
         .whereIn('session_id', chunk)
         .whereNotNull('attempt_timestamp')
         .update({ attempt_timestamp: null });
+    }
+    if (fetchOutbox !== undefined && resumed.size > 0) {
+      const pending: Map<string, StoredOutMessage[]> = await getMessagesFromOutboxBatch(
+        ctx,
+        [...resumed.keys()],
+        fetchOutbox,
+        t,
+      );
+      for (const o of outcomes) if (o.kind === 'resumed') o.outbox = [];
+      // Each resumed session's rows go with its last outcome in the batch (the registration that stands).
+      const last = new Map<string, number>();
+      items.forEach((item, i) => {
+        if (outcomes[i]!.kind === 'resumed') last.set(item.sessionId, i);
+      });
+      for (const [sessionId, i] of last) {
+        const o = outcomes[i]!;
+        if (o.kind === 'resumed') o.outbox = pending.get(sessionId) ?? [];
+      }
     }
     return outcomes;
   });

@@ -236,6 +236,41 @@ describeEachDatabase('ClusterStoreAndForward sessions', (db) => {
       expect((await f.store.getMessagesFromOutbox(a.sessionId, 10)).map((m) => m.smid)).to.deep.equal(['m1']);
     });
 
+    it('with fetchOutbox, each resumed session carries its outbox as read after the unmark (up to the limit)', async () => {
+      const user = `fetch-${randomId(6)}`;
+      const a = newSession({ userId: user });
+      const b = newSession({ userId: user });
+      await f.store.registerNewSession(a);
+      await f.store.registerNewSession(b);
+      for (const smid of ['a1', 'a2', 'a3']) {
+        await f.store.storeMessageInOutbox({
+          sessionId: a.sessionId,
+          smid,
+          traceId: 't',
+          type: 'SEND',
+          envelope: '{"t":"SEND"}',
+        });
+        f.clock.advance(1);
+      }
+      await f.store.outboxMessagesAttemptedDelivery(a.sessionId, ['a1']);
+      const outcomes = await f.newStore().registerResumedSessions(
+        [
+          { ...a, connectionId: 'a-2' },
+          { ...b, connectionId: 'b-2' },
+        ],
+        10,
+        2,
+      );
+      const outboxes = outcomes.map((o) => (o.kind === 'resumed' ? o.outbox?.map((m) => m.smid) : o.kind));
+      // a1 was attempted: the resume unmarks it, so it is delivered again, first (stored order).
+      expect(outboxes).to.deep.equal([['a1', 'a2'], []]);
+      const first = outcomes[0]!;
+      expect(first.kind === 'resumed' && first.outbox![0]).to.include({
+        smid: 'a1',
+        deliveryCount: 1,
+      });
+    });
+
     it("refuses (tooMany, unchanged) when the user's other sessions reach the cap", async () => {
       const user = `cap-${randomId(6)}`;
       const sessions = [
