@@ -3,6 +3,7 @@ import type { OutgoingMessage } from '../broker/Transport.ts';
 import type { Logger } from '../logging.ts';
 import type { MatsMessageStore, StoredOutgoingMessage } from '../store/MatsMessageStore.ts';
 import type { Clock } from './MatsFactoryOptions.ts';
+import { FailureStreak } from '../util/FailureStreak.ts';
 import { MatsHeader } from './MatsWire.ts';
 
 /** An outbox row written in a caller's transaction, with its message kept in memory for publishing. */
@@ -54,6 +55,8 @@ export class OutboxPublisher {
   /** Rows of initiations joined to a caller's outermost transaction, by that transaction, until it settles. */
   readonly #callerGroups = new Map<Knex.Transaction, CallerGroup>();
   #sweepTimer: NodeJS.Timeout | undefined;
+  /** During a database outage every sweep fails: one warning per streak (and per minute), not per sweep. */
+  readonly #sweepFailures: FailureStreak;
   #deleteTimer: NodeJS.Timeout | undefined;
   #purgeTimer: NodeJS.Timeout | undefined;
   #running = false;
@@ -61,6 +64,7 @@ export class OutboxPublisher {
 
   constructor(options: OutboxPublisherOptions) {
     this.#o = options;
+    this.#sweepFailures = new FailureStreak(options.logger, 'Mats outbox sweep');
   }
 
   /** Starts the sweeper and the inbox purge. */
@@ -265,7 +269,10 @@ export class OutboxPublisher {
           if (n >= this.#o.sweepBatchSize && this.#running) return this.sweepOnce();
           return n;
         })
-        .catch((error: unknown) => this.#o.logger.warn({ err: error }, 'Mats outbox sweep failed'))
+        .then(
+          () => this.#sweepFailures.succeeded(),
+          (error: unknown) => this.#sweepFailures.failed(error),
+        )
         .finally(() => {
           this.#inFlight.delete(p);
           this.#scheduleSweep();

@@ -1,4 +1,5 @@
 import type { Logger } from '../../logging.ts';
+import { FailureStreak } from '../../util/FailureStreak.ts';
 
 interface Job {
   name: string;
@@ -6,12 +7,13 @@ interface Job {
   run: () => Promise<void>;
   timer: NodeJS.Timeout | undefined;
   running: Promise<void> | undefined;
+  failures: FailureStreak;
 }
 
 /**
  * Periodic jobs of one node (store.md section 8): each interval gets a constant random extra of 0-10 % per node
  * so nodes spread out; a job never overlaps itself (the next run is scheduled when the current one finished); a
- * failing job logs and waits for its next interval.
+ * failing job logs (once per streak of failures, see {@link FailureStreak}) and waits for its next interval.
  */
 export class JobScheduler {
   readonly #logger: Logger;
@@ -26,7 +28,14 @@ export class JobScheduler {
   add(name: string, intervalMs: number, run: () => Promise<void>): void {
     if (intervalMs <= 0) return;
     const jittered = Math.round(intervalMs * (1 + Math.random() * 0.1));
-    this.#jobs.set(name, { name, intervalMs: jittered, run, timer: undefined, running: undefined });
+    this.#jobs.set(name, {
+      name,
+      intervalMs: jittered,
+      run,
+      timer: undefined,
+      running: undefined,
+      failures: new FailureStreak(this.#logger, `scheduled job '${name}'`, { job: name }),
+    });
   }
 
   start(): void {
@@ -59,7 +68,10 @@ export class JobScheduler {
   #execute(job: Job): Promise<void> {
     job.running ??= job
       .run()
-      .catch((err: unknown) => this.#logger.warn({ err, job: job.name }, 'scheduled job failed'))
+      .then(
+        () => job.failures.succeeded(),
+        (err: unknown) => job.failures.failed(err),
+      )
       .finally(() => (job.running = undefined));
     return job.running;
   }
