@@ -1,3 +1,4 @@
+import { expect } from 'chai';
 import { WebSocket } from 'ws';
 import type { MatsSocketClientOptions } from '../../src/client/clientOptions.ts';
 import { MatsSocketClient } from '../../src/client/MatsSocketClient.ts';
@@ -224,4 +225,13 @@ export function summary(what: string, acc: LoadAccounting): string {
     `p50 ${percentile(acc.latenciesMs, 50).toFixed(1)} ms, p99 ${percentile(acc.latenciesMs, 99).toFixed(1)} ms, ` +
     `per node ${JSON.stringify(acc.perNode)}`
   );
+}
+
+/** The accounting of a run in which every request must be answered exactly once. */
+export function expectExactlyOnce(acc: LoadAccounting): void {
+  expect(acc.lost, 'lost requests').to.deep.equal([]);
+  expect(acc.mismatched, 'mixed-up replies').to.deep.equal([]);
+  expect(acc.duplicateOutcomes, 'duplicate outcomes').to.deep.equal([]);
+  expect(acc.duplicateWireReplies, 'duplicate replies on the wire').to.deep.equal([]);
+  expect(acc.resolved).to.equal(acc.sent);
 }

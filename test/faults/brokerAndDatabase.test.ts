@@ -9,15 +9,7 @@ import {
 import { runId } from '../hooks.ts';
 import { BackendRuns, registerFaultEndpoints } from './faultEndpoints.ts';
 import { killDatabaseConnections } from './faultKit.ts';
-import { LoadRun, summary, until, type LoadAccounting } from './LoadRun.ts';
-
-function expectExactlyOnce(acc: LoadAccounting): void {
-  expect(acc.lost, 'lost requests').to.deep.equal([]);
-  expect(acc.mismatched, 'mixed-up replies').to.deep.equal([]);
-  expect(acc.duplicateOutcomes, 'duplicate outcomes').to.deep.equal([]);
-  expect(acc.duplicateWireReplies, 'duplicate replies on the wire').to.deep.equal([]);
-  expect(acc.resolved).to.equal(acc.sent);
-}
+import { expectExactlyOnce, LoadRun, summary, until } from './LoadRun.ts';
 
 describe('Faults: RabbitMQ connections and MariaDB connections killed mid-run [RabbitMQ + MariaDB]', function () {
   this.timeout(60_000);

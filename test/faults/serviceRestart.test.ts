@@ -11,19 +11,37 @@ import {
 import { serviceUrls } from '../helpers/services.ts';
 import { runId } from '../hooks.ts';
 import { BackendRuns, registerFaultEndpoints } from './faultEndpoints.ts';
-import { LoadRun, summary, until, type LoadAccounting } from './LoadRun.ts';
+import { expectExactlyOnce, LoadRun, summary, until, type LoadAccounting } from './LoadRun.ts';
 import { OutageProxy } from './OutageProxy.ts';
 
 /** How long a service is gone: longer than the Mats redelivery budget (6 attempts, 250 ms apart). */
 const OUTAGE_MS = 3000;
 
-/** The accounting every outage run must show: each request answered exactly once. */
-function expectExactlyOnce(acc: LoadAccounting): void {
-  expect(acc.lost, 'lost requests').to.deep.equal([]);
-  expect(acc.mismatched, 'mixed-up replies').to.deep.equal([]);
-  expect(acc.duplicateOutcomes, 'duplicate outcomes').to.deep.equal([]);
-  expect(acc.duplicateWireReplies, 'two different replies to one request').to.deep.equal([]);
-  expect(acc.resolved).to.equal(acc.sent);
+/** Requests from 6 clients (4 in flight each) before, through and after `proxy.outage()`; the accounting. */
+async function loadThroughOutage(
+  cluster: TestCluster,
+  proxy: OutageProxy,
+  what: string,
+  track: (load: LoadRun) => void,
+): Promise<LoadAccounting> {
+  const load = new LoadRun({
+    urls: cluster.nodes.map((n) => n.url),
+    clients: 6,
+    inflightPerClient: 4,
+    idPrefix: `${what}-${runId}`,
+    authorization: testAuth('faults'),
+    requestTimeoutMs: 60_000,
+  });
+  track(load);
+  load.start();
+  await until(() => load.resolved >= 100, '100 replies before the outage');
+  await proxy.outage(OUTAGE_MS);
+  const after = load.resolved;
+  await until(() => load.resolved >= after + 200, '200 replies after the outage', 45_000);
+  const acc = await load.finish();
+  console.log(summary(`${what} unreachable for ${OUTAGE_MS} ms`, acc));
+  expectExactlyOnce(acc);
+  return acc;
 }
 
 describe('Faults: the database restarts mid-run (connections cut, refused for 3 s) [RabbitMQ + MariaDB]', function () {
@@ -68,23 +86,7 @@ describe('Faults: the database restarts mid-run (connections cut, refused for 3 
   });
 
   it('clients get RETRY and recover; every request answered exactly once, every ACK completed', async () => {
-    const c = cluster!;
-    load = new LoadRun({
-      urls: c.nodes.map((n) => n.url),
-      clients: 6,
-      inflightPerClient: 4,
-      idPrefix: `dbrestart-${runId}`,
-      authorization: testAuth('faults'),
-      requestTimeoutMs: 60_000,
-    });
-    load.start();
-    await until(() => load!.resolved >= 100, '100 replies before the outage');
-    await proxy!.outage(OUTAGE_MS);
-    const after = load.resolved;
-    await until(() => load!.resolved >= after + 200, '200 replies after the database is back', 45_000);
-    const acc = await load.finish();
-    console.log(summary(`database unreachable for ${OUTAGE_MS} ms`, acc));
-    expectExactlyOnce(acc);
+    const acc = await loadThroughOutage(cluster!, proxy!, 'database', (l) => (load = l));
     expect(acc.wireRetries, 'RETRYs while the database was gone').to.be.greaterThan(0);
     // Nothing is left behind: every ACKed reply's outbox row is completed and every ACK2ed request's inbox row
     // deleted, also for ACKs that came while the database was gone (polled, bounded; these writes gather 25 ms).
@@ -136,22 +138,6 @@ describe('Faults: RabbitMQ restarts mid-run (connections cut, refused for 3 s) [
   });
 
   it('both nodes reconnect and re-declare; every request answered exactly once', async () => {
-    const c = cluster!;
-    load = new LoadRun({
-      urls: c.nodes.map((n) => n.url),
-      clients: 6,
-      inflightPerClient: 4,
-      idPrefix: `mqrestart-${runId}`,
-      authorization: testAuth('faults'),
-      requestTimeoutMs: 60_000,
-    });
-    load.start();
-    await until(() => load!.resolved >= 100, '100 replies before the outage');
-    await proxy!.outage(OUTAGE_MS);
-    const after = load.resolved;
-    await until(() => load!.resolved >= after + 200, '200 replies after the broker is back', 45_000);
-    const acc = await load.finish();
-    console.log(summary(`RabbitMQ unreachable for ${OUTAGE_MS} ms`, acc));
-    expectExactlyOnce(acc);
+    await loadThroughOutage(cluster!, proxy!, 'RabbitMQ', (l) => (load = l));
   });
 });
