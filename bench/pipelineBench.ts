@@ -21,17 +21,18 @@ import { parseArgs } from 'node:util';
 import type { Knex } from 'knex';
 import { WebSocket } from 'ws';
 import { MatsSocketClient } from '../src/client/MatsSocketClient.ts';
-import { BackendRuns, registerFaultEndpoints, type EchoReply } from '../test/faults/faultEndpoints.ts';
+import type { EchoReply } from '../test/faults/faultEndpoints.ts';
 import { NodeProcess } from '../test/faults/NodeProcess.ts';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/databases.ts';
 import { serviceUrls } from '../test/helpers/services.ts';
-import { startTestCluster, testAuth } from '../test/helpers/startTestCluster.ts';
+import { testAuth } from '../test/helpers/startTestCluster.ts';
 import { createTestBroker } from '../test/helpers/transports.ts';
 import { runId } from '../test/hooks.ts';
 import { runPacedPhase, runPhase, type PhaseResult } from './pipeline/Driver.ts';
 import { rawAmqpPhase } from './pipeline/rawAmqp.ts';
 import { rawWsPhase } from './pipeline/rawWs.ts';
 import { backlog } from './pipeline/backlog.ts';
+import { startBenchCluster } from './pipeline/benchCluster.ts';
 import { trackProcess, untrackProcess } from './pipeline/cpu.ts';
 import { idleScale, storm } from './pipeline/scale.ts';
 import { chartSvg } from './pipeline/svgChart.ts';
@@ -112,18 +113,7 @@ interface RunningNodes {
 
 /** Two nodes (and the backend endpoint on each) in this process, with the factory's production sweeper timings. */
 async function inProcessNodes(db: TestDatabase): Promise<RunningNodes> {
-  const cluster = await startTestCluster({
-    nodes: 2,
-    db,
-    transport: 'rabbitmq',
-    endpoints: registerFaultEndpoints(new BackendRuns()),
-    factory: {
-      maxDeliveryAttempts: 6,
-      retryDelayMs: 100,
-      outboxSweepIntervalMs: 1000,
-      outboxSweepMinAgeMs: 2000,
-    },
-  });
+  const cluster = await startBenchCluster(db);
   return { urls: cluster.nodes.map((n) => n.url), stop: () => cluster.stop() };
 }
 

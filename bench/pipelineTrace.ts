@@ -8,9 +8,9 @@
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { WebSocket } from 'ws';
-import { BackendRuns, registerFaultEndpoints } from '../test/faults/faultEndpoints.ts';
 import { createTestDatabase } from '../test/helpers/databases.ts';
-import { startTestCluster, testAuth } from '../test/helpers/startTestCluster.ts';
+import { testAuth } from '../test/helpers/startTestCluster.ts';
+import { startBenchCluster } from './pipeline/benchCluster.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -32,19 +32,7 @@ interface Trace {
 }
 
 const db = await createTestDatabase('mysql');
-const cluster = await startTestCluster({
-  nodes: 2,
-  db,
-  transport: 'rabbitmq',
-  endpoints: registerFaultEndpoints(new BackendRuns()),
-  // The factory's production sweeper timings, not the test cluster's fast ones.
-  factory: {
-    maxDeliveryAttempts: 6,
-    retryDelayMs: 100,
-    outboxSweepIntervalMs: 1000,
-    outboxSweepMinAgeMs: 2000,
-  },
-});
+const cluster = await startBenchCluster(db);
 // Statements per round trip, by shape (with --queries).
 const queryCounts = new Map<string, number>();
 // Transactions by the sequence of their statements' first words (with --queries).

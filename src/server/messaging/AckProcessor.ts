@@ -2,7 +2,7 @@ import type { SessionIds } from '../../store/storeTypes.ts';
 import type { MatsSocketConnection } from '../connection/MatsSocketConnection.ts';
 import type { ClientNack, ServerCore } from '../ServerCore.ts';
 import { GroupCommitter } from './GroupCommitter.ts';
-import { retryWhileDatabaseUnavailable } from './retryWhileDatabaseUnavailable.ts';
+import { retryWhileDatabaseUnavailable, serverOutageRetry } from './retryWhileDatabaseUnavailable.ts';
 import type { CommittedEffects, ReplyTerminatorInvoker } from './ReplyTerminatorInvoker.ts';
 
 /**
@@ -27,12 +27,7 @@ export class AckProcessor {
     this.#afterCommit = afterCommit;
     const windowMs = core.options.timings.storeBatchWindowMs;
     // A database restart delays these cleanup writes instead of dropping them (rows would linger until a resume).
-    const retry = {
-      budgetMs: core.options.timings.databaseOutageRetryMs,
-      giveUp: () => core.isStopping(),
-      onRetry: (err: unknown, pauseMs: number) =>
-        core.logger.debug({ err, pauseMs }, 'database unreachable; retrying ACK bookkeeping'),
-    };
+    const retry = serverOutageRetry(core, 'retrying ACK bookkeeping');
     this.#completer = new GroupCommitter({
       windowMs,
       maxItems: 500,

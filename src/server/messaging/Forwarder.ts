@@ -7,7 +7,7 @@ import { encodeFrame, RawJson } from '../../protocol/encodeFrame.ts';
 import type { DeadLetterReason, SessionIds, StoredOutMessage } from '../../store/storeTypes.ts';
 import type { ServerCore } from '../ServerCore.ts';
 import { GroupCommitter } from './GroupCommitter.ts';
-import { retryWhileDatabaseUnavailable } from './retryWhileDatabaseUnavailable.ts';
+import { retryWhileDatabaseUnavailable, serverOutageRetry } from './retryWhileDatabaseUnavailable.ts';
 
 /** Rows written to one connection, to mark attempted. */
 interface MarkItem extends SessionIds {
@@ -41,12 +41,7 @@ export class Forwarder {
     const t = core.options.timings;
     // A database restart pauses forwarding instead of failing the rounds (which would leave the sessions' messages
     // to the next poke or the self-heal sweep).
-    const retry = {
-      budgetMs: t.databaseOutageRetryMs,
-      giveUp: () => core.isStopping(),
-      onRetry: (err: unknown, pauseMs: number) =>
-        core.logger.debug({ err, pauseMs }, 'database unreachable; forwarding waits'),
-    };
+    const retry = serverOutageRetry(core, 'forwarding waits');
     this.#marker = new GroupCommitter<MarkItem, void>({
       windowMs: t.storeBatchWindowMs,
       maxItems: 500,

@@ -1,4 +1,5 @@
 import { isDatabaseUnavailable } from '../../store/sqlErrors.ts';
+import type { ServerCore } from '../ServerCore.ts';
 
 export interface RetryWhileUnavailableOptions {
   /** How long to keep trying while the database is unreachable, ms; 0: a single attempt. */
@@ -30,4 +31,16 @@ export async function retryWhileDatabaseUnavailable<T>(
       waited += pauseMs;
     }
   }
+}
+
+/**
+ * The server's options for {@link retryWhileDatabaseUnavailable}: `timings.databaseOutageRetryMs`, giving up once
+ * the server stops; each retry logged at debug as `database unreachable; <what>`.
+ */
+export function serverOutageRetry(core: ServerCore, what: string): RetryWhileUnavailableOptions {
+  return {
+    budgetMs: core.options.timings.databaseOutageRetryMs,
+    giveUp: () => core.isStopping(),
+    onRetry: (err, pauseMs) => core.logger.debug({ err, pauseMs }, `database unreachable; ${what}`),
+  };
 }
