@@ -10,6 +10,7 @@ import {
 import { AmqpSettler, type ConsumerChannel } from './AmqpSettler.ts';
 import { BaseTransport, toError } from './BaseTransport.ts';
 import { amqpSocketOf, coalesceWrites } from './coalesceWrites.ts';
+import { directPublisher } from './directPublish.ts';
 import type { ActiveConsumer, ManagedConsumer } from './ManagedConsumer.ts';
 import { PublishChannelPool, type ConfirmOutcome } from './PublishChannelPool.ts';
 import type { MessageProperties, OutgoingMessage } from './Transport.ts';
@@ -277,7 +278,8 @@ export class AmqpTransport extends BaseTransport {
     generation: number,
   ): Promise<void> {
     const ch = await model.createConfirmChannel();
-    const handle = pool.add(ch);
+    const publish = directPublisher(ch);
+    const handle = pool.add(publish ? { publish, once: (event, listener) => ch.once(event, listener) } : ch);
     ch.on('error', (error: Error) => this.log.warn({ err: error }, 'publish channel error'));
     ch.on('handler-error', (error: Error, event: string) => this.handlerError(error, event));
     ch.on('return', (msg: amqp.Message) =>
