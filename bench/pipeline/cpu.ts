@@ -23,6 +23,20 @@ export function untrackProcess(pid: number): void {
   for (const pids of tracked.values()) pids.delete(pid);
 }
 
+/** Pids of the local service processes whose label (see `SERVICES`) is `service`, e.g. `'rabbitmq'`. */
+export function servicePids(service: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (SERVICES[readFileSync(`/proc/${entry}/comm`, 'utf8').trim()] === service) pids.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return pids;
+}
+
 /**
  * CPU ms used so far: this process (`bench`: clients, and nodes and backend when they run in it), tracked child
  * processes by label, and each local service (Linux /proc).
