@@ -25,8 +25,8 @@
  * request's publish to the reply's arrival. Queues live under a random prefix and are deleted afterwards. Prints
  * the tables, then (last line) the figures as JSON.
  *
- * Environment: `RABBITMQ_URL` (default amqp://guest:guest@127.0.0.1:5672), `PHASE_MS` (default 4000), `ROUNDS`
- * (default 3), `INFLIGHT` (default 100), `RAW_COALESCE` (default 1), `CPU_SPLIT` (`both`, default; `0`: shared
+ * Environment: `RABBITMQ_URL` (default amqp://guest:guest@127.0.0.1:5672), `PHASE_MS` (default 3000), `ROUNDS`
+ * (default 5), `INFLIGHT` (default 100), `RAW_COALESCE` (default 1), `CPU_SPLIT` (`both`, default; `0`: shared
  * only).
  */
 import { randomBytes } from 'node:crypto';
@@ -40,11 +40,11 @@ import { rawPhase, type RawLoopConfig } from './mats/rawLoop.ts';
 import { splitCpus, type CpuSplit } from './pipeline/cpuSplit.ts';
 
 const URL_ = process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
-const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const TIMING: PhaseTiming = {
   inFlight: Number(process.env.INFLIGHT ?? 100),
   warmupMs: 1000,
-  measureMs: Number(process.env.PHASE_MS ?? 4000),
+  measureMs: Number(process.env.PHASE_MS ?? 3000),
 };
 const PREFIX = `bench.${randomBytes(4).toString('hex')}.`;
 const PAYLOAD = { number: 3.14, string: 'x'.repeat(100), sleepTime: 0 };
@@ -137,6 +137,15 @@ async function main(): Promise<void> {
   const started = Date.now();
   const split: CpuSplit | { unavailable: string } =
     CPU_SPLIT === '0' ? { unavailable: 'CPU_SPLIT=0' } : splitCpus();
+  if ('restore' in split) {
+    // The broker is a shared service: never leave it pinned to half the CPUs, also not after Ctrl-C.
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(signal, () => {
+        split.restore();
+        process.exit(130);
+      });
+    }
+  }
   const arrangements: Arrangement[] = [];
   if ('apply' in split) arrangements.push({ name: 'split', raw: [], mats: [], rawWire: [] });
   arrangements.push({ name: 'shared', raw: [], mats: [], rawWire: [] });
