@@ -177,7 +177,9 @@ async function main(): Promise<void> {
     rounds: ROUNDS,
     raw_coalesced_writes: RAW.coalesce,
     cpu_split:
-      'apply' in split ? { client_cpus: split.client, broker_cpus: split.broker } : { unavailable: split.unavailable },
+      'apply' in split
+        ? { client_cpus: split.client, broker_cpus: split.broker }
+        : { unavailable: split.unavailable },
   };
   for (const a of arrangements) figures[a.name] = report(a, 'apply' in split ? split : undefined);
   // The headline is the split arrangement when there is one: see cpuSplit.ts for why.

@@ -98,7 +98,6 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-
 /** The mean of several phases of one loop (rates from the totals, percentiles and CPU averaged). */
 export function meanOf(results: readonly PhaseResult[]): PhaseResult {
   const sum = (f: (r: PhaseResult) => number): number => results.reduce((a, r) => a + f(r), 0);

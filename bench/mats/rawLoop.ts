@@ -119,4 +119,3 @@ export async function rawPhase(config: RawLoopConfig, run: string, wire: boolean
     await conConn.close().catch(() => undefined);
   }
 }
-
