@@ -6,7 +6,8 @@
  * - **raw** (`mats/rawLoop.ts`): the fastest correct loop we know: one connection for publishing and one for
  *   consuming (both `noDelay: true`), confirm channels, persistent messages, manual acks, quorum queues, the write
  *   coalescing the AMQP transport uses (`coalesceWrites.ts`: a tick's frames in one `writev`; `RAW_COALESCE=0`
- *   measures plain amqplib writes, one syscall per frame) and its publish path (`directPublish.ts`). The "server"
+ *   measures plain amqplib writes, one syscall per frame) and its publish path and frame encoder
+ *   (`directPublish.ts`; `RAW_DIRECT=0` publishes through amqplib's `publish()`). The "server"
  *   consumes a request, publishes the reply, waits for its confirm, then acks the request; the "client" consumes
  *   the reply, acks it and publishes the next request (confirmed).
  * - **raw+wire**: the same raw loop, but each message carries what the Mats wire format mandates
@@ -26,8 +27,8 @@
  * the tables, then (last line) the figures as JSON.
  *
  * Environment: `RABBITMQ_URL` (default amqp://guest:guest@127.0.0.1:5672), `PHASE_MS` (default 3000), `ROUNDS`
- * (default 5), `INFLIGHT` (default 100), `RAW_COALESCE` (default 1), `CPU_SPLIT` (`both`, default; `0`: shared
- * only).
+ * (default 5), `INFLIGHT` (default 100), `RAW_COALESCE` (default 1), `RAW_DIRECT` (default 1), `CPU_SPLIT`
+ * (`both`, default; `0`: shared only).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -54,6 +55,7 @@ const RAW: RawLoopConfig = {
   timing: TIMING,
   payload: PAYLOAD,
   coalesce: process.env.RAW_COALESCE !== '0',
+  directPublish: process.env.RAW_DIRECT !== '0',
 };
 /** `both` (default): every round with the CPUs split and shared; `0`: shared only. */
 const CPU_SPLIT = process.env.CPU_SPLIT ?? 'both';
@@ -176,6 +178,7 @@ async function main(): Promise<void> {
     phase_ms: TIMING.measureMs,
     rounds: ROUNDS,
     raw_coalesced_writes: RAW.coalesce,
+    raw_direct_publish: RAW.directPublish,
     cpu_split:
       'apply' in split
         ? { client_cpus: split.client, broker_cpus: split.broker }

@@ -1,7 +1,7 @@
 import * as amqp from 'amqplib';
 import type { AmqpPublishOptions } from '../../src/broker/amqpProperties.ts';
 import { amqpSocketOf, coalesceWrites } from '../../src/broker/coalesceWrites.ts';
-import { directPublisher } from '../../src/broker/directPublish.ts';
+import { directPublisher, encodePublishesDirectly } from '../../src/broker/directPublish.ts';
 import { LoopDriver, type PhaseResult, type PhaseTiming } from './LoopDriver.ts';
 
 /** What the raw loop runs against and with. */
@@ -14,6 +14,8 @@ export interface RawLoopConfig {
   payload: unknown;
   /** Coalesce each connection's writes per tick, as the AMQP transport does (`coalesceWrites.ts`). */
   coalesce: boolean;
+  /** Publish through the transport's publish path and frame encoder (`directPublish.ts`), not amqplib's. */
+  directPublish: boolean;
 }
 
 const QUORUM = { durable: true, arguments: { 'x-queue-type': 'quorum' } };
@@ -39,7 +41,7 @@ function matsLikeProperties(id: string): Partial<AmqpPublishOptions> {
 
 /** The raw amqplib loop; with `wire`, messages are as large and as annotated as Mats messages. */
 export async function rawPhase(config: RawLoopConfig, run: string, wire: boolean): Promise<PhaseResult> {
-  const { url, prefix, payload, coalesce } = config;
+  const { url, prefix, payload, coalesce, directPublish } = config;
   const requests = `${prefix}raw${run}${wire ? 'w' : ''}.requests`;
   const replies = `${prefix}raw${run}${wire ? 'w' : ''}.replies`;
   const pubConn = await amqp.connect(url, {
@@ -58,11 +60,13 @@ export async function rawPhase(config: RawLoopConfig, run: string, wire: boolean
       coalesceWrites(socket);
     }
   }
+  if (directPublish && !encodePublishesDirectly(pubConn)) {
+    throw new Error("cannot give the raw loop the transport's publish encoder: amqplib internals not found");
+  }
   try {
     const pub = await pubConn.createConfirmChannel();
-    // The fastest way to publish with amqplib, as the AMQP transport does (amqplib's own publish makes every
-    // headers object a prototype: see directPublish.ts); without headers it makes no measurable difference.
-    const publish = directPublisher(pub) ?? pub.publish.bind(pub);
+    // The fastest way to publish with amqplib we know, as the AMQP transport does (see directPublish.ts).
+    const publish = (directPublish ? directPublisher(pub) : undefined) ?? pub.publish.bind(pub);
     const serverCh = await conConn.createChannel();
     const clientCh = await conConn.createChannel();
     await pub.assertQueue(requests, QUORUM);

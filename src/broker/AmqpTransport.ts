@@ -10,7 +10,7 @@ import {
 import { AmqpSettler, type ConsumerChannel } from './AmqpSettler.ts';
 import { BaseTransport, toError } from './BaseTransport.ts';
 import { amqpSocketOf, coalesceWrites } from './coalesceWrites.ts';
-import { directPublisher } from './directPublish.ts';
+import { directPublisher, encodePublishesDirectly } from './directPublish.ts';
 import type { ActiveConsumer, ManagedConsumer } from './ManagedConsumer.ts';
 import { PublishChannelPool, type ConfirmOutcome } from './PublishChannelPool.ts';
 import type { MessageProperties, OutgoingMessage } from './Transport.ts';
@@ -265,6 +265,13 @@ export class AmqpTransport extends BaseTransport {
       const socket = amqpSocketOf(model);
       if (socket) coalesceWrites(socket);
     }
+    if (this.amqpOptions.directPublish && !encodePublishesDirectly(model)) {
+      // Still correct (amqplib encodes), only slower: amqplib's internals are not where this version expects them.
+      this.log.warn(
+        { role },
+        "directPublish: amqplib's connection internals not found; amqplib encodes publishes",
+      );
+    }
     // 'error' precedes 'close' on a connection failure; without a listener it would crash the process.
     model.on('error', (error: Error) => this.log.warn({ err: error, role }, 'broker connection error'));
     model.on('handler-error', (error: Error, event: string) => this.handlerError(error, event));
@@ -278,7 +285,7 @@ export class AmqpTransport extends BaseTransport {
     generation: number,
   ): Promise<void> {
     const ch = await model.createConfirmChannel();
-    const publish = directPublisher(ch);
+    const publish = this.amqpOptions.directPublish ? directPublisher(ch) : undefined;
     const handle = pool.add(publish ? { publish, once: (event, listener) => ch.once(event, listener) } : ch);
     ch.on('error', (error: Error) => this.log.warn({ err: error }, 'publish channel error'));
     ch.on('handler-error', (error: Error, event: string) => this.handlerError(error, event));

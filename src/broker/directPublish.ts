@@ -1,5 +1,6 @@
 import type { AmqpPublishOptions } from './amqpProperties.ts';
 import type { ConfirmChannelLike } from './PublishChannelPool.ts';
+import { encodePublishFrames, type PublishFrameFields } from './publishFrames.ts';
 
 /**
  * The method fields and properties of a `basic.publish`, as amqplib's frame encoder reads them: the same object
@@ -84,4 +85,56 @@ export function directPublisher(channel: object): ConfirmChannelLike['publish'] 
     ch.pushConfirmCallback(callback);
     return ok;
   };
+}
+
+/** The non-public part of amqplib's `Connection` that {@link encodePublishesDirectly} uses. */
+interface ConnectionInternals {
+  sendMessage(
+    channel: number,
+    method: number,
+    fields: PublishFrameFields,
+    propertiesClass: number,
+    properties: PublishFrameFields,
+    content: Buffer,
+  ): boolean;
+  channels: Array<{ buffer: { write(chunk: Buffer): boolean } } | undefined>;
+  frameMax: number;
+  sentSinceLastCheck: boolean;
+}
+
+/** amqplib's ids (`defs.js`) of basic.publish (class 60, method 40) and of the basic class's properties. */
+const BASIC_PUBLISH_ID = 0x003c0028;
+const BASIC_PROPERTIES_ID = 60;
+
+/**
+ * Makes the connection under an amqplib `ChannelModel` encode its publishes with {@link encodePublishFrames}
+ * (the same bytes, a quarter of the CPU) and hand them to the channel's output as amqplib's own `sendMessage`
+ * does; anything that encoder does not cover (multi-frame bodies, other header value types) still goes through
+ * amqplib. Replaces `model.connection.sendMessage` on this one connection, which is not public API: returns false
+ * and changes nothing when it is not there.
+ */
+export function encodePublishesDirectly(model: unknown): boolean {
+  const connection = (model as { connection?: Partial<ConnectionInternals> } | undefined)?.connection;
+  if (
+    !connection ||
+    typeof connection.sendMessage !== 'function' ||
+    !Array.isArray(connection.channels) ||
+    typeof connection.frameMax !== 'number'
+  ) {
+    return false;
+  }
+  const c = connection as ConnectionInternals;
+  const original = c.sendMessage.bind(c);
+  c.sendMessage = (channel, method, fields, propertiesClass, properties, content) => {
+    if (method === BASIC_PUBLISH_ID && propertiesClass === BASIC_PROPERTIES_ID && Buffer.isBuffer(content)) {
+      const mux = c.channels[channel];
+      const frames = mux && encodePublishFrames(channel, fields, properties, content, c.frameMax);
+      if (frames) {
+        c.sentSinceLastCheck = true;
+        return mux.buffer.write(frames);
+      }
+    }
+    return original(channel, method, fields, propertiesClass, properties, content);
+  };
+  return true;
 }
