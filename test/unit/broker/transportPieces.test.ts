@@ -104,6 +104,8 @@ describe('transport options', () => {
       publishChannels: 4,
       maxUnconfirmedPerChannel: 1000,
       connectTimeoutMs: 10_000,
+      coalesceWrites: true,
+      directPublish: true,
     });
     expect(o.reconnect).to.deep.equal({ initialMs: 500, factor: 2, maxMs: 30_000, jitter: 0.2 });
   });
@@ -131,5 +133,8 @@ describe('transport options', () => {
     expect(field(() => resolveAmqpTransportOptions({ name: 'n', publishChannels: 1.5 }))).to.equal(
       'publishChannels',
     );
+    expect(
+      field(() => resolveAmqpTransportOptions({ name: 'n', directPublish: 'yes' as unknown as boolean })),
+    ).to.equal('directPublish');
   });
 });
