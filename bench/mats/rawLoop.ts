@@ -1,7 +1,5 @@
-import * as amqp from 'amqplib';
 import type { AmqpPublishOptions } from '../../src/broker/amqpProperties.ts';
-import { amqpSocketOf, coalesceWrites } from '../../src/broker/coalesceWrites.ts';
-import { directPublisher, encodePublishesDirectly } from '../../src/broker/directPublish.ts';
+import { openRawLoop } from '../pipeline/rawAmqp.ts';
 import { LoopDriver, type PhaseResult, type PhaseTiming } from './LoopDriver.ts';
 
 /** What the raw loop runs against and with. */
@@ -17,8 +15,6 @@ export interface RawLoopConfig {
   /** Publish through the transport's publish path and frame encoder (`directPublish.ts`), not amqplib's. */
   directPublish: boolean;
 }
-
-const QUORUM = { durable: true, arguments: { 'x-queue-type': 'quorum' } };
 
 /** What the Mats wire format adds to every message (section 4.1), for the raw+wire loop. */
 function matsLikeProperties(id: string): Partial<AmqpPublishOptions> {
@@ -39,87 +35,23 @@ function matsLikeProperties(id: string): Partial<AmqpPublishOptions> {
   };
 }
 
-/** The raw amqplib loop; with `wire`, messages are as large and as annotated as Mats messages. */
+/** The raw amqplib loop (`openRawLoop`); with `wire`, messages are as large and as annotated as Mats messages. */
 export async function rawPhase(config: RawLoopConfig, run: string, wire: boolean): Promise<PhaseResult> {
-  const { url, prefix, payload, coalesce, directPublish } = config;
-  const requests = `${prefix}raw${run}${wire ? 'w' : ''}.requests`;
-  const replies = `${prefix}raw${run}${wire ? 'w' : ''}.replies`;
-  const pubConn = await amqp.connect(url, {
-    noDelay: true,
-    clientProperties: { connection_name: `${prefix}raw-pub` },
+  // A Mats envelope around the bench payload is about 600 bytes (591 measured).
+  const pad = wire ? 'p'.repeat(480) : '';
+  const loop = await openRawLoop({
+    url: config.url,
+    prefix: config.prefix,
+    name: `${run}${wire ? 'w' : ''}`,
+    inFlight: config.timing.inFlight,
+    body: (id) => Buffer.from(JSON.stringify({ id, data: config.payload, pad })),
+    ...(wire ? { extra: matsLikeProperties } : {}),
+    coalesce: config.coalesce,
+    directPublish: config.directPublish,
   });
-  const conConn = await amqp.connect(url, {
-    noDelay: true,
-    clientProperties: { connection_name: `${prefix}raw-con` },
-  });
-  if (coalesce) {
-    for (const m of [pubConn, conConn]) {
-      const socket = amqpSocketOf(m);
-      if (!socket)
-        throw new Error("cannot coalesce the raw loop's writes: amqplib has no socket where expected");
-      coalesceWrites(socket);
-    }
-  }
-  if (directPublish && !encodePublishesDirectly(pubConn)) {
-    throw new Error("cannot give the raw loop the transport's publish encoder: amqplib internals not found");
-  }
   try {
-    const pub = await pubConn.createConfirmChannel();
-    // The fastest way to publish with amqplib we know, as the AMQP transport does (see directPublish.ts).
-    const publish = (directPublish ? directPublisher(pub) : undefined) ?? pub.publish.bind(pub);
-    const serverCh = await conConn.createChannel();
-    const clientCh = await conConn.createChannel();
-    await pub.assertQueue(requests, QUORUM);
-    await pub.assertQueue(replies, QUORUM);
-    await serverCh.prefetch(config.timing.inFlight);
-    await clientCh.prefetch(config.timing.inFlight);
-    const waiting = new Map<string, () => void>();
-    let seq = 0;
-    // A Mats envelope around the bench payload is about 600 bytes (591 measured).
-    const pad = wire ? 'p'.repeat(480) : '';
-    const body = (id: string) => Buffer.from(JSON.stringify({ id, data: payload, pad }));
-    const extra = (id: string): Partial<AmqpPublishOptions> => (wire ? matsLikeProperties(id) : {});
-    await serverCh.consume(requests, (msg) => {
-      if (!msg) return;
-      const id = msg.properties.messageId as string;
-      publish(
-        '',
-        replies,
-        body(id),
-        { persistent: true, mandatory: true, messageId: id, headers: {}, ...extra(id) },
-        (err) => {
-          if (err) serverCh.reject(msg, true);
-          else serverCh.ack(msg);
-        },
-      );
-    });
-    await clientCh.consume(replies, (msg) => {
-      if (!msg) return;
-      clientCh.ack(msg);
-      const id = msg.properties.messageId as string;
-      const done = waiting.get(id);
-      waiting.delete(id);
-      done?.();
-    });
-    const driver = new LoopDriver(config.timing, (onReply) => {
-      const id = `r${++seq}`;
-      waiting.set(id, onReply);
-      publish(
-        '',
-        requests,
-        body(id),
-        { persistent: true, mandatory: true, messageId: id, headers: {}, ...extra(id) },
-        (err) => {
-          if (err) throw new Error(`raw request not confirmed: ${String(err)}`);
-        },
-      );
-    });
-    const result = await driver.run();
-    await pub.deleteQueue(requests);
-    await pub.deleteQueue(replies);
-    return result;
+    return await new LoopDriver(config.timing, (onReply) => loop.request(onReply)).run();
   } finally {
-    await pubConn.close().catch(() => undefined);
-    await conConn.close().catch(() => undefined);
+    await loop.close();
   }
 }

@@ -1,48 +1,91 @@
 import * as amqp from 'amqplib';
+import type { AmqpPublishOptions } from '../../src/broker/amqpProperties.ts';
 import { amqpSocketOf, coalesceWrites } from '../../src/broker/coalesceWrites.ts';
+import { directPublisher, encodePublishesDirectly } from '../../src/broker/directPublish.ts';
 import { runPhase, type PhaseResult } from './Driver.ts';
 
 const QUORUM = { durable: true, arguments: { 'x-queue-type': 'quorum' } };
 
+/** Where and how a raw loop runs. */
+export interface RawLoopOptions {
+  url: string;
+  /** Queue and connection name prefix of this bench run. */
+  prefix: string;
+  /** Distinguishes this loop's two queues from other loops of the run. */
+  name: string;
+  /** Prefetch of both consumers: the most round trips that will be in flight. */
+  inFlight: number;
+  /** The body of a request or reply with message id `id`. */
+  body(id: string): Buffer;
+  /** Properties and headers every message carries besides id, persistence and `mandatory`. */
+  extra?: (id: string) => Partial<AmqpPublishOptions>;
+  /** Coalesce each connection's writes per tick, as the AMQP transport does (`coalesceWrites.ts`). @default true */
+  coalesce?: boolean;
+  /** Publish through the transport's publish path and frame encoder (`directPublish.ts`). @default true */
+  directPublish?: boolean;
+}
+
+/** A running raw loop: `request(onReply)` sends one request; `onReply` runs when its reply arrived. */
+export interface RawLoop {
+  request(onReply: () => void): void;
+  /** Deletes the queues and closes the connections. */
+  close(): Promise<void>;
+}
+
 /**
- * The ceiling: a raw amqplib request/reply loop with `inflight` round trips outstanding: confirm channel,
- * persistent messages, manual acks, `noDelay`, quorum queues (as the Mats layer uses), and the transport's write
- * coalescing (a tick's frames in one `writev`: without it the loop is ~20 % slower, so it would not be the
- * fastest). The "server" consumes a request, publishes the reply, waits for its confirm, then acks.
+ * The ceiling the benches compare with: a raw amqplib request/reply loop, the fastest correct one we know. One
+ * connection for publishing and one for consuming (`noDelay`), a confirm channel, persistent messages, manual acks,
+ * quorum queues (as the Mats layer uses), and what the AMQP transport does to amqplib: write coalescing (a tick's
+ * frames in one `writev`) and its own publish encoder; without them the loop is slower, so it would not be the
+ * fastest. The "server" consumes a request, publishes the reply, waits for its confirm, then acks the request; the
+ * "client" consumes the reply and acks it.
  */
-export async function rawAmqpPhase(
-  url: string,
-  prefix: string,
-  inflight: number,
-  warmupMs: number,
-  measureMs: number,
-): Promise<PhaseResult> {
-  const requests = `${prefix}raw${inflight}.requests`;
-  const replies = `${prefix}raw${inflight}.replies`;
-  const opts = (n: string) => ({ noDelay: true, clientProperties: { connection_name: `${prefix}${n}` } });
-  const pubConn = await amqp.connect(url, opts('raw-pub'));
-  const conConn = await amqp.connect(url, opts('raw-con'));
-  for (const m of [pubConn, conConn]) {
-    const socket = amqpSocketOf(m);
-    if (!socket)
-      throw new Error("cannot coalesce the raw loop's writes: amqplib has no socket where expected");
-    coalesceWrites(socket);
-  }
+export async function openRawLoop(o: RawLoopOptions): Promise<RawLoop> {
+  const requests = `${o.prefix}raw${o.name}.requests`;
+  const replies = `${o.prefix}raw${o.name}.replies`;
+  const opts = (n: string) => ({ noDelay: true, clientProperties: { connection_name: `${o.prefix}${n}` } });
+  const pubConn = await amqp.connect(o.url, opts('raw-pub'));
+  const conConn = await amqp.connect(o.url, opts('raw-con'));
+  const close = async (): Promise<void> => {
+    await pubConn.close().catch(() => undefined);
+    await conConn.close().catch(() => undefined);
+  };
   try {
+    if (o.coalesce ?? true) {
+      for (const m of [pubConn, conConn]) {
+        const socket = amqpSocketOf(m);
+        if (!socket)
+          throw new Error("cannot coalesce the raw loop's writes: amqplib has no socket where expected");
+        coalesceWrites(socket);
+      }
+    }
+    const direct = o.directPublish ?? true;
+    if (direct && !encodePublishesDirectly(pubConn)) {
+      throw new Error(
+        "cannot give the raw loop the transport's publish encoder: amqplib internals not found",
+      );
+    }
     const pub = await pubConn.createConfirmChannel();
+    const publish = (direct ? directPublisher(pub) : undefined) ?? pub.publish.bind(pub);
     const serverCh = await conConn.createChannel();
     const clientCh = await conConn.createChannel();
     await pub.assertQueue(requests, QUORUM);
     await pub.assertQueue(replies, QUORUM);
-    await serverCh.prefetch(inflight);
-    await clientCh.prefetch(inflight);
+    await serverCh.prefetch(o.inFlight);
+    await clientCh.prefetch(o.inFlight);
+    const options = (id: string): AmqpPublishOptions => ({
+      persistent: true,
+      mandatory: true,
+      messageId: id,
+      headers: {},
+      ...o.extra?.(id),
+    });
     const waiting = new Map<string, () => void>();
     let seq = 0;
-    const body = (id: string) => Buffer.from(JSON.stringify({ id, data: { string: 'x'.repeat(100) } }));
     await serverCh.consume(requests, (msg) => {
       if (!msg) return;
       const id = msg.properties.messageId as string;
-      pub.publish('', replies, body(id), { persistent: true, mandatory: true, messageId: id }, (err) => {
+      publish('', replies, o.body(id), options(id), (err) => {
         if (err) serverCh.reject(msg, true);
         else serverCh.ack(msg);
       });
@@ -55,25 +98,53 @@ export async function rawAmqpPhase(
       waiting.delete(id);
       done?.();
     });
-    const result = await runPhase(
+    return {
+      request(onReply) {
+        const id = `r${++seq}`;
+        waiting.set(id, onReply);
+        publish('', requests, o.body(id), options(id), (err) => {
+          if (err) throw new Error(`raw request not confirmed: ${String(err)}`);
+        });
+      },
+      async close() {
+        try {
+          await pub.deleteQueue(requests);
+          await pub.deleteQueue(replies);
+        } finally {
+          await close();
+        }
+      },
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/** The pipeline bench's raw amqplib phase: {@link openRawLoop} with `inflight` round trips outstanding. */
+export async function rawAmqpPhase(
+  url: string,
+  prefix: string,
+  inflight: number,
+  warmupMs: number,
+  measureMs: number,
+): Promise<PhaseResult> {
+  const loop = await openRawLoop({
+    url,
+    prefix,
+    name: String(inflight),
+    inFlight: inflight,
+    body: (id) => Buffer.from(JSON.stringify({ id, data: { string: 'x'.repeat(100) } })),
+  });
+  try {
+    return await runPhase(
       'raw amqplib',
       inflight,
-      () =>
-        new Promise<void>((resolve, reject) => {
-          const id = `r${++seq}`;
-          waiting.set(id, resolve);
-          pub.publish('', requests, body(id), { persistent: true, mandatory: true, messageId: id }, (err) => {
-            if (err) reject(new Error(`raw request not confirmed: ${String(err)}`));
-          });
-        }),
+      () => new Promise<void>((resolve) => loop.request(resolve)),
       warmupMs,
       measureMs,
     );
-    await pub.deleteQueue(requests);
-    await pub.deleteQueue(replies);
-    return result;
   } finally {
-    await pubConn.close().catch(() => undefined);
-    await conConn.close().catch(() => undefined);
+    await loop.close();
   }
 }
