@@ -50,7 +50,11 @@ export async function rawPhase(config: RawLoopConfig, run: string, wire: boolean
     directPublish: config.directPublish,
   });
   try {
-    return await new LoopDriver(config.timing, (onReply) => loop.request(onReply)).run();
+    // As in the Mats loop: a round trip that cannot complete ends the bench instead of skewing it.
+    const fail = (error: Error): never => {
+      throw error;
+    };
+    return await new LoopDriver(config.timing, (onReply) => loop.request(onReply, fail)).run();
   } finally {
     await loop.close();
   }

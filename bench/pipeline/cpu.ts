@@ -23,18 +23,26 @@ export function untrackProcess(pid: number): void {
   for (const pids of tracked.values()) pids.delete(pid);
 }
 
-/** Pids of the local service processes whose label (see `SERVICES`) is `service`, e.g. `'rabbitmq'`. */
-export function servicePids(service: string): number[] {
-  const pids: number[] = [];
+/** The local service processes (`SERVICES`) running now, as [label, pid]. */
+function serviceProcesses(): Array<[string, number]> {
+  const out: Array<[string, number]> = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (SERVICES[readFileSync(`/proc/${entry}/comm`, 'utf8').trim()] === service) pids.push(Number(entry));
+      const service = SERVICES[readFileSync(`/proc/${entry}/comm`, 'utf8').trim()];
+      if (service) out.push([service, Number(entry)]);
     } catch {
       // The process ended while we looked.
     }
   }
-  return pids;
+  return out;
+}
+
+/** Pids of the local service processes whose label (see `SERVICES`) is `service`, e.g. `'rabbitmq'`. */
+export function servicePids(service: string): number[] {
+  return serviceProcesses()
+    .filter(([label]) => label === service)
+    .map(([, pid]) => pid);
 }
 
 /**
@@ -53,13 +61,11 @@ export function cpuSnapshot(): Record<string, number> {
       }
     }
   }
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
+  for (const [service, pid] of serviceProcesses()) {
     try {
-      const service = SERVICES[readFileSync(`/proc/${entry}/comm`, 'utf8').trim()];
-      if (service) out[service] = (out[service] ?? 0) + cpuMsOf(Number(entry));
+      out[service] = (out[service] ?? 0) + cpuMsOf(pid);
     } catch {
-      // The process ended while we looked.
+      // Exited since the scan.
     }
   }
   return out;

@@ -25,9 +25,12 @@ export interface RawLoopOptions {
   directPublish?: boolean;
 }
 
-/** A running raw loop: `request(onReply)` sends one request; `onReply` runs when its reply arrived. */
+/**
+ * A running raw loop: `request(onReply, onError)` sends one request; `onReply` runs when its reply arrived,
+ * `onError` when the broker did not confirm the request (no reply will come).
+ */
 export interface RawLoop {
-  request(onReply: () => void): void;
+  request(onReply: () => void, onError: (error: Error) => void): void;
   /** Deletes the queues and closes the connections. */
   close(): Promise<void>;
 }
@@ -99,11 +102,13 @@ export async function openRawLoop(o: RawLoopOptions): Promise<RawLoop> {
       done?.();
     });
     return {
-      request(onReply) {
+      request(onReply, onError) {
         const id = `r${++seq}`;
         waiting.set(id, onReply);
         publish('', requests, o.body(id), options(id), (err) => {
-          if (err) throw new Error(`raw request not confirmed: ${String(err)}`);
+          if (!err) return;
+          waiting.delete(id);
+          onError(new Error('raw request not confirmed', { cause: err }));
         });
       },
       async close() {
@@ -140,7 +145,7 @@ export async function rawAmqpPhase(
     return await runPhase(
       'raw amqplib',
       inflight,
-      () => new Promise<void>((resolve) => loop.request(resolve)),
+      () => new Promise<void>((resolve, reject) => loop.request(resolve, reject)),
       warmupMs,
       measureMs,
     );

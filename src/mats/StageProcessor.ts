@@ -127,7 +127,7 @@ export class StageProcessor {
       return;
     }
 
-    const result = await runStageTransaction(this.#scope, delivery, envelope, attempt, t0, fields, fields);
+    const result = await runStageTransaction(this.#scope, delivery, envelope, attempt, t0, fields);
     switch (result.kind) {
       case 'committed':
         return this.#publishAndAck(delivery, result.run, result.outgoing, fields, t0);

@@ -11,6 +11,7 @@ import { OutgoingCollector } from './OutgoingCollector.ts';
 import { runStageLambdas } from './runStageLambdas.ts';
 import type { StageRun } from './StageContextImpl.ts';
 import type { StageDefinition } from './StageDefinition.ts';
+import type { RunLog } from './StageRunReport.ts';
 
 /** @internal What a stage transaction needs besides the message. */
 export interface StageTransactionScope {
@@ -22,12 +23,6 @@ export interface StageTransactionScope {
   readonly aborting: () => boolean;
   /** A pause that `stop()` cuts short. */
   readonly sleep: (ms: number) => Promise<void>;
-}
-
-/** @internal The timings a stage transaction reports into the run's log line (ms). */
-export interface StageTransactionTimings {
-  userLambdaMs?: number;
-  dbCommitMs?: number;
 }
 
 /** @internal How a stage transaction ended. */
@@ -51,8 +46,8 @@ class StopAbort extends Error {
 /**
  * The transactional part of a stage run (`mats-semantics.md` 2.1): inbox → lambda (with its nextDirect chain) →
  * outbox → commit, rolled back on any failure. While the database is unreachable (`isDatabaseUnavailable`) the
- * run is repeated with backoff for up to `databaseOutageRetryMs` without spending a delivery attempt; `log`
- * carries the run's log fields for the warning.
+ * run is repeated with backoff for up to `databaseOutageRetryMs` without spending a delivery attempt. The
+ * lambda and commit timings go into `fields`, the run's log line.
  */
 export async function runStageTransaction(
   scope: StageTransactionScope,
@@ -60,8 +55,7 @@ export async function runStageTransaction(
   envelope: MatsEnvelope,
   attempt: number,
   receivedPerf: number,
-  timings: StageTransactionTimings,
-  log: object,
+  fields: RunLog,
 ): Promise<StageTransactionResult> {
   const { runtime, stage } = scope;
   let outageWaitedMs = 0;
@@ -93,7 +87,7 @@ export async function runStageTransaction(
       const tLambda = performance.now();
       const lambdas = runStageLambdas(run, stage, envelope);
       if (lambdas instanceof Promise) await lambdas;
-      timings.userLambdaMs = performance.now() - tLambda;
+      fields.userLambdaMs = performance.now() - tLambda;
       if (run.overflow) throw run.overflow;
       if (scope.aborting()) throw new StopAbort();
 
@@ -115,7 +109,7 @@ export async function runStageTransaction(
       }
       if (run.tx.started) {
         await run.tx.commit();
-        timings.dbCommitMs = performance.now() - tCommit;
+        fields.dbCommitMs = performance.now() - tCommit;
       }
       return { kind: 'committed', run, outgoing };
     } catch (error) {
@@ -126,7 +120,7 @@ export async function runStageTransaction(
         return { kind: 'failed', error, refusal };
       }
       const pauseMs = outagePauseMs(stage.options.retryDelayMs, outageRound, budget - outageWaitedMs);
-      const outageLog = { ...log, err: error, waitedMs: outageWaitedMs, pauseMs };
+      const outageLog = { ...fields, err: error, waitedMs: outageWaitedMs, pauseMs };
       const msg =
         'Mats stage: database unreachable; keeping the message and trying again (not a delivery attempt)';
       if (outageRound === 0) stage.logger.warn(outageLog, msg);
