@@ -109,7 +109,7 @@ export class AmqpTransport extends BaseTransport {
     const queues = unasserted;
     void (async () => {
       try {
-        for (const queue of queues) await this.assertQueueConnected(queue);
+        for (const queue of queues) await this.assertQueueShared(queue);
       } catch (error) {
         done(error);
         return;

@@ -56,6 +56,8 @@ export abstract class BaseTransport extends EventEmitter<TransportEventMap> impl
   private readonly consumers = new Set<ManagedConsumer>();
   /** Publishes awaiting their confirms, checked against their deadline by one periodic sweep. */
   private readonly outstanding = new Set<OutstandingPublish>();
+  /** Queue declares in progress, by queue, with the generation they run on. */
+  private readonly declaring = new Map<string, { generation: number; done: Promise<void> }>();
   private confirmSweepTimer: NodeJS.Timeout | undefined;
   /** Set by close() while it waits for the outstanding publishes to settle. */
   private onPublishesSettled: (() => void) | undefined;
@@ -79,6 +81,24 @@ export abstract class BaseTransport extends EventEmitter<TransportEventMap> impl
     generation: number,
   ): Promise<void>;
   protected abstract assertQueueConnected(queue: string): Promise<void>;
+
+  /**
+   * {@link assertQueueConnected}, shared by every publish that needs the same queue declared on the current
+   * connection: without it, the first burst of N concurrent publishes to a new queue (e.g. a stage's concurrency
+   * worth of replies after a restart) opens N throw-away channels and sends N identical declares.
+   */
+  protected assertQueueShared(queue: string): Promise<void> {
+    const running = this.declaring.get(queue);
+    if (running && running.generation === this.generation) return running.done;
+    const entry = {
+      generation: this.generation,
+      done: this.assertQueueConnected(queue).finally(() => {
+        if (this.declaring.get(queue) === entry) this.declaring.delete(queue);
+      }),
+    };
+    this.declaring.set(queue, entry);
+    return entry.done;
+  }
 
   /**
    * {@link publishConnected} reporting through a callback (`error` undefined = all confirmed), called exactly

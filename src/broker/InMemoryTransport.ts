@@ -79,7 +79,7 @@ export class InMemoryTransport extends BaseTransport {
     if (unasserted.size > 0) {
       // Copy before awaiting the declares: the caller may reuse its buffers once publish() returned.
       batch = messages.map((m) => ({ ...m, body: Buffer.from(m.body) }));
-      for (const queue of unasserted) await this.assertQueueConnected(queue);
+      for (const queue of unasserted) await this.assertQueueShared(queue);
     }
     const channel = this.publishChannel;
     if (!channel?.open) throw this.unavailable();

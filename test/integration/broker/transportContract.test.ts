@@ -91,6 +91,23 @@ describeEachTransport('Transport contract', (broker) => {
       expect(await broker().queueDepth(q)).to.equal(1);
     });
 
+    it('declares a new queue once for a burst of concurrent first publishes to it', async () => {
+      const t = await connected('node');
+      // Counted at the subclass hook every declare goes through (one throw-away channel each on RabbitMQ).
+      const hook = t as unknown as { assertQueueConnected(queue: string): Promise<void> };
+      const declare = hook.assertQueueConnected.bind(t);
+      const declared: string[] = [];
+      hook.assertQueueConnected = (queue) => {
+        declared.push(queue);
+        return declare(queue);
+      };
+      const q = queueName('burst');
+      await Promise.all(Array.from({ length: 20 }, (_, i) => t.publish([message(toQueue(q), `m${i}`)])));
+      await t.publish([message(toQueue(q), 'later')]);
+      expect(declared).to.deep.equal([q]);
+      expect(await broker().queueDepth(q)).to.equal(21);
+    });
+
     it('copies the body on publish: later mutation by the publisher is not seen', async () => {
       const t = await connected('node');
       const q = queueName('copy');
