@@ -12,6 +12,7 @@ import { MatsFuturizer } from './MatsFuturizer.ts';
 import { MatsInitiatorImpl, type MatsInitiator, type MatsInitiatorOptions } from './MatsInitiator.ts';
 import { MatsRuntime } from './MatsRuntime.ts';
 import type { StageContext } from './StageContext.ts';
+import { needsAsyncContext } from './ambientContext.ts';
 import type { StageLambda } from './StageDefinition.ts';
 
 /**
@@ -69,7 +70,10 @@ export class MatsFactory implements EndpointHost {
     options?: StageOptions,
   ): MatsEndpoint<R, unknown> {
     const ep = this.#create(endpointId, 'single', options);
-    const lambda: StageLambda = (ctx, _state, incoming) => fn(ctx, incoming as I);
+    // The wrapper keeps the function's kind: an async one needs its ambient context across awaits.
+    const lambda: StageLambda = needsAsyncContext(fn)
+      ? async (ctx, _state, incoming) => fn(ctx, incoming as I)
+      : (ctx, _state, incoming) => fn(ctx, incoming as I);
     return ep.addOnlyStage(lambda, true, options);
   }
 

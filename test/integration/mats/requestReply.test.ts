@@ -534,6 +534,29 @@ describeMats('Mats request/reply and state (statements 4-16)', (env) => {
     expect(got.find((g) => g.kind === 'named:ok')!.traceId).to.equal('n');
   });
 
+  it('S15: the default initiator joins the stage transaction from a plain (non-async) lambda too', async () => {
+    const e = env();
+    const f = e.createFactory('n');
+    const ep = e.uid('S15p.ep');
+    const term = e.uid('S15p.term');
+    const sink = new Sink<{ kind: string; traceId: string }>();
+    f.single<null, string>(ep, (_ctx, mode) => {
+      void f
+        .getDefaultInitiator()
+        .initiate((init) => init.traceId('d').from('x').to(term).send(`default:${mode}`));
+      if (mode === 'fail') throw new Error('fails');
+      return null;
+    });
+    f.terminator<unknown, string>(term, (ctx, _s, kind) => sink.push({ kind, traceId: ctx.traceId }));
+    expect(await f.waitForReceiving(10_000)).to.equal(true);
+    await f.getDefaultInitiator().initiate((init) => init.traceId('F').from('t').to(ep).send('fail'));
+    await waitForDepth(e.broker, dlqName(e.prefix, ep), 1);
+    await f.getDefaultInitiator().initiate((init) => init.traceId('OK').from('t').to(ep).send('ok'));
+    const [got] = await sink.take(1);
+    // Joined: the failing runs sent nothing, the successful one sent its message as a child flow of the stage.
+    expect(got).to.deep.equal({ kind: 'default:ok', traceId: 'OK|d' });
+  });
+
   it('S16: trace properties stay visible in later stages; sideloads reach only the next message', async () => {
     const e = env();
     const f = e.createFactory('n');

@@ -1,5 +1,10 @@
 import { expect } from 'chai';
-import { currentStageContext, runInStageContext } from '../../../src/mats/ambientContext.ts';
+import {
+  currentStageContext,
+  needsAsyncContext,
+  runInStageContext,
+  runOutsideStageContext,
+} from '../../../src/mats/ambientContext.ts';
 import { buildInitiation, IncomingFlow } from '../../../src/mats/EnvelopeBuilder.ts';
 import { InitiateBuilder } from '../../../src/mats/InitiateBuilder.ts';
 import { LazyTransaction } from '../../../src/mats/LazyTransaction.ts';
@@ -36,6 +41,7 @@ function stages(rt: MatsRuntime): [StageDefinition, StageDefinition] {
     index,
     next: undefined,
     lambda: () => undefined,
+    asyncLambda: false,
     autoReply: index === 1,
     source: 'queue',
     options: resolveStageOptions(rt.options, undefined, undefined),
@@ -188,14 +194,45 @@ describe('StageContextImpl (call combinations, traceIds, ambient context)', () =
     const ctx = new StageContextImpl(run(rt, incoming(rt)), s0, {});
     expect(currentStageContext()).to.equal(undefined);
     let later: Promise<unknown> | undefined;
-    await runInStageContext(ctx, async () => {
-      expect(currentStageContext()).to.equal(ctx);
-      await Promise.resolve();
-      expect(currentStageContext()).to.equal(ctx);
-      later = new Promise((resolve) => setTimeout(() => resolve(currentStageContext()), 5));
-    });
+    await runInStageContext(
+      ctx,
+      async () => {
+        expect(currentStageContext()).to.equal(ctx);
+        await Promise.resolve();
+        expect(currentStageContext()).to.equal(ctx);
+        later = new Promise((resolve) => setTimeout(() => resolve(currentStageContext()), 5));
+      },
+      true,
+    );
     ctx.deactivate();
     expect(await later).to.equal(undefined);
     expect(() => ctx.reply(1)).to.throw(MatsIllegalCallError);
+  });
+
+  it('a plain function lambda has the context while it runs, not in work it leaves behind', async () => {
+    const ctx = new StageContextImpl(run(rt, incoming(rt)), s0, {});
+    let inside: unknown;
+    let outside: unknown = 'unset';
+    let later: Promise<unknown> | undefined;
+    runInStageContext(
+      ctx,
+      () => {
+        inside = currentStageContext();
+        runOutsideStageContext(() => (outside = currentStageContext()));
+        later = Promise.resolve().then(() => currentStageContext());
+      },
+      false,
+    );
+    ctx.deactivate();
+    expect(inside).to.equal(ctx);
+    expect(outside).to.equal(undefined);
+    expect(currentStageContext()).to.equal(undefined);
+    expect(await later).to.equal(undefined);
+  });
+
+  it('needsAsyncContext tells async functions from plain ones', () => {
+    expect(needsAsyncContext(async () => {})).to.equal(true);
+    expect(needsAsyncContext(() => Promise.resolve())).to.equal(false);
+    expect(needsAsyncContext(function plain() {})).to.equal(false);
   });
 });
