@@ -23,7 +23,7 @@
  * are in the JSON under `split` and `shared`. Within an arrangement it is the median of the per-round ratios
  * (mats / raw round trips per second): a noisy neighbour slowing one round does not decide it. The loops and
  * arrangements alternate so that machine noise hits all alike; each round trip's latency is measured from the
- * request's publish to the reply's arrival. Queues live under a random prefix and are deleted afterwards. Prints
+ * request's publish to the reply's arrival. Every phase of every loop has fresh queues under a random prefix, deleted after it (also on Ctrl-C). Prints
  * the tables, then (last line) the figures as JSON.
  *
  * Environment: `RABBITMQ_URL` (default amqp://guest:guest@127.0.0.1:5672), `PHASE_MS` (default 3000), `ROUNDS`
@@ -33,11 +33,12 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import * as amqp from 'amqplib';
 import { AmqpTransport } from '../src/broker/AmqpTransport.ts';
 import { MatsFactory } from '../src/mats/MatsFactory.ts';
+import { BenchQueues } from './mats/BenchQueues.ts';
 import { LoopDriver, meanOf, type PhaseResult, type PhaseTiming } from './mats/LoopDriver.ts';
 import { rawPhase, type RawLoopConfig } from './mats/rawLoop.ts';
+import { rawQueueNames } from './pipeline/rawAmqp.ts';
 import { splitCpus, type CpuSplit } from './pipeline/cpuSplit.ts';
 
 const URL_ = process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -60,8 +61,27 @@ const RAW: RawLoopConfig = {
 /** `both` (default): every round with the CPUs split and shared; `0`: shared only. */
 const CPU_SPLIT = process.env.CPU_SPLIT ?? 'both';
 
-/** The Mats loop. */
+const queues = new BenchQueues(URL_, PREFIX);
+
+/** The queues a Mats phase with queue prefix `prefix` declares. */
+function matsQueues(prefix: string): string[] {
+  return ['Bench.echo', 'Bench.echo:i', 'Bench.replies', 'Bench.replies:i'].map((q) => `${prefix}${q}`);
+}
+
+/**
+ * The Mats loop. Each phase has queues of its own, as each raw phase has: a quorum queue that served earlier
+ * phases carries their log and snapshots, which would make the comparison uneven.
+ */
 async function matsPhase(run: string): Promise<PhaseResult> {
+  const prefix = `${PREFIX}${run}.`;
+  return queues.phase(matsQueues(prefix), (onStoppable) => matsLoop(run, prefix, onStoppable));
+}
+
+async function matsLoop(
+  run: string,
+  prefix: string,
+  onStoppable: (stop: () => Promise<void>) => void,
+): Promise<PhaseResult> {
   const transport = new AmqpTransport({
     url: URL_,
     name: `${PREFIX}mats${run}`,
@@ -72,10 +92,14 @@ async function matsPhase(run: string): Promise<PhaseResult> {
     appVersion: '1',
     nodeName: `bench${run}`,
     transport,
-    queuePrefix: PREFIX,
+    queuePrefix: prefix,
     concurrency: TIMING.inFlight,
   });
   const waiting = new Map<string, () => void>();
+  onStoppable(async () => {
+    await factory.stop(500);
+    await transport.close();
+  });
   try {
     factory.single<typeof PAYLOAD, typeof PAYLOAD>('Bench.echo', (_ctx, incoming) => incoming);
     factory.terminator<string, typeof PAYLOAD>('Bench.replies', (_ctx, id) => {
@@ -101,30 +125,23 @@ async function matsPhase(run: string): Promise<PhaseResult> {
             .request(PAYLOAD),
         )
         .catch((err: unknown) => {
-          throw new Error(`Mats initiation failed: ${String(err)}`);
+          if (!queues.interrupted) throw new Error(`Mats initiation failed: ${String(err)}`);
         });
     });
     return await driver.run();
   } finally {
     await factory.stop(2000);
     await transport.close();
+    if (!queues.interrupted) await queues.delete(matsQueues(prefix));
   }
 }
 
-async function cleanup(): Promise<void> {
-  const conn = await amqp.connect(URL_, { clientProperties: { connection_name: `${PREFIX}cleanup` } });
-  try {
-    for (const q of ['Bench.echo', 'Bench.echo:i', 'Bench.replies', 'Bench.replies:i']) {
-      const ch = await conn.createChannel();
-      await ch.deleteQueue(`${PREFIX}${q}`).catch(() => undefined);
-      await ch.close().catch(() => undefined);
-    }
-    const ch = await conn.createChannel();
-    await ch.deleteExchange(`${PREFIX}pubsub`).catch(() => undefined);
-    await ch.close().catch(() => undefined);
-  } finally {
-    await conn.close();
-  }
+/** A raw phase; the loop deletes its queues itself. */
+async function rawPhaseOf(run: string, wire: boolean): Promise<PhaseResult> {
+  const names = rawQueueNames(PREFIX, `${run}${wire ? 'w' : ''}`);
+  const result = await queues.phase(names, (onStoppable) => rawPhase(RAW, run, wire, onStoppable));
+  queues.deleted(names);
+  return result;
 }
 
 /** The phases of one CPU arrangement: `raw`, `mats` and `raw+wire`, one of each per round. */
@@ -139,15 +156,10 @@ async function main(): Promise<void> {
   const started = Date.now();
   const split: CpuSplit | { unavailable: string } =
     CPU_SPLIT === '0' ? { unavailable: 'CPU_SPLIT=0' } : splitCpus();
-  if ('restore' in split) {
-    // The broker is a shared service: never leave it pinned to half the CPUs, also not after Ctrl-C.
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-      process.once(signal, () => {
-        split.restore();
-        process.exit(130);
-      });
-    }
-  }
+  // The broker is a shared service: after Ctrl-C, leave it neither pinned to half the CPUs nor holding our queues.
+  queues.deleteOnSignal(() => {
+    if ('restore' in split) split.restore();
+  });
   const arrangements: Arrangement[] = [];
   if ('apply' in split) arrangements.push({ name: 'split', raw: [], mats: [], rawWire: [] });
   arrangements.push({ name: 'shared', raw: [], mats: [], rawWire: [] });
@@ -160,14 +172,14 @@ async function main(): Promise<void> {
           else split.restore();
         }
         const run = `${round}${a.name[1]}`;
-        a.raw.push(await rawPhase(RAW, run, false));
+        a.raw.push(await rawPhaseOf(run, false));
         a.mats.push(await matsPhase(run));
-        a.rawWire.push(await rawPhase(RAW, run, true));
+        a.rawWire.push(await rawPhaseOf(run, true));
       }
     }
   } finally {
     if ('restore' in split) split.restore();
-    await cleanup();
+    await queues.deleteAll();
   }
   console.log(
     `Mats request/reply vs raw amqplib on ${URL_.replace(/\/\/[^@]*@/, '//')} — ${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(2)}`,

@@ -35,8 +35,17 @@ function matsLikeProperties(id: string): Partial<AmqpPublishOptions> {
   };
 }
 
-/** The raw amqplib loop (`openRawLoop`); with `wire`, messages are as large and as annotated as Mats messages. */
-export async function rawPhase(config: RawLoopConfig, run: string, wire: boolean): Promise<PhaseResult> {
+/**
+ * The raw amqplib loop (`openRawLoop`); with `wire`, messages are as large and as annotated as Mats messages.
+ * `onStoppable` receives a function that ends the loop at once (Ctrl-C): it deletes the queues and closes the
+ * connections, and the failures that follow are expected.
+ */
+export async function rawPhase(
+  config: RawLoopConfig,
+  run: string,
+  wire: boolean,
+  onStoppable?: (stop: () => Promise<void>) => void,
+): Promise<PhaseResult> {
   // A Mats envelope around the bench payload is about 600 bytes (591 measured).
   const pad = wire ? 'p'.repeat(480) : '';
   const loop = await openRawLoop({
@@ -49,13 +58,18 @@ export async function rawPhase(config: RawLoopConfig, run: string, wire: boolean
     coalesce: config.coalesce,
     directPublish: config.directPublish,
   });
+  let stopping = false;
+  onStoppable?.(() => {
+    stopping = true;
+    return loop.close();
+  });
   try {
     // As in the Mats loop: a round trip that cannot complete ends the bench instead of skewing it.
-    const fail = (error: Error): never => {
-      throw error;
+    const fail = (error: Error): void => {
+      if (!stopping) throw error;
     };
     return await new LoopDriver(config.timing, (onReply) => loop.request(onReply, fail)).run();
   } finally {
-    await loop.close();
+    if (!stopping) await loop.close();
   }
 }

@@ -35,6 +35,11 @@ export interface RawLoop {
   close(): Promise<void>;
 }
 
+/** The request and reply queues of the raw loop `name` of a bench run with queue prefix `prefix`. */
+export function rawQueueNames(prefix: string, name: string): [requests: string, replies: string] {
+  return [`${prefix}raw${name}.requests`, `${prefix}raw${name}.replies`];
+}
+
 /**
  * The ceiling the benches compare with: a raw amqplib request/reply loop, the fastest correct one we know. One
  * connection for publishing and one for consuming (`noDelay`), a confirm channel, persistent messages, manual acks,
@@ -44,8 +49,7 @@ export interface RawLoop {
  * "client" consumes the reply and acks it.
  */
 export async function openRawLoop(o: RawLoopOptions): Promise<RawLoop> {
-  const requests = `${o.prefix}raw${o.name}.requests`;
-  const replies = `${o.prefix}raw${o.name}.replies`;
+  const [requests, replies] = rawQueueNames(o.prefix, o.name);
   const opts = (n: string) => ({ noDelay: true, clientProperties: { connection_name: `${o.prefix}${n}` } });
   const pubConn = await amqp.connect(o.url, opts('raw-pub'));
   const conConn = await amqp.connect(o.url, opts('raw-con'));
