@@ -8,7 +8,8 @@ import {
   type ResolvedAmqpTransportOptions,
 } from './AmqpTransportOptions.ts';
 import { AmqpSettler, type ConsumerChannel } from './AmqpSettler.ts';
-import { BaseTransport, toError } from './BaseTransport.ts';
+import { BaseTransport } from './BaseTransport.ts';
+import { toError } from './OutstandingPublishes.ts';
 import { amqpSocketOf, coalesceWrites } from './coalesceWrites.ts';
 import { directPublisher, encodePublishesDirectly } from './directPublish.ts';
 import type { ActiveConsumer, ManagedConsumer } from './ManagedConsumer.ts';

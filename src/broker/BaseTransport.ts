@@ -3,6 +3,7 @@ import { ConfigError, ErrorCode, TransportError } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import { backoffDelay } from '../util/backoff.ts';
 import { checkHeaders } from './headerTable.ts';
+import { OutstandingPublishes } from './OutstandingPublishes.ts';
 import { ManagedConsumer, type ActiveConsumer, type ConsumerSource } from './ManagedConsumer.ts';
 import type {
   ConsumeOptions,
@@ -17,19 +18,6 @@ import type { TransportDelivery } from './TransportDelivery.ts';
 import type { ResolvedTransportOptions } from './TransportOptions.ts';
 
 const noop = (): void => {};
-
-/** `error` as an Error (a non-Error rejection is wrapped, with it as the cause). */
-export function toError(error: unknown): Error {
-  return error instanceof Error ? error : new Error('publish failed', { cause: error });
-}
-
-/** A publish awaiting its confirms. */
-interface OutstandingPublish {
-  /** Epoch ms after which it fails with TRANSPORT_CONFIRM_TIMEOUT. */
-  readonly deadline: number;
-  readonly resolve: () => void;
-  readonly reject: (error: Error) => void;
-}
 
 /**
  * The connection life cycle both transports share, so they behave the same: connect, loss detection, reconnect
@@ -54,19 +42,17 @@ export abstract class BaseTransport extends EventEmitter<TransportEventMap> impl
   /** A connection of this generation closed while it was still being opened. */
   private lostGeneration = -1;
   private readonly consumers = new Set<ManagedConsumer>();
-  /** Publishes awaiting their confirms, checked against their deadline by one periodic sweep. */
-  private readonly outstanding = new Set<OutstandingPublish>();
+  /** Publishes awaiting their confirms, failed when past the confirm timeout. */
+  private readonly outstanding: OutstandingPublishes;
   /** Queue declares in progress, by queue, with the generation they run on. */
   private readonly declaring = new Map<string, { generation: number; done: Promise<void> }>();
-  private confirmSweepTimer: NodeJS.Timeout | undefined;
-  /** Set by close() while it waits for the outstanding publishes to settle. */
-  private onPublishesSettled: (() => void) | undefined;
 
   protected constructor(options: ResolvedTransportOptions) {
     super();
     this.options = options;
     this.name = options.name;
     this.log = options.logger.child({ transport: options.name });
+    this.outstanding = new OutstandingPublishes(options.confirmTimeoutMs);
   }
 
   /** Opens the connections of generation `generation` and declares the pub/sub exchange. */
@@ -136,22 +122,7 @@ export abstract class BaseTransport extends EventEmitter<TransportEventMap> impl
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
     if (messages.length === 0) return Promise.resolve();
-    // No timer, race or finally per publish: one periodic sweep fails those past their deadline.
-    return new Promise<void>((resolve, reject) => {
-      const entry: OutstandingPublish = {
-        deadline: Date.now() + this.options.confirmTimeoutMs,
-        resolve,
-        reject,
-      };
-      this.outstanding.add(entry);
-      this.confirmSweepTimer ??= setInterval(() => this.sweepConfirmTimeouts(), this.confirmSweepMs());
-      try {
-        // An inline callback: this is the per-message hot path (no named closure, no extra promise).
-        this.publishConnectedThen(messages, this.generation, (error) => this.publishDone(entry, error));
-      } catch (error) {
-        this.publishDone(entry, error);
-      }
-    });
+    return this.outstanding.track((done) => this.publishConnectedThen(messages, this.generation, done));
   }
 
   consume(queue: string, options: ConsumeOptions, handler: DeliveryHandler): Consumer {
@@ -355,53 +326,13 @@ export abstract class BaseTransport extends EventEmitter<TransportEventMap> impl
     }, delay);
   }
 
-  /** Period of the confirm-timeout sweep: a publish fails at most this much after its deadline. */
-  private confirmSweepMs(): number {
-    return Math.max(1, Math.min(1000, Math.ceil(this.options.confirmTimeoutMs / 4)));
-  }
-
-  /** A publish has its outcome (`error` undefined: confirmed); dropped if the sweep already failed it. */
-  private publishDone(entry: OutstandingPublish, error: unknown): void {
-    if (!this.settlePublish(entry)) return;
-    if (error === undefined) entry.resolve();
-    else entry.reject(toError(error));
-  }
-
-  /** Removes a settled publish; false if the sweep already failed it (its late outcome is dropped). */
-  private settlePublish(entry: OutstandingPublish): boolean {
-    if (!this.outstanding.delete(entry)) return false;
-    if (this.outstanding.size === 0) this.onPublishesSettled?.();
-    return true;
-  }
-
-  private sweepConfirmTimeouts(): void {
-    if (this.outstanding.size === 0) {
-      // Idle: stop sweeping (the next publish starts it again), so an idle transport holds no timer.
-      clearInterval(this.confirmSweepTimer);
-      this.confirmSweepTimer = undefined;
-      return;
-    }
-    const now = Date.now();
-    const ms = this.options.confirmTimeoutMs;
-    // Insertion order is deadline order (one fixed timeout): stop at the first publish still in time.
-    for (const entry of this.outstanding) {
-      if (entry.deadline > now) break;
-      this.settlePublish(entry);
-      entry.reject(
-        new TransportError(ErrorCode.TRANSPORT_CONFIRM_TIMEOUT, `publish not confirmed within ${ms} ms`),
-      );
-    }
-  }
-
   private async doClose(): Promise<void> {
     const wasConnecting = this.connecting;
     this.currentState = 'closed';
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     const pending = [...this.consumers].map((c) => c.cancel());
-    if (this.outstanding.size > 0) {
-      pending.push(new Promise<void>((resolve) => (this.onPublishesSettled = resolve)));
-    }
+    pending.push(this.outstanding.settled());
     if (wasConnecting) pending.push(wasConnecting.catch(noop));
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -409,13 +340,9 @@ export abstract class BaseTransport extends EventEmitter<TransportEventMap> impl
       new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.closeTimeoutMs))),
     ]);
     clearTimeout(timer);
-    this.onPublishesSettled = undefined;
     await this.closeConnections();
     // Unconfirmed publishes normally failed with the connections; any left still time out through the sweep.
-    if (this.outstanding.size === 0) {
-      clearInterval(this.confirmSweepTimer);
-      this.confirmSweepTimer = undefined;
-    }
+    this.outstanding.stopWaiting();
     this.log.info({}, 'transport closed');
   }
 
