@@ -6,7 +6,6 @@ import { stageIdOf } from './matsIds.ts';
 import type { MatsRuntime } from './MatsRuntime.ts';
 import { stageQueueName, topicName } from './MatsWire.ts';
 import type { StageContext } from './StageContext.ts';
-import { needsAsyncContext } from './ambientContext.ts';
 import { callerOrigin, type StageDefinition, type StageLambda } from './StageDefinition.ts';
 import { StageProcessor, type ProcessorLifecycle, type RunningStage } from './StageProcessor.ts';
 
@@ -304,7 +303,6 @@ export class MatsEndpointImpl implements MatsEndpoint<unknown, unknown>, Process
       index,
       next: undefined,
       lambda: fn,
-      asyncLambda: needsAsyncContext(fn),
       autoReply,
       source: this.kind === 'subscriptionTerminator' ? 'topic' : 'queue',
       options: resolveStageOptions(this.#runtime.options, this.#options, options),

@@ -12,7 +12,6 @@ import { MatsFuturizer } from './MatsFuturizer.ts';
 import { MatsInitiatorImpl, type MatsInitiator, type MatsInitiatorOptions } from './MatsInitiator.ts';
 import { MatsRuntime } from './MatsRuntime.ts';
 import type { StageContext } from './StageContext.ts';
-import { needsAsyncContext } from './ambientContext.ts';
 import type { StageLambda } from './StageDefinition.ts';
 
 /**
@@ -70,10 +69,7 @@ export class MatsFactory implements EndpointHost {
     options?: StageOptions,
   ): MatsEndpoint<R, unknown> {
     const ep = this.#create(endpointId, 'single', options);
-    // The wrapper keeps the function's kind: an async one needs its ambient context across awaits.
-    const lambda: StageLambda = needsAsyncContext(fn)
-      ? async (ctx, _state, incoming) => fn(ctx, incoming as I)
-      : (ctx, _state, incoming) => fn(ctx, incoming as I);
+    const lambda: StageLambda = (ctx, _state, incoming) => fn(ctx, incoming as I);
     return ep.addOnlyStage(lambda, true, options);
   }
 

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Logger } from '../logging.ts';
-import type { AmbientStageContext } from './ambientContext.ts';
+import type { AmbientSlot, AmbientStageContext } from './ambientContext.ts';
 import {
   buildHop,
   hopCounters,
@@ -47,6 +47,8 @@ export class StageContextImpl implements AmbientStageContext, InitiationParent {
   #nextDirect: { dto: unknown } | undefined;
   #active = true;
   #log: Logger | undefined;
+  /** @internal What the AsyncLocalStorage carries while the lambda runs; emptied by {@link deactivate}. */
+  readonly ambientSlot: AmbientSlot = { current: this };
 
   constructor(run: StageRun, stage: StageDefinition, state: unknown, carriedSideloads?: Sideloads) {
     this.#run = run;
@@ -62,6 +64,7 @@ export class StageContextImpl implements AmbientStageContext, InitiationParent {
   /** @internal Marks the lambda as finished: ambient lookups and further operations stop working. */
   deactivate(): void {
     this.#active = false;
+    this.ambientSlot.current = undefined;
   }
 
   /** @internal The pending nextDirect call, with the sideloads it carries. */

@@ -17,8 +17,6 @@ export interface StageDefinition {
   /** The next stage of the endpoint (set when it is added), target of request replies, next and nextDirect. */
   next: StageDefinition | undefined;
   readonly lambda: StageLambda<unknown, unknown, unknown>;
-  /** An `async` lambda: its ambient context must follow it across `await` (see `ambientContext.ts`). */
-  readonly asyncLambda: boolean;
   /** A last stage of a staged endpoint, or a single: the lambda's return value is the reply. */
   readonly autoReply: boolean;
   /** `topic` for subscription terminators. */

@@ -33,7 +33,7 @@ function runFrom(
     const ctx = new StageContextImpl(run, current, state, carried);
     let result: unknown;
     try {
-      result = runInStageContext(ctx, () => current.lambda(ctx, state, dto), current.asyncLambda);
+      result = runInStageContext(ctx.ambientSlot, () => current.lambda(ctx, state, dto));
     } catch (err) {
       ctx.deactivate();
       throw err;

@@ -534,19 +534,22 @@ describeMats('Mats request/reply and state (statements 4-16)', (env) => {
     expect(got.find((g) => g.kind === 'named:ok')!.traceId).to.equal('n');
   });
 
-  it('S15: the default initiator joins the stage transaction from a plain (non-async) lambda too', async () => {
+  it('S15: the default initiator joins the stage from a plain lambda returning a promise, after an await', async () => {
     const e = env();
     const f = e.createFactory('n');
     const ep = e.uid('S15p.ep');
     const term = e.uid('S15p.term');
     const sink = new Sink<{ kind: string; traceId: string }>();
-    f.single<null, string>(ep, (_ctx, mode) => {
-      void f
+    // As the MatsSocket server registers its reply terminator: a plain arrow handing over to an async method.
+    const later = async (mode: string): Promise<null> => {
+      await new Promise((resolve) => setImmediate(resolve));
+      await f
         .getDefaultInitiator()
         .initiate((init) => init.traceId('d').from('x').to(term).send(`default:${mode}`));
       if (mode === 'fail') throw new Error('fails');
       return null;
-    });
+    };
+    f.single<null, string>(ep, (_ctx, mode) => later(mode));
     f.terminator<unknown, string>(term, (ctx, _s, kind) => sink.push({ kind, traceId: ctx.traceId }));
     expect(await f.waitForReceiving(10_000)).to.equal(true);
     await f.getDefaultInitiator().initiate((init) => init.traceId('F').from('t').to(ep).send('fail'));

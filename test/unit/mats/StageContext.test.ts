@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import {
   currentStageContext,
-  needsAsyncContext,
   runInStageContext,
   runOutsideStageContext,
 } from '../../../src/mats/ambientContext.ts';
@@ -41,7 +40,6 @@ function stages(rt: MatsRuntime): [StageDefinition, StageDefinition] {
     index,
     next: undefined,
     lambda: () => undefined,
-    asyncLambda: false,
     autoReply: index === 1,
     source: 'queue',
     options: resolveStageOptions(rt.options, undefined, undefined),
@@ -194,45 +192,36 @@ describe('StageContextImpl (call combinations, traceIds, ambient context)', () =
     const ctx = new StageContextImpl(run(rt, incoming(rt)), s0, {});
     expect(currentStageContext()).to.equal(undefined);
     let later: Promise<unknown> | undefined;
-    await runInStageContext(
-      ctx,
-      async () => {
-        expect(currentStageContext()).to.equal(ctx);
-        await Promise.resolve();
-        expect(currentStageContext()).to.equal(ctx);
-        later = new Promise((resolve) => setTimeout(() => resolve(currentStageContext()), 5));
-      },
-      true,
-    );
+    await runInStageContext(ctx.ambientSlot, async () => {
+      expect(currentStageContext()).to.equal(ctx);
+      await Promise.resolve();
+      expect(currentStageContext()).to.equal(ctx);
+      later = new Promise((resolve) => setTimeout(() => resolve(currentStageContext()), 5));
+    });
     ctx.deactivate();
     expect(await later).to.equal(undefined);
     expect(() => ctx.reply(1)).to.throw(MatsIllegalCallError);
   });
 
-  it('a plain function lambda has the context while it runs, not in work it leaves behind', async () => {
+  it('a plain function returning a promise has the context in its callbacks until the lambda ends', async () => {
     const ctx = new StageContextImpl(run(rt, incoming(rt)), s0, {});
-    let inside: unknown;
     let outside: unknown = 'unset';
-    let later: Promise<unknown> | undefined;
-    runInStageContext(
-      ctx,
-      () => {
-        inside = currentStageContext();
+    const result = runInStageContext(ctx.ambientSlot, () =>
+      Promise.resolve().then(() => {
         runOutsideStageContext(() => (outside = currentStageContext()));
-        later = Promise.resolve().then(() => currentStageContext());
-      },
-      false,
+        return currentStageContext();
+      }),
     );
-    ctx.deactivate();
-    expect(inside).to.equal(ctx);
+    expect(await result).to.equal(ctx);
     expect(outside).to.equal(undefined);
-    expect(currentStageContext()).to.equal(undefined);
-    expect(await later).to.equal(undefined);
   });
 
-  it('needsAsyncContext tells async functions from plain ones', () => {
-    expect(needsAsyncContext(async () => {})).to.equal(true);
-    expect(needsAsyncContext(() => Promise.resolve())).to.equal(false);
-    expect(needsAsyncContext(function plain() {})).to.equal(false);
+  it('work a lambda leaves behind does not keep its context alive (the store slot is emptied)', () => {
+    const ctx = new StageContextImpl(run(rt, incoming(rt)), s0, {});
+    const slot = ctx.ambientSlot;
+    runInStageContext(slot, () => undefined);
+    expect(slot.current).to.equal(ctx);
+    ctx.deactivate();
+    expect(slot.current).to.equal(undefined);
   });
 });
