@@ -16,32 +16,35 @@ export interface CollectedPublish {
 export class HandlerScope {
   readonly outbox: OutboxMessageInput[] = [];
   readonly publishes: CollectedPublish[] = [];
-  #active = true;
+  /**
+   * What the AsyncLocalStorage carries, emptied by {@link close}: promises and timers the handler leaves behind
+   * keep the store, and must not keep the scope's collected messages alive with it (as in `ambientContext.ts`).
+   */
+  readonly #slot: { current: HandlerScope | undefined } = { current: this };
 
   get active(): boolean {
-    return this.#active;
+    return this.#slot.current !== undefined;
   }
 
   /** The handler returned: later calls (timers it left behind) run on their own. */
   close(): void {
-    this.#active = false;
+    this.#slot.current = undefined;
+  }
+
+  /** Runs `fn` with this scope as the ambient handler scope. */
+  run<T>(fn: () => T): T {
+    return storage.run(this.#slot, fn);
   }
 }
 
-const storage = new AsyncLocalStorage<HandlerScope>();
+const storage = new AsyncLocalStorage<{ current: HandlerScope | undefined }>();
 
 /** The scope of the handler this code runs in, if it is still running. */
 export function currentHandlerScope(): HandlerScope | undefined {
-  const scope = storage.getStore();
-  return scope?.active ? scope : undefined;
+  return storage.getStore()?.current;
 }
 
 /** Runs `fn` with `scope` as the ambient handler scope. */
 export function runInHandlerScope<T>(scope: HandlerScope, fn: () => T): T {
-  return storage.run(scope, fn);
-}
-
-/** Runs `fn` outside any handler scope. */
-export function runOutsideHandlerScope<T>(fn: () => T): T {
-  return storage.exit(fn);
+  return scope.run(fn);
 }
