@@ -11,7 +11,7 @@
  *   consumes a request, publishes the reply, waits for its confirm, then acks the request; the "client" consumes
  *   the reply, acks it and publishes the next request (confirmed).
  * - **raw+wire**: the same raw loop, but each message carries what the Mats wire format mandates
- *   (`mats-semantics.md` 4.1: contentType, appId, type, timestamp, the seven `mats_*` headers) and a body of the
+ *   (`docs/mats-semantics.md` 4.1: contentType, appId, type, timestamp, the seven `mats_*` headers) and a body of the
  *   envelope's size. It shows how much of the gap is the wire format itself rather than the Mats code.
  * - **mats**: `MatsFactory.single('Bench.echo')` replying to a terminator, driven by a named initiator
  *   (`request` with `replyTo`); the terminator starts the next request. Stage concurrency = `INFLIGHT`.

@@ -1,6 +1,6 @@
 /**
  * The two migration sources, each with its own migration table so applications can keep their own knex
- * migrations in the same database (`store.md` 7):
+ * migrations in the same database (`docs/store.md` 7):
  * - `matsSocketMigrations` (table `knex_migrations_matssocket`): the MatsSocket store's tables;
  * - `matsMigrations` (table `knex_migrations_mats`): the Mats messaging layer's inbox and outbox.
  */

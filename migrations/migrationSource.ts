@@ -9,7 +9,7 @@ export interface Migration {
 /**
  * An explicit, ordered knex migration source. Names are recorded without file extensions, so a database migrated
  * from TypeScript (tsx) stays valid when run from the compiled output, and an embedded database can migrate itself
- * without touching the filesystem (`store.md` 7).
+ * without touching the filesystem (`docs/store.md` 7).
  */
 export function listMigrationSource(
   migrations: ReadonlyArray<readonly [name: string, migration: Migration]>,

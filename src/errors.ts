@@ -121,7 +121,7 @@ export class TransportError extends MatsSocketError {}
 
 /** A received frame or envelope violates the protocol. */
 export class ProtocolError extends MatsSocketError {
-  /** The WebSocket close code to close the connection with (protocol.md section 6); 4004 unless given. */
+  /** The WebSocket close code to close the connection with (docs/protocol.md section 6); 4004 unless given. */
   readonly closeCode: number;
 
   constructor(message: string, options?: { cause?: unknown; closeCode?: number }) {

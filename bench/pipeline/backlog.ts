@@ -41,7 +41,7 @@ function open(url: string, user: string, tally: Tally | undefined, sid?: string)
           else tally.unique.add(smid);
         }
       }
-      // One ACK envelope per frame, as our client batches them (protocol.md section 11).
+      // One ACK envelope per frame, as our client batches them (docs/protocol.md section 11).
       if (acks.length > 0) {
         ws.send(JSON.stringify([acks.length === 1 ? { t: 'ACK', smid: acks[0] } : { t: 'ACK', ids: acks }]));
         tally!.onProgress();

@@ -4,7 +4,7 @@ import type { Migration } from '../migrationSource.ts';
 
 /**
  * The Mats layer's inbox (de-duplication of incoming messages by matsMessageId) and transactional outbox
- * (`mats-semantics.md` 2.3). Portable across MySQL/MariaDB, PostgreSQL and SQLite; every query is index-backed.
+ * (`docs/mats-semantics.md` 2.3). Portable across MySQL/MariaDB, PostgreSQL and SQLite; every query is index-backed.
  */
 export const createMatsInboxOutbox: Migration = {
   async up(knex: Knex): Promise<void> {

@@ -3,11 +3,11 @@ import { dialectOf, type Dialect } from '../../src/store/database.ts';
 import type { Migration } from '../migrationSource.ts';
 
 /**
- * Migration 1 of the MatsSocket store (`store.md` 4): the seven tables with every index, named exactly as the spec
+ * Migration 1 of the MatsSocket store (`docs/store.md` 4): the seven tables with every index, named exactly as that section
  * names them. Released: never edit; add a new migration instead.
  */
 
-/** Column builders for the logical types of `store.md` 4, per dialect. */
+/** Column builders for the logical types of `docs/store.md` 4, per dialect. */
 function columns(t: Knex.CreateTableBuilder, dialect: Dialect) {
   return {
     /** id64: VARCHAR(64) / TEXT */

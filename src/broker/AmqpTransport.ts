@@ -23,7 +23,7 @@ const noop = (): void => {};
 const QUORUM: amqp.Options.AssertQueue = { durable: true, arguments: { 'x-queue-type': 'quorum' } };
 
 /**
- * The RabbitMQ (3.10+) transport on amqplib (mats-semantics.md sections 4 and 5): a consume connection and a
+ * The RabbitMQ (3.10+) transport on amqplib (docs/mats-semantics.md sections 4 and 5): a consume connection and a
  * publish connection (`<name>-consume` / `<name>-publish`, Nagle off), a channel per consumer, a pool of confirm
  * channels for publishing with mandatory queue publishes, and its own reconnect loop (see {@link BaseTransport}:
  * both connections are one unit, publishes fail fast while down, topology and consumers are re-declared after

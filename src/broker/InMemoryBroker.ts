@@ -30,7 +30,7 @@ interface IdleWaiter {
 }
 
 /**
- * The embedded message broker (mats-semantics.md section 6): named FIFO queues with quorum-queue delivery counting,
+ * The embedded message broker (docs/mats-semantics.md section 6): named FIFO queues with quorum-queue delivery counting,
  * one or more direct exchanges, connections with channels, asynchronous confirms and deliveries, and fault
  * injection for tests. One per process (tests make their own); nothing survives the process.
  *

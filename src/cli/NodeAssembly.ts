@@ -132,7 +132,7 @@ interface NodeParts {
 }
 
 /**
- * One or more complete MatsSocket nodes in this process on one broker and one database (compat-test-server.md
+ * One or more complete MatsSocket nodes in this process on one broker and one database (docs/compat-test-server.md
  * 1.1): each node has its own HTTP/WebSocket listener, transport (broker connections), store client, Mats factory
  * and jobs. {@link start} creates, migrates, starts and listens; {@link stop} is the graceful stop (1012 to
  * clients, drain, close broker and store), idempotent.
@@ -249,7 +249,7 @@ export class NodeAssembly {
   }
 
   /**
-   * Graceful stop of every node at once (protocol.md 8.17): new connections get 1012, in-flight work may finish
+   * Graceful stop of every node at once (docs/protocol.md 8.17): new connections get 1012, in-flight work may finish
    * within the grace period, sessions are deregistered and closed with 1012; then the Mats factories stop, the HTTP
    * servers close, and the transports and databases are closed. Every step runs even if another fails. Idempotent.
    */

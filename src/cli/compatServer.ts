@@ -1,5 +1,5 @@
 /**
- * `npm run compat-server` (compat-test-server.md): three MatsSocket nodes in one process on 127.0.0.1:8080-8082
+ * `npm run compat-server` (docs/compat-test-server.md): three MatsSocket nodes in one process on 127.0.0.1:8080-8082
  * (`MATSSOCKET_HOST`, `MATSSOCKET_PORTS`), with DummyAuth, the `Test.*` endpoints and the HTTP side channels, on the
  * in-memory broker and SQLite `:memory:` unless `MATSSOCKET_AMQP_URL` / `MATSSOCKET_DB_URL` say otherwise.
  *

@@ -1,5 +1,5 @@
 /**
- * `npm run migrate` (`store.md` 7): applies both migration sources (the MatsSocket store's and the Mats messaging
+ * `npm run migrate` (`docs/store.md` 7): applies both migration sources (the MatsSocket store's and the Mats messaging
  * layer's, each with its own migration table) to the database named by `MATSSOCKET_DB_URL`:
  * `mysql://…` / `mariadb://…`, `postgres://…` / `postgresql://…` or `sqlite:<file>`. Unset, the embedded default
  * `sqlite:data/matssocket.sqlite` (its folder is created if missing).

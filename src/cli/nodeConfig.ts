@@ -11,7 +11,7 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** The embedded default database of `npm start` (a file, so sessions survive a restart). */
 export const DEFAULT_NODE_DB_URL = 'sqlite:data/matssocket.sqlite';
-/** The compatibility server's default: empty at every start (compat-test-server.md 1.1). */
+/** The compatibility server's default: empty at every start (docs/compat-test-server.md 1.1). */
 export const DEFAULT_COMPAT_DB_URL = 'sqlite::memory:';
 
 /** What both programs read: where the broker and the database are, how much backend concurrency, how to log. */
@@ -33,7 +33,7 @@ export interface InfrastructureConfig {
   logLevel: LogLevel;
 }
 
-/** `npm run compat-server` (compat-test-server.md 1.1). */
+/** `npm run compat-server` (docs/compat-test-server.md 1.1). */
 export interface CompatServerConfig extends InfrastructureConfig {
   /** `MATSSOCKET_HOST`: bind address of every node. @default '127.0.0.1' */
   host: string;
@@ -102,7 +102,7 @@ function readInfrastructure(env: Environment, defaultDbUrl: string): Infrastruct
 }
 
 /**
- * Reads the compatibility server's environment (compat-test-server.md 1.1).
+ * Reads the compatibility server's environment (docs/compat-test-server.md 1.1).
  * @throws ConfigError naming the offending environment variable.
  */
 export function readCompatServerConfig(env: Environment): CompatServerConfig {

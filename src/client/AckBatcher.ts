@@ -13,7 +13,7 @@ export interface AckBatcherTiming {
 /**
  * Batches the client's ACK/NACK (of server smids) and ACK2 (of client cmids), like the official client: ACK/NACK
  * after 20 ms, ACK2 after 50 ms, each re-armed per new id, and at once when more than 10 are pending. One id goes
- * in `smid`/`cmid`, several in `ids`. A NACK with a description goes out on its own (protocol.md section 4).
+ * in `smid`/`cmid`, several in `ids`. A NACK with a description goes out on its own (docs/protocol.md section 4).
  */
 export class AckBatcher {
   private readonly timing: AckBatcherTiming;

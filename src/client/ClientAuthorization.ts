@@ -9,7 +9,7 @@ export interface ClientAuthorizationHost {
 }
 
 /**
- * The client's authorization state (protocol.md section 8.13): the current value and its expiry, which value the
+ * The client's authorization state (docs/protocol.md section 8.13): the current value and its expiry, which value the
  * server has seen last, and the "asked the application" flag that makes the callback run once per need.
  */
 export class ClientAuthorization {

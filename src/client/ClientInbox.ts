@@ -12,7 +12,7 @@ export interface TerminatorRegistration {
 /** Answers server REQUESTs: the returned value (or promise) RESOLVEs, a throw (or rejection) REJECTs. */
 export type EndpointHandler = (event: MessageEvent) => unknown;
 
-/** The client endpoint every client has (protocol.md section 8.14). */
+/** The client endpoint every client has (docs/protocol.md section 8.14). */
 export const RENEW_AUTH_ENDPOINT = 'MatsSocket.renewAuth';
 
 /** What the inbox needs from its client. */
@@ -40,7 +40,7 @@ function rejectionMessage(reason: unknown): unknown {
 }
 
 /**
- * The client side of server-initiated messages (protocol.md sections 8.10, 8.11, 9.2): the registered terminators
+ * The client side of server-initiated messages (docs/protocol.md sections 8.10, 8.11, 9.2): the registered terminators
  * and endpoints, and the inbox of smids that de-duplicates redeliveries until the server's ACK2.
  */
 export class ClientInbox {

@@ -49,7 +49,7 @@ export interface ClientSessionHost {
 }
 
 /**
- * The client's connection and session state machine (protocol.md sections 6, 7 and 8.1-8.2): connects lazily with
+ * The client's connection and session state machine (docs/protocol.md sections 6, 7 and 8.1-8.2): connects lazily with
  * failover, sends HELLO (with `sid` to resume) and the pipelines, holds sending while authorization is missing,
  * reacts to close codes (reconnect, wait for a new message after 4003, or end the session), and tears down.
  */
@@ -222,7 +222,7 @@ export class ClientSession {
     return closing;
   }
 
-  /** The out-of-band close of protocol.md 8.16, per the `outOfBandClose` option. */
+  /** The out-of-band close of docs/protocol.md 8.16, per the `outOfBandClose` option. */
   private closeOutOfBand(sessionId: string): void {
     const option = this.options.outOfBandClose;
     const webSocketUrl = this.currentUrl;

@@ -32,7 +32,7 @@ export { CLIENT_LIB_NAME_AND_VERSION } from './ClientSession.ts';
  * A MatsSocket client: one session with a MatsSocket server, over one WebSocket at a time, with reliable
  * SEND/REQUEST (outbox, resend after reconnect, RETRY), server-initiated SEND/REQUEST (inbox de-duplication),
  * topics, in-band authorization and failover over several URLs. Wire behaviour and timing follow the official
- * JavaScript client (protocol.md, section 11).
+ * JavaScript client (docs/protocol.md, section 11).
  *
  * The client connects lazily: on the first SEND/REQUEST or subscription, once an authorization is set. It runs in
  * browsers and in Node (give `ws`'s WebSocket as the `webSocket` option).
@@ -104,7 +104,7 @@ export class MatsSocketClient {
         emit,
       },
       () => {
-        // protocol.md 8.14: hold the pipeline now, so the RESOLVE goes out carrying the new authorization.
+        // docs/protocol.md 8.14: hold the pipeline now, so the RESOLVE goes out carrying the new authorization.
         this.session.auth.request('REAUTHENTICATE', true);
         return {};
       },

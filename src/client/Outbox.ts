@@ -67,7 +67,7 @@ export interface OutboxHost {
 }
 
 /**
- * The client's outbox (protocol.md section 9.1): SEND/REQUESTs until ACK/NACK (or the reply that stands in for
+ * The client's outbox (docs/protocol.md section 9.1): SEND/REQUESTs until ACK/NACK (or the reply that stands in for
  * it), requests until their reply or timeout, and the client's RESOLVE/REJECTs to server requests until ACK. It
  * completes each exactly once, resends on RETRY with back-off and after reconnects, and fails everything when the
  * session closes.

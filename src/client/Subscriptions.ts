@@ -12,7 +12,7 @@ interface Topic {
 }
 
 /**
- * The client's topic subscriptions (protocol.md section 8.12). Unlike the official client, every subscription is
+ * The client's topic subscriptions (docs/protocol.md section 8.12). Unlike the official client, every subscription is
  * re-sent on every HELLO with the last PUB smid seen, dynamic ones included, so the server can replay (BR-1).
  */
 export class Subscriptions {

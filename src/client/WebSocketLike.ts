@@ -34,7 +34,7 @@ export interface WebSocketLike {
 /** A WebSocket constructor: `globalThis.WebSocket` in browsers, `WebSocket` from `ws` in Node. */
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
 
-/** The WebSocket subprotocol every MatsSocket server selects (protocol.md section 2.1). */
+/** The WebSocket subprotocol every MatsSocket server selects (docs/protocol.md section 2.1). */
 export const MATSSOCKET_SUBPROTOCOL = 'matssocket';
 
 /** The readyState of an open WebSocket. */

@@ -83,7 +83,7 @@ export type MessageEventType =
   | 'SESSION_CLOSED'
   | 'ATTEMPTS_EXHAUSTED';
 
-/** Debug information on a received message, from the server's `debug` object (protocol.md section 5). */
+/** Debug information on a received message, from the server's `debug` object (docs/protocol.md section 5). */
 export interface DebugInformation {
   /** The debug options the client asked for with the request (replies only). */
   requested?: number;

@@ -28,7 +28,7 @@ export interface RequestReplyToOptions extends SendOptions {
 
 /**
  * Options of {@link MatsSocketClient}. Every timer is an option so tests can run at 10-50 ms; the defaults are the
- * official JavaScript client's (protocol.md section 11), so the client looks the same on the wire.
+ * official JavaScript client's (docs/protocol.md section 11), so the client looks the same on the wire.
  */
 export interface MatsSocketClientOptions {
   /** AppName of the application, sent in HELLO (`an`). At most 255 characters. */
@@ -109,7 +109,7 @@ export interface MatsSocketClientOptions {
   /** How long `close()` waits for the WebSocket's close handshake before giving up on it, ms. @default 2000 */
   closeTimeoutMs?: number;
   /**
-   * Out-of-band session close on `close()`, which works even when the WebSocket is already gone (protocol.md
+   * Out-of-band session close on `close()`, which works even when the WebSocket is already gone (docs/protocol.md
    * 8.16): `true` calls `navigator.sendBeacon('<ws url as http>/close_session?session_id=<sid>')` where that exists
    * (browsers; a no-op elsewhere), a function is called with the URL and session id instead, `false` disables it.
    * @default true

@@ -30,7 +30,7 @@ export interface DeadLetterSource {
 }
 
 /**
- * The dead-letter copy of a delivery (`mats-semantics.md` 3): same body, same properties (without the per-hop
+ * The dead-letter copy of a delivery (`docs/mats-semantics.md` 3): same body, same properties (without the per-hop
  * expiration: a dead letter must not expire), headers extended with the `mats_dlq_*` annotations, each value at
  * most 4 KiB and the whole table at most 16 KiB (the exception text is cut to fit).
  */

@@ -9,7 +9,7 @@ import type { StageContext } from './StageContext.ts';
 import { callerOrigin, type StageDefinition, type StageLambda } from './StageDefinition.ts';
 import { StageProcessor, type ProcessorLifecycle, type RunningStage } from './StageProcessor.ts';
 
-/** The kinds of endpoint (`mats-semantics.md` 1.1). */
+/** The kinds of endpoint (`docs/mats-semantics.md` 1.1). */
 export type EndpointKind = 'staged' | 'single' | 'terminator' | 'subscriptionTerminator';
 
 /**

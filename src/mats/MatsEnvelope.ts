@@ -3,7 +3,7 @@ import { ProtocolError } from '../errors.ts';
 /** Version tag of the envelope format; a receiver refuses (dead-letters) other versions. */
 export const ENVELOPE_VERSION = 1;
 
-/** The kind of the current call (`mats-semantics.md` 1.7). */
+/** The kind of the current call (`docs/mats-semantics.md` 1.7). */
 export type CallType = 'REQUEST' | 'SEND' | 'NEXT' | 'REPLY' | 'GOTO' | 'PUBLISH';
 
 const CALL_TYPES: ReadonlySet<string> = new Set<CallType>([

@@ -2,7 +2,7 @@ import { ErrorCode, MatsSocketError } from '../errors.ts';
 
 /**
  * Thrown by a stage lambda to say "this message can never succeed": the stage rolls back and the message is
- * dead-lettered at once, without retries (`mats-semantics.md` 1.3).
+ * dead-lettered at once, without retries (`docs/mats-semantics.md` 1.3).
  */
 export class MatsRefuseMessageError extends MatsSocketError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -17,7 +17,7 @@ export class MatsIllegalCallError extends MatsSocketError {
   }
 }
 
-/** An initiation failed and nothing was committed: no DB commit, no messages (`mats-semantics.md` 1.4). */
+/** An initiation failed and nothing was committed: no DB commit, no messages (`docs/mats-semantics.md` 1.4). */
 export class MatsBackendError extends MatsSocketError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(ErrorCode.MATS_BACKEND, message, options);

@@ -33,7 +33,7 @@ export interface FuturizedReply<R> {
 /** Further settings of the request, e.g. `init => init.interactive().setTraceProperty(...)`. */
 export type FuturizeCustomizer = (init: MatsInitiate) => void;
 
-/** The non-essential timeout and TTL (`mats-semantics.md` 1.5). */
+/** The non-essential timeout and TTL (`docs/mats-semantics.md` 1.5). */
 const NONESSENTIAL_TIMEOUT_MS = 150_000;
 const NONESSENTIAL_TTL_MS = 180_000;
 
@@ -44,7 +44,7 @@ interface Outstanding {
 }
 
 /**
- * The synchronous edge into an asynchronous flow (`mats-semantics.md` 1.5): `futurize(...)` sends a request whose
+ * The synchronous edge into an asynchronous flow (`docs/mats-semantics.md` 1.5): `futurize(...)` sends a request whose
  * reply goes, through `replyToSubscription`, to this node's private subscription terminator
  * `<appName>.Futurizer.private.repliesFor.<nodeName>`, carrying a correlation id as its state; the promise
  * settles on this node only. Late replies, and replies after a restart, are dropped silently. For the edges (HTTP

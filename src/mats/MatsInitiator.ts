@@ -29,7 +29,7 @@ export interface MatsInitiatorOptions {
 }
 
 /**
- * Starts flows (`mats-semantics.md` 1.4). Get the default one with `factory.getDefaultInitiator()` (which joins the
+ * Starts flows (`docs/mats-semantics.md` 1.4). Get the default one with `factory.getDefaultInitiator()` (which joins the
  * ambient stage transaction when used inside a stage) or a named one with `factory.getOrCreateInitiator(name)`
  * (which never joins: it commits and sends on its own, once per stage attempt).
  */
@@ -323,7 +323,7 @@ export class MatsInitiatorImpl implements MatsInitiator {
       outcome,
       totalMs,
     };
-    // Per initiation, so debug (one completion line, mats-semantics.md 7); failures stay at error.
+    // Per initiation, so debug (one completion line, docs/mats-semantics.md 7); failures stay at error.
     if (outcome === 'ok') this.#logger.debug(line, msg);
     else this.#logger.error({ ...line, err }, msg);
   }

@@ -1,7 +1,7 @@
 import type { Counter, Histogram, Metrics } from '../metrics/Metrics.ts';
 
 /**
- * The metrics of `mats-semantics.md` 7. Labels are low-cardinality only: `app`, `stage` (stage id, '' for
+ * The metrics of `docs/mats-semantics.md` 7. Labels are low-cardinality only: `app`, `stage` (stage id, '' for
  * initiations), `initiator` (initiatorId for initiations, '' for stages), `outcome`, `reason`.
  */
 export interface MatsInstruments {

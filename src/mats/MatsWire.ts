@@ -19,7 +19,7 @@ const ASYNC_ZLIB_BYTES = 256 * 1024;
 /** Fastest deflate level: JSON still shrinks well, and compression is on the hot path of every large message. */
 const ZLIB_OPTIONS = { level: constants.Z_BEST_SPEED };
 
-/** AMQP header names used by the Mats layer (`mats-semantics.md` 3 and 4.1). */
+/** AMQP header names used by the Mats layer (`docs/mats-semantics.md` 3 and 4.1). */
 export const MatsHeader = {
   TRACE_ID: 'mats_TraceId',
   MSG_ID: 'mats_MsgId',

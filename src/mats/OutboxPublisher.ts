@@ -37,7 +37,7 @@ export interface OutboxPublisherOptions {
 }
 
 /**
- * Everything that publishes from `mats_outbox` (`mats-semantics.md` 2.3):
+ * Everything that publishes from `mats_outbox` (`docs/mats-semantics.md` 2.3):
  * - the lazy, batched delete of rows whose publish a stage or initiation saw confirmed;
  * - publish-after-commit for initiations that joined a caller-supplied transaction: when the caller's outermost
  *   transaction has committed, its rows (those still present, when the commit is not certain) are published

@@ -32,7 +32,7 @@ export class OutgoingCollector {
     this.messages.push(message);
   }
 
-  /** Keeps only the last registered function (`mats-semantics.md` 1.3). */
+  /** Keeps only the last registered function (`docs/mats-semantics.md` 1.3). */
   setAfterCommit(fn: () => unknown): void {
     this.#afterCommit = fn;
   }

@@ -5,7 +5,7 @@ import type { MatsInitiate } from './MatsInitiate.ts';
 
 /**
  * What a stage lambda gets as its first argument (`(context, state, incoming)`): the incoming message's metadata
- * and the operations of `mats-semantics.md` 1.3. Legal per stage: one or more `request`s, **or** exactly one of
+ * and the operations of `docs/mats-semantics.md` 1.3. Legal per stage: one or more `request`s, **or** exactly one of
  * `reply`, `next`, `nextDirect`, `goTo`, or nothing; anything else throws `MatsIllegalCallError`.
  *
  * DTOs and states are serialized when an operation is called (later changes are not seen), except for

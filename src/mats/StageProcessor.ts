@@ -30,7 +30,7 @@ export interface RunningStage {
 }
 
 /**
- * Processes the deliveries of one stage in the transactional order of `mats-semantics.md` 2.1: decode → attempt
+ * Processes the deliveries of one stage in the transactional order of `docs/mats-semantics.md` 2.1: decode → attempt
  * check → deadline → inbox → lambda (with nextDirect chain) → outbox → DB commit → publish with confirms → ack →
  * doAfterCommit; failures roll back and are retried with `retryDelayMs`, dead-lettered at the last attempt, or
  * dead-lettered at once when refused (section 2.2 and 3).

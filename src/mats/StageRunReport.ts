@@ -6,7 +6,7 @@ import type { StageDefinition } from './StageDefinition.ts';
 /** @internal How a stage run ended. */
 export type Outcome = 'ok' | 'retry' | 'dlq' | 'duplicate' | 'expired' | 'error';
 
-// The completion line of a normal run is per message: debug (mats-semantics.md 7), so info stays readable at load.
+// The completion line of a normal run is per message: debug (docs/mats-semantics.md 7), so info stays readable at load.
 const LOG_LEVEL: Record<Outcome, 'debug' | 'warn' | 'error'> = {
   ok: 'debug',
   duplicate: 'debug',
@@ -16,7 +16,7 @@ const LOG_LEVEL: Record<Outcome, 'debug' | 'warn' | 'error'> = {
   error: 'error',
 };
 
-/** @internal The fields of a stage run's log line (`mats-semantics.md` 7); durations in ms. */
+/** @internal The fields of a stage run's log line (`docs/mats-semantics.md` 7); durations in ms. */
 export interface RunLog {
   traceId?: string;
   stageId: string;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { MatsIllegalCallError } from './MatsErrors.ts';
 
-/** Endpoint ids given by applications (`mats-semantics.md` 1.1). `:` is excluded, so `<queue>:i` never collides. */
+/** Endpoint ids given by applications (`docs/mats-semantics.md` 1.1). `:` is excluded, so `<queue>:i` never collides. */
 const ENDPOINT_ID = /^[A-Za-z0-9._-]{1,200}$/;
 
 /** Throws {@link MatsIllegalCallError} unless `id` is a legal application endpoint id. */

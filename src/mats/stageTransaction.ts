@@ -44,7 +44,7 @@ class StopAbort extends Error {
 }
 
 /**
- * The transactional part of a stage run (`mats-semantics.md` 2.1): inbox → lambda (with its nextDirect chain) →
+ * The transactional part of a stage run (`docs/mats-semantics.md` 2.1): inbox → lambda (with its nextDirect chain) →
  * outbox → commit, rolled back on any failure. While the database is unreachable (`isDatabaseUnavailable`) the
  * run is repeated with backoff for up to `databaseOutageRetryMs` without spending a delivery attempt. The
  * lambda and commit timings go into `fields`, the run's log line.

@@ -1,5 +1,5 @@
 /**
- * The `t` values of MatsSocket envelopes (protocol.md section 4), as an `as const` object plus its union type.
+ * The `t` values of MatsSocket envelopes (docs/protocol.md section 4), as an `as const` object plus its union type.
  * This module has no I/O and no Node-only imports: it runs in browsers too.
  */
 export const MessageType = {

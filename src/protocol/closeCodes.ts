@@ -1,5 +1,5 @@
 /**
- * WebSocket close codes of the protocol (protocol.md section 6), what each side does when a connection ends with
+ * WebSocket close codes of the protocol (docs/protocol.md section 6), what each side does when a connection ends with
  * one, and close-reason truncation (RFC 6455 allows 123 bytes of UTF-8).
  */
 export const CloseCode = {

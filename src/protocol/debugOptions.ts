@@ -1,7 +1,7 @@
 import type { DebugInfo } from './envelopes.ts';
 
 /**
- * Debug option bits (protocol.md section 5). CUSTOM_A and CUSTOM_B produce no fields in this protocol; they are
+ * Debug option bits (docs/protocol.md section 5). CUSTOM_A and CUSTOM_B produce no fields in this protocol; they are
  * passed to application code.
  */
 export const DebugOption = {

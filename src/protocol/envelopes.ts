@@ -1,5 +1,5 @@
 /**
- * Envelope types for both directions (protocol.md sections 3 and 4). Parsed client envelopes carry their ids in
+ * Envelope types for both directions (docs/protocol.md sections 3 and 4). Parsed client envelopes carry their ids in
  * canonical form: `cmid`, every `ids` element and `x` are strings (section 2.4). Optional fields are absent rather
  * than `null`.
  */

@@ -15,7 +15,7 @@ import type {
 } from './envelopes.ts';
 import { clientToServerTypes, type MessageType } from './MessageType.ts';
 
-/** Protocol limits enforced while parsing (protocol.md section 12). */
+/** Protocol limits enforced while parsing (docs/protocol.md section 12). */
 export const ParseLimits = {
   /** Max length of `an` and `av`, in characters (code points). */
   maxAppNameOrVersionLength: 255,
@@ -233,7 +233,7 @@ function parseEnvelope(raw: RawEnvelope, index: number): C2SEnvelope {
 }
 
 /**
- * Strict server-side parsing of one client text frame (protocol.md sections 2.2-2.4 and 4).
+ * Strict server-side parsing of one client text frame (docs/protocol.md sections 2.2-2.4 and 4).
  *
  * The frame must be a JSON array of objects (an empty array is valid and yields no envelopes); every `t` must be
  * a client-to-server type; required fields must be present and every known field must have its JSON type

@@ -6,7 +6,7 @@ interface PingPong {
   number?: number;
 }
 
-/** The ids of the built-in MatsSocket endpoints (compat-test-server.md 5.3). */
+/** The ids of the built-in MatsSocket endpoints (docs/compat-test-server.md 5.3). */
 export const BuiltInEndpointIds = {
   matsSocketPing: 'MatsSocket.matsSocketPing',
   matsPing: 'MatsSocket.matsPing',

@@ -54,7 +54,7 @@ export interface ListenOptions {
 const STOP_REASON = 'From Server: Server instance is going down, please reconnect.';
 
 /**
- * One MatsSocket server node: the wire-compatible WebSocket gateway (protocol.md), clustered with the other nodes
+ * One MatsSocket server node: the wire-compatible WebSocket gateway (docs/protocol.md), clustered with the other nodes
  * through the shared store and the Mats broker layer. Register endpoints, `start()` (or `listen()`), and `stop()`.
  * The Mats factory, its transport and the store belong to the caller, who closes them after `stop()`.
  */
@@ -213,7 +213,7 @@ export class MatsSocketServer {
   }
 
   /**
-   * Graceful stop (protocol.md 8.17): new connections get 1012; in-flight handling and forward rounds may finish
+   * Graceful stop (docs/protocol.md 8.17): new connections get 1012; in-flight handling and forward rounds may finish
    * within `graceMs`; then every local session is deregistered and closed with 1012; jobs and the internal Mats
    * endpoints stop. Idempotent.
    */

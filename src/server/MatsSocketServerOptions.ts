@@ -5,7 +5,7 @@ import { noopMetrics, type Metrics } from '../metrics/Metrics.ts';
 import type { AuthenticationPluginFactory } from './auth/AuthenticationPlugin.ts';
 import type { MatsFactory } from '../mats/MatsFactory.ts';
 
-/** Protocol limits (protocol.md section 12 and 2.6). Every field has the spec's value as default. */
+/** Protocol limits (docs/protocol.md section 12 and 2.6). Every field defaults to the documented value. */
 export interface ServerLimits {
   /** Max text frame before HELLO is processed, in bytes; more closes 1009. @default 20480 (20 KiB) */
   preHelloMaxFrameBytes?: number;
@@ -37,7 +37,7 @@ export interface ServerLimits {
   maxClientLibLength?: number;
 }
 
-/** Delays of protocol.md section 11 and the connection timeouts of 2.6, in ms. */
+/** Delays of docs/protocol.md section 11 and the connection timeouts of 2.6, in ms. */
 export interface ServerTimings {
   /** From open until HELLO is processed; more closes 1001. @default 5000 */
   helloTimeoutMs?: number;
@@ -92,7 +92,7 @@ export interface ServerTimings {
   stopGraceMs?: number;
 }
 
-/** Scheduled jobs (store.md section 8), intervals in ms; each gets a constant random 0-10 % extra per node. */
+/** Scheduled jobs (docs/store.md section 8), intervals in ms; each gets a constant random 0-10 % extra per node. */
 export interface ServerJobOptions {
   /** Liveliness update of this node's sessions. @default 54000 */
   livelinessIntervalMs?: number;
@@ -158,7 +158,7 @@ export interface MatsSocketServerOptions {
   /** Register the built-in endpoints `MatsSocket.matsSocketPing` and `MatsSocket.matsPing`. @default true */
   builtInEndpoints?: boolean;
   /**
-   * WebSocket permessage-deflate (protocol.md 2.5), negotiated when the client offers it, without context
+   * WebSocket permessage-deflate (docs/protocol.md 2.5), negotiated when the client offers it, without context
    * takeover in either direction: each frame is compressed on its own, so frames shorter than `thresholdBytes`
    * are sent as they are. (With context takeover every frame, however small, goes through zlib: measured here
    * at ~0.4 ms CPU per small echo, five times the frame's own cost.) `false` declines the extension.
@@ -300,7 +300,7 @@ function resolveGroup<T extends object>(group: string, input: Partial<T> | undef
 }
 
 /**
- * Applies the defaults (the spec's values) and validates.
+ * Applies the defaults (docs/protocol.md §12, docs/store.md §9) and validates.
  * @throws ConfigError naming the offending field.
  */
 export function resolveServerOptions(options: MatsSocketServerOptions): ResolvedServerOptions {

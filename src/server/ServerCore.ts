@@ -35,7 +35,7 @@ export interface ServerCore {
   isStopped(): boolean;
   /** Throws `SERVER_STOPPED` once `stop()` completed: the guard of the server-initiated API. */
   requireRunning(): void;
-  /** Hands an information-bearing envelope to asynchronous handling (protocol.md 7.2 step 14). */
+  /** Hands an information-bearing envelope to asynchronous handling (docs/protocol.md 7.2 step 14). */
   dispatchIncoming(connection: MatsSocketConnection, envelope: InformationEnvelope, receivedTs: number): void;
   /** Client ACK/NACK of server messages: complete the outbox rows, then ACK2 (7.2 step 5). */
   onClientAcks(connection: MatsSocketConnection, acks: readonly string[], nacks: readonly ClientNack[]): void;

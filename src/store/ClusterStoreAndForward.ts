@@ -36,7 +36,7 @@ import type {
 export type * from './storeTypes.ts';
 
 /**
- * The ClusterStoreAndForward (`store.md`): the SQL database all nodes of a cluster share for sessions, the inbox
+ * The ClusterStoreAndForward (`docs/store.md`): the SQL database all nodes of a cluster share for sessions, the inbox
  * (client message de-duplication), the outbox (server-to-client store-and-forward), request correlations, dead
  * letters and the topic replay log.
  *

@@ -31,7 +31,7 @@ interface OutboxRecord {
 
 /**
  * The SQL of the Mats layer (the only place with it): `mats_inbox` (de-duplication by matsMessageId per stage)
- * and `mats_outbox` (the transactional outbox), `mats-semantics.md` 2.3. Every failure becomes a
+ * and `mats_outbox` (the transactional outbox), `docs/mats-semantics.md` 2.3. Every failure becomes a
  * `DataAccessError` with the driver's error as `cause`.
  */
 export class MatsMessageStore {

@@ -56,7 +56,7 @@ import * as topics from './sql/topicQueries.ts';
 
 /**
  * The {@link ClusterStoreAndForward} on SQL through knex: runs unchanged on MySQL/MariaDB, PostgreSQL and SQLite
- * (`store.md`). Operations live in `sql/*Queries.ts` by concern; this class wires them to one {@link StoreContext}.
+ * (`docs/store.md`). Operations live in `sql/*Queries.ts` by concern; this class wires them to one {@link StoreContext}.
  *
  * The knex instance belongs to the caller unless the store created it ({@link SqlClusterStore.fromUrl}). For the
  * isolation level the store relies on (READ COMMITTED on MySQL/MariaDB), create it with `createDatabase()`.
@@ -151,7 +151,7 @@ export class SqlClusterStore implements ClusterStoreAndForward {
   }
 
   /**
-   * The store relies on READ COMMITTED on MySQL/MariaDB (`store.md` 6): at REPEATABLE READ, gap locks make
+   * The store relies on READ COMMITTED on MySQL/MariaDB (`docs/store.md` 6): at REPEATABLE READ, gap locks make
    * concurrent box writers deadlock. `createDatabase()` sets it per connection; a caller's own knex may not.
    */
   private async warnUnlessReadCommitted(): Promise<void> {

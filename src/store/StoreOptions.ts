@@ -2,7 +2,7 @@ import { ConfigError } from '../errors.ts';
 import { silentLogger, type Logger } from '../logging.ts';
 import type { Dialect } from './database.ts';
 
-/** Options of the SQL {@link ClusterStoreAndForward} (`store.md` 9). Only `nodeName` is required. */
+/** Options of the SQL {@link ClusterStoreAndForward} (`docs/store.md` 9). Only `nodeName` is required. */
 export interface StoreOptions {
   /**
    * This node's name, unique among running nodes: sessions are registered under it, and `boot()` deregisters every

@@ -15,7 +15,7 @@ export interface DatabaseUrl {
 }
 
 /**
- * Parses the database URL forms accepted everywhere a database is configured (`store.md` 7):
+ * Parses the database URL forms accepted everywhere a database is configured (`docs/store.md` 7):
  * `mysql://…` or `mariadb://…` (MySQL/MariaDB via mysql2), `postgres://…` or `postgresql://…`,
  * `sqlite:<file path>` or `sqlite::memory:`.
  *
@@ -58,7 +58,7 @@ export interface DatabaseOptions {
 
 /**
  * Creates a knex instance configured the way the stores need it:
- * - MySQL/MariaDB: utf8mb4, sessions at READ COMMITTED (avoids gap-lock deadlocks, `store.md` 6), BIGINT as number;
+ * - MySQL/MariaDB: utf8mb4, sessions at READ COMMITTED (avoids gap-lock deadlocks, `docs/store.md` 6), BIGINT as number;
  * - PostgreSQL: BIGINT (int8) parsed to number (epoch millis and auto-increment ids fit in 2^53);
  * - SQLite: one connection (all writes serialized), WAL and a busy timeout for files, `useNullAsDefault`.
  *

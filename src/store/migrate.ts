@@ -38,7 +38,7 @@ export interface MigrationTableNames {
 }
 
 /**
- * The two migration sources the database needs (`store.md` 7), each with its own migration table so applications
+ * The two migration sources the database needs (`docs/store.md` 7), each with its own migration table so applications
  * can keep their own knex migrations in the same database: the MatsSocket store, then the Mats messaging layer.
  */
 export function defaultMigrationSets(tables: MigrationTableNames = {}): MigrationSet[] {

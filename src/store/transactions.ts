@@ -11,7 +11,7 @@ export interface TransactionOptions {
 /**
  * Runs `fn` in a transaction. With `trx` given, `fn` joins it: no new transaction, no retry (the owner of the
  * transaction decides). Without, a new transaction is opened and retried on deadlock/lock timeout/busy up to
- * `attempts` times with a 10–50 ms random pause (`store.md` 6). Every non-typed failure becomes a
+ * `attempts` times with a 10–50 ms random pause (`docs/store.md` 6). Every non-typed failure becomes a
  * `DataAccessError` with the driver's error as `cause`.
  */
 export async function inTransaction<T>(

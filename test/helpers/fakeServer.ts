@@ -212,7 +212,7 @@ export interface FakeServerOptions {
 
 /**
  * A scripted MatsSocket server for client tests: a raw `ws` WebSocketServer on 127.0.0.1, port 0. It speaks no
- * protocol by itself; tests read the client's frames and answer with the spec's message sequences.
+ * protocol by itself; tests read the client's frames and answer with the message sequences of docs/protocol.md §8.
  */
 export class FakeServer {
   readonly url: string;

@@ -26,7 +26,7 @@ import {
 } from './transports.ts';
 
 /**
- * A DummyAuth-like test plugin (compat-test-server.md 3): `TestAuth:<userId>:<expiresMillis|-1>`. Markers in the
+ * A DummyAuth-like test plugin (docs/compat-test-server.md 3): `TestAuth:<userId>:<expiresMillis|-1>`. Markers in the
  * value: `:fail_initial:` (initial authentication invalid), `:fail_reevaluate:` (reevaluation invalid → REAUTH),
  * `:fail_outgoing:` (outgoing reevaluation invalid → REAUTH, outbox held); userId `enableAllDebugOptions` gets
  * every debug option; topics starting with `Test.noAuth.` are refused.

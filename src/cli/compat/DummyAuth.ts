@@ -10,7 +10,7 @@ import {
   type AuthenticationResult,
 } from '../../server/auth/AuthenticationPlugin.ts';
 
-/** The principal DummyAuth hands to handlers (compat-test-server.md 3.2). */
+/** The principal DummyAuth hands to handlers (docs/compat-test-server.md 3.2). */
 export interface DummyAuthPrincipal {
   /** `userId:<userId>` */
   name: string;
@@ -44,7 +44,7 @@ export function parseCookies(header: string): Map<string, string> {
 }
 
 /**
- * The test authentication plugin of the compatibility server (compat-test-server.md 3): one instance per
+ * The test authentication plugin of the compatibility server (docs/compat-test-server.md 3): one instance per
  * connection, remembering that connection's current good authorization value, its expiry, and the authorization
  * value carried in by the preconnect cookie. No security whatsoever: for tests and the demo only.
  */

@@ -4,7 +4,7 @@ import { concat, matsData, readMatsData, sleep, utf8, type MatsDataTO } from './
 import { ClientSideIds } from './compatMatsSocketEndpoints.ts';
 
 /**
- * Registers the backend (Mats) endpoints of compat-test-server.md 6 on a node's factory. `server` is the same
+ * Registers the backend (Mats) endpoints of docs/compat-test-server.md 6 on a node's factory. `server` is the same
  * node's MatsSocket server, used by the stages that talk to clients.
  */
 export function registerCompatBackendEndpoints(server: MatsSocketServer, factory: MatsFactory): void {

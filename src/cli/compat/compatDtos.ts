@@ -1,5 +1,5 @@
 /**
- * The DTOs of the compatibility server (compat-test-server.md 5.1). On input a missing number is 0 and a missing
+ * The DTOs of the compatibility server (docs/compat-test-server.md 5.1). On input a missing number is 0 and a missing
  * string is null; on output null strings are omitted and numbers always written. A null string concatenated with
  * text renders as `null` (`"null:FromSingle"`), as in the reference (Java string concatenation).
  */

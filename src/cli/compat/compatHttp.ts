@@ -7,7 +7,7 @@ import { AUTH_COOKIE_NAME } from './DummyAuth.ts';
 const LOCAL_ORIGIN = /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$/i;
 
 /**
- * The CORS rule of compat-test-server.md 7.3. Returns false (after answering 403) for a foreign origin; otherwise
+ * The CORS rule of docs/compat-test-server.md 7.3. Returns false (after answering 403) for a foreign origin; otherwise
  * adds the CORS headers for a local origin and returns true.
  */
 export function checkCors(request: IncomingMessage, response: ServerResponse): boolean {
@@ -38,7 +38,7 @@ export function json(response: ServerResponse, status: number, body: unknown): t
 }
 
 /**
- * `POST <ws path>/close_session?session_id=<sid>`: the clients' out-of-band close on `close()` (protocol.md 8.16).
+ * `POST <ws path>/close_session?session_id=<sid>`: the clients' out-of-band close on `close()` (docs/protocol.md 8.16).
  * Returns false when the request is not for it.
  */
 export async function handleCloseSession(
@@ -68,7 +68,7 @@ export interface CompatHttpOptions {
 }
 
 /**
- * The HTTP side channels of compat-test-server.md 7.2, served by every node: `sendMessageOnTestTopic`, preconnect,
+ * The HTTP side channels of docs/compat-test-server.md 7.2, served by every node: `sendMessageOnTestTopic`, preconnect,
  * CORS preflights, `close_session`, `/shutdown`, and the two introspection JSON documents.
  */
 export function createCompatHttpHandler(options: CompatHttpOptions): NodeHttpHandler {

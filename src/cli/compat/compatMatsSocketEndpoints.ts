@@ -14,7 +14,7 @@ import {
 } from './compatDtos.ts';
 import type { DummyAuthPrincipal } from './DummyAuth.ts';
 
-/** Client-side ids the compatibility server targets (compat-test-server.md 7.1). */
+/** Client-side ids the compatibility server targets (docs/compat-test-server.md 7.1). */
 export const ClientSideIds = {
   terminator: 'ClientSide.terminator',
   endpoint: 'ClientSide.endpoint',
@@ -27,10 +27,10 @@ const CORRELATION_BINARY = utf8('CorrelationBinary');
 const RENEW_AUTH_CORRELATION_STRING = '123';
 const RENEW_AUTH_CORRELATION_BINARY = new Uint8Array([1, 2, 3]);
 
-/** Delay of `Test.closeThisSession` after its handler returned, in ms (the spec's value). */
+/** Delay of `Test.closeThisSession` after its handler returned, in ms (docs/compat-test-server.md §5.3). */
 const CLOSE_THIS_SESSION_DELAY_MS = 250;
 
-/** Work "after the handler has returned" (spec section 2): a timer the handler leaves behind runs outside its transaction. */
+/** Work "after the handler has returned" (docs/compat-test-server.md §2): a timer the handler leaves behind runs outside its transaction. */
 function afterHandler(ctx: IncomingContext, delayMs: number, what: string, fn: () => Promise<unknown>): void {
   setTimeout(() => {
     // `then(fn)`: a synchronous throw (e.g. the server stopped meanwhile) is caught as well.
@@ -54,7 +54,7 @@ function replyType(ctx: IncomingContext): 'RESOLVE' | 'REJECT' | undefined {
 }
 
 /**
- * Registers the `Test.*` MatsSocket endpoints of compat-test-server.md 5.3 (the built-ins come with the server).
+ * Registers the `Test.*` MatsSocket endpoints of docs/compat-test-server.md 5.3 (the built-ins come with the server).
  * The backend endpoints they forward to are registered by `registerCompatBackendEndpoints`.
  */
 export function registerCompatMatsSocketEndpoints(server: MatsSocketServer): void {

@@ -7,10 +7,10 @@ import { createCompatHttpHandler } from './compatHttp.ts';
 import { registerCompatMatsSocketEndpoints } from './compatMatsSocketEndpoints.ts';
 import { DummyAuth } from './DummyAuth.ts';
 
-/** Application name and MatsSocket instance name of the compatibility server (compat-test-server.md 2). */
+/** Application name and MatsSocket instance name of the compatibility server (docs/compat-test-server.md 2). */
 export const COMPAT_APP_NAME = 'MatsSocketCompatServer';
 
-/** The readiness line's prefix (compat-test-server.md 1.2). */
+/** The readiness line's prefix (docs/compat-test-server.md 1.2). */
 export const COMPAT_READY_PREFIX = 'MATSSOCKET_COMPAT_READY MATS_SOCKET_URLS=';
 
 /** The node name of the node on `port`. */
@@ -30,7 +30,7 @@ export interface StartCompatServerOptions {
 }
 
 /**
- * Starts the compatibility test server's nodes (compat-test-server.md): one per configured port, all with DummyAuth,
+ * Starts the compatibility test server's nodes (docs/compat-test-server.md): one per configured port, all with DummyAuth,
  * the `Test.*` MatsSocket endpoints, the backend endpoints and the HTTP side channels, on one broker and one store.
  */
 export function startCompatServer(

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 
 /**
- * The result of an authentication evaluation (protocol.md 7.2 step 8). Build it with the helpers on
+ * The result of an authentication evaluation (docs/protocol.md 7.2 step 8). Build it with the helpers on
  * {@link AuthenticationContext} or with {@link authenticated}, {@link stillValid} and {@link invalidAuthentication}.
  */
 export type AuthenticationResult =

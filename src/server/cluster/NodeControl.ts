@@ -9,7 +9,7 @@ import { HelloReasons } from '../connection/HelloHandler.ts';
 import { GroupCommitter } from '../messaging/GroupCommitter.ts';
 import type { ServerCore } from '../ServerCore.ts';
 
-/** Node-to-node notices (protocol.md section 10), published to `MatsSocket.<inst>.nodeControl.<node>`. */
+/** Node-to-node notices (docs/protocol.md section 10), published to `MatsSocket.<inst>.nodeControl.<node>`. */
 export type NodeControlMessage =
   | { t: 'NewMsg'; sids: string[]; ts: number; hops?: number }
   | { t: 'CloseSess'; sid: string; reason: string }

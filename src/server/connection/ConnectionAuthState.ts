@@ -9,7 +9,7 @@ import {
 import type { MatsSocketConnection } from './MatsSocketConnection.ts';
 
 /**
- * The authentication state of one connection (protocol.md 7.2 steps 8-9 and 8.13) and the
+ * The authentication state of one connection (docs/protocol.md 7.2 steps 8-9 and 8.13) and the
  * {@link AuthenticationContext} its plugin sees. Authorization values are never logged above debug.
  */
 export class ConnectionAuthState implements AuthenticationContext {

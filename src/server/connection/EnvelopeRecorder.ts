@@ -20,7 +20,7 @@ interface RecordableEnvelope {
 }
 
 /**
- * The last N envelopes of a connection, both directions, for introspection (protocol.md section 12: last 200),
+ * The last N envelopes of a connection, both directions, for introspection (docs/protocol.md section 12: last 200),
  * and the source of message events. `msg` and `auth` are never recorded.
  */
 export class EnvelopeRecorder {

@@ -11,7 +11,7 @@ import type { MatsSocketConnection } from './MatsSocketConnection.ts';
 type Held = InformationEnvelope | C2SSub | C2SUnsub;
 
 /**
- * Processes the frames of one connection, one at a time and in arrival order (protocol.md 7.2). The connection
+ * Processes the frames of one connection, one at a time and in arrival order (docs/protocol.md 7.2). The connection
  * chains the calls; this class holds the REAUTH hold (step 9) between frames.
  */
 export class FramePipeline {

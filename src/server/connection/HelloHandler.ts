@@ -20,7 +20,7 @@ export const HelloReasons = {
 const SESSION_ID_ATTEMPTS = 5;
 
 /**
- * HELLO (protocol.md 8.1 new session, 8.2 resume with takeover, 8.3 wrong user, 8.4 unknown session). Returns
+ * HELLO (docs/protocol.md 8.1 new session, 8.2 resume with takeover, 8.3 wrong user, 8.4 unknown session). Returns
  * false when the connection was closed. On success the session is bound, WELCOME is the first frame written, and
  * the local forwarder is poked.
  */

@@ -11,7 +11,7 @@ import { EnvelopeRecorder } from './EnvelopeRecorder.ts';
 import { FramePipeline } from './FramePipeline.ts';
 import { OutgoingQueue, type OutEnvelope } from './OutgoingQueue.ts';
 
-/** protocol.md 7.1. */
+/** docs/protocol.md 7.1. */
 export type ConnectionState = 'OPEN' | 'SESSION_ESTABLISHED' | 'DEREGISTERED' | 'CLOSED';
 
 /** What the session of an ended connection gets (section 6): `none` when no session was bound. */

@@ -13,7 +13,7 @@ export interface OutEnvelope {
 }
 
 /**
- * How the `debug` field is finished at write time (protocol.md section 5): `reply` adds `mscts`/`mscnn` per its
+ * How the `debug` field is finished at write time (docs/protocol.md section 5): `reply` adds `mscts`/`mscnn` per its
  * `resd` (insta replies); `serverInitiated` applies the session's S2C options (PUB).
  */
 export type DebugStamp = 'none' | 'reply' | 'serverInitiated';
@@ -42,7 +42,7 @@ export interface OutgoingQueueSink {
 }
 
 /**
- * Per-connection coalescing of the envelopes the server sends from memory (protocol.md section 11): each is
+ * Per-connection coalescing of the envelopes the server sends from memory (docs/protocol.md section 11): each is
  * scheduled with its minimum delay; when the earliest is due, **every** pending envelope goes out in one frame.
  * Before writing, ACKs without `desc` are folded into one ACK (`cmid` for one id, `ids` for several), likewise
  * NACKs and ACK2s (`smid`/`ids`). A delay of 0 still waits for a later event-loop turn, so an answer is never

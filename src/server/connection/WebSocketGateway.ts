@@ -18,7 +18,7 @@ interface PendingUpgrade {
 }
 
 /**
- * The WebSocket side of a node (protocol.md 2.1): `ws` in `noServer` mode on the `upgrade` event of one or more HTTP
+ * The WebSocket side of a node (docs/protocol.md 2.1): `ws` in `noServer` mode on the `upgrade` event of one or more HTTP
  * servers, so the same HTTP server keeps serving its other paths. Selects the subprotocol `matssocket` (refuses
  * 400 without it), runs the plugin's `checkOrigin` (403) and `checkHandshake` (403, may add headers to the 101),
  * negotiates permessage-deflate, and hands each socket to a {@link MatsSocketConnection}.

@@ -11,7 +11,7 @@ interface Job {
 }
 
 /**
- * Periodic jobs of one node (store.md section 8): each interval gets a constant random extra of 0-10 % per node
+ * Periodic jobs of one node (docs/store.md section 8): each interval gets a constant random extra of 0-10 % per node
  * so nodes spread out; a job never overlaps itself (the next run is scheduled when the current one finished); a
  * failing job logs (once per streak of failures, see {@link FailureStreak}) and waits for its next interval.
  */

@@ -21,7 +21,7 @@ export const JobName = {
 
 export type JobName = (typeof JobName)[keyof typeof JobName];
 
-/** Creates the scheduler with the node's jobs (store.md section 8, BR-3, BR-4). */
+/** Creates the scheduler with the node's jobs (docs/store.md section 8, BR-3, BR-4). */
 export function createServerJobs(
   core: ServerCore,
   forwarder: Forwarder,

@@ -6,7 +6,7 @@ import { retryWhileDatabaseUnavailable, serverOutageRetry } from './retryWhileDa
 import type { CommittedEffects, ReplyTerminatorInvoker } from './ReplyTerminatorInvoker.ts';
 
 /**
- * Client acknowledgements (protocol.md 7.2 steps 5-6): ACKs complete outbox rows (batched across sessions),
+ * Client acknowledgements (docs/protocol.md 7.2 steps 5-6): ACKs complete outbox rows (batched across sessions),
  * then ACK2 (25 ms); a NACK completes (or, with `deadLetterOnNack`, dead-letters) the row and, for a server
  * REQUEST, tells its reply terminator (BR-4, message type NACK); ACK2 deletes inbox rows (batched).
  */

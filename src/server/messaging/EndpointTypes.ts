@@ -91,7 +91,7 @@ export interface ReplyAdapterContext<R = unknown> {
 export type IncomingHandler<I = unknown, R = unknown> = (ctx: IncomingContext<I, R>) => void | Promise<void>;
 export type ReplyAdapter<R = unknown> = (ctx: ReplyAdapterContext<R>) => void | Promise<void>;
 
-/** The kinds of MatsSocket endpoint (compat-test-server.md 5.2). */
+/** The kinds of MatsSocket endpoint (docs/compat-test-server.md 5.2). */
 export type EndpointKind = 'endpoint' | 'direct' | 'terminator';
 
 /** A registered MatsSocket endpoint. */
@@ -104,7 +104,7 @@ export interface MatsSocketEndpointDefinition {
   readonly immediateReplies: boolean;
 }
 
-/** NACK descriptions of protocol.md 8.8. */
+/** NACK descriptions of docs/protocol.md 8.8. */
 export const IncomingDescriptions = {
   nonExisting: (type: string) => `An incoming ${type} envelope targeted a non-existing MatsSocketEndpoint`,
   terminator:

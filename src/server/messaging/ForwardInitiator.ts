@@ -4,7 +4,7 @@ import type { MatsInitiate } from '../../mats/MatsInitiate.ts';
 import type { MatsInitiator } from '../../mats/MatsInitiator.ts';
 import type { CollectedForward } from './IncomingContextImpl.ts';
 
-/** The state a forwarded REQUEST carries to the reply handler (protocol.md 8.6 step 2). */
+/** The state a forwarded REQUEST carries to the reply handler (docs/protocol.md 8.6 step 2). */
 export interface ReplyState {
   /** Session id. */
   sid: string;
@@ -33,7 +33,7 @@ export interface ForwardContext {
   replyState: Omit<ReplyState, 'mmsts'> | undefined;
 }
 
-/** Extra TTL of non-essential forwards beyond the client's own timeout (protocol.md 8.6). */
+/** Extra TTL of non-essential forwards beyond the client's own timeout (docs/protocol.md 8.6). */
 const NONESSENTIAL_TTL_EXTRA_MS = 15_000;
 
 /**

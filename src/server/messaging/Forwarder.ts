@@ -24,7 +24,7 @@ interface LoopState {
 }
 
 /**
- * Delivers session outboxes to the connections of this node (protocol.md 9.2, BR-2): one loop per session at a
+ * Delivers session outboxes to the connections of this node (docs/protocol.md 9.2, BR-2): one loop per session at a
  * time; each round fetches up to 20 unattempted rows in stored order, checks outgoing authorization (REAUTH and
  * hold), dead-letters rows at the delivery limit or undeliverable, writes fresh rows in one frame and already
  * attempted rows one per frame, then marks them attempted (batched across sessions). Rounds repeat while a full

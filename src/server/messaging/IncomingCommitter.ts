@@ -29,7 +29,7 @@ export type CommitResult =
   | { kind: 'retry'; desc: string };
 
 /**
- * Commits handled client messages (protocol.md 8.5 steps 1-5) in one transaction per batch, gathered across all
+ * Commits handled client messages (docs/protocol.md 8.5 steps 1-5) in one transaction per batch, gathered across all
  * sessions by a {@link GroupCommitter}: per item the inbox insert (a duplicate discards the item's effects), its
  * forwards as Mats initiations joined to the transaction, its `server.send/request` outbox rows, topic log rows,
  * and the stored answer. A failed batch is retried item by item, so one bad item cannot fail the others; an item

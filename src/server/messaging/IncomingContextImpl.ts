@@ -6,7 +6,7 @@ import { toDataAccessError } from '../../store/sqlErrors.ts';
 import type { ConnectionInfo } from '../auth/AuthenticationPlugin.ts';
 import type { ForwardOptions, IncomingContext, IncomingMessageType } from './EndpointTypes.ts';
 
-/** The handler's decision (protocol.md 8.8). */
+/** The handler's decision (docs/protocol.md 8.8). */
 export type IncomingDecision =
   | { kind: 'none' }
   | { kind: 'deny' }

@@ -17,7 +17,7 @@ import {
 } from './ReplyTerminatorInvoker.ts';
 
 /**
- * Asynchronous handling of information-bearing client messages (protocol.md 8.5-8.8, 8.11 step 3). The incoming
+ * Asynchronous handling of information-bearing client messages (docs/protocol.md 8.5-8.8, 8.11 step 3). The incoming
  * handler runs first, without a transaction, collecting its decision and effects; a duplicate (inbox row present)
  * never runs it. The result is committed with others by the {@link IncomingCommitter}; the answer is scheduled
  * only after the commit. Client replies to server requests are de-duplicated by the correlation's

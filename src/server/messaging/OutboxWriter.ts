@@ -4,7 +4,7 @@ import type { ClusterStoreAndForward } from '../../store/ClusterStoreAndForward.
 import type { OutboxMessageInput, StoreInOutboxBatchResult } from '../../store/storeTypes.ts';
 import { randomId } from '../../util/ids.ts';
 
-/** Length of outbox smids (protocol.md section 13: 12 random alphanumerics). */
+/** Length of outbox smids (docs/protocol.md section 13: 12 random alphanumerics). */
 export const SMID_LENGTH = 12;
 
 export function newSmid(): string {

@@ -71,7 +71,7 @@ class AdapterContext implements ReplyAdapterContext {
 }
 
 /**
- * The reply handler (protocol.md 8.6 step 4): the terminator `MatsSocket.<inst>.replyHandler` on a queue shared by
+ * The reply handler (docs/protocol.md 8.6 step 4): the terminator `MatsSocket.<inst>.replyHandler` on a queue shared by
  * all nodes. It runs the endpoint's reply adapter, then hands the reply to a group committer that, in one
  * transaction for many replies, de-duplicates by matsMessageId (`mats_inbox`, which outlives the client's ACK)
  * and stores the outbox rows. The stage returns only after that commit, so the broker ack follows it; then the

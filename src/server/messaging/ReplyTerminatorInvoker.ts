@@ -44,7 +44,7 @@ export function isInfrastructureError(err: unknown): boolean {
   );
 }
 
-/** `ErrorName: message`, the NACK desc of a throwing handler (protocol.md 8.8). */
+/** `ErrorName: message`, the NACK desc of a throwing handler (docs/protocol.md 8.8). */
 export function errorDescription(err: unknown): string {
   if (err instanceof Error) return `${err.name}: ${err.message}`;
   return `Error: ${String(err)}`;
@@ -53,7 +53,7 @@ export function errorDescription(err: unknown): string {
 class DenySignal extends Error {}
 
 /**
- * Runs the reply terminator of a server-to-client request (protocol.md 8.11 step 3, BR-4) inside the caller's
+ * Runs the reply terminator of a server-to-client request (docs/protocol.md 8.11 step 3, BR-4) inside the caller's
  * transaction, in a savepoint: its effects (its SQL, forwards, `server.send/request/publish`) commit with the
  * correlation's get-and-delete, or roll back alone when it throws or denies (→ NACK).
  */

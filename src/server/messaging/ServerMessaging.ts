@@ -24,7 +24,7 @@ function requireString(value: unknown, name: string): string {
 }
 
 /**
- * Server-initiated messages (protocol.md 8.10, 8.11, 8.16), callable on any node. The outbox row is stored:
+ * Server-initiated messages (docs/protocol.md 8.10, 8.11, 8.16), callable on any node. The outbox row is stored:
  * inside a MatsSocket handler, with the handling (collected); inside a Mats stage, in the stage's transaction with
  * the poke as one of the stage's outgoing messages; otherwise in its own transaction, poked after the commit.
  */

@@ -5,7 +5,7 @@ export interface RegisteredConnection {
 
 /**
  * This node's live sessions: session id → the connection holding it. An entry is added **before** the session
- * row is written (protocol.md 8.1 step 3), so a poke that arrives as soon as the row exists finds it local.
+ * row is written (docs/protocol.md 8.1 step 3), so a poke that arrives as soon as the row exists finds it local.
  * Removal is guarded by the connection, so an old connection going away never removes its successor's entry.
  */
 export class LocalSessionRegistry<C extends RegisteredConnection> {

@@ -26,7 +26,7 @@ export interface PreparedPublish {
 }
 
 /**
- * Topics (protocol.md 8.12 and BR-1): `publish` appends to the per-topic replay log and commits, then broadcasts
+ * Topics (docs/protocol.md 8.12 and BR-1): `publish` appends to the per-topic replay log and commits, then broadcasts
  * through the subscription terminator `MatsSocket.<inst>.publish` to every node; each node delivers to its local
  * subscribers (10 ms coalescing). SUB/UNSUB are handled per connection by {@link TopicSubscriptions}.
  */

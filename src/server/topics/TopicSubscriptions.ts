@@ -18,7 +18,7 @@ export function parseReplaySmid(smid: string): { epoch: string; seq: number } | 
 }
 
 /**
- * The in-memory subscriptions of this node's connections (protocol.md 8.12): SUB checks in the table's order,
+ * The in-memory subscriptions of this node's connections (docs/protocol.md 8.12): SUB checks in the table's order,
  * UNSUB, local delivery of PUBs (10 ms coalescing, debug per section 5 at write time) and the BR-1 replay.
  */
 export class TopicSubscriptions {

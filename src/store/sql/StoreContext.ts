@@ -5,7 +5,7 @@ import type { ResolvedStoreOptions } from '../StoreOptions.ts';
 import { isRetryable, toDataAccessError } from '../sqlErrors.ts';
 import { inTransaction, withDataAccess } from '../transactions.ts';
 
-/** Table names (`store.md` 4). */
+/** Table names (`docs/store.md` 4). */
 export const T = {
   session: 'mats_socket_session',
   inbox: 'mats_socket_inbox',

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { affected, rowOf, T, type StoreContext } from './StoreContext.ts';
 
 /**
- * Times out sessions not live since `notLiveSinceTs` (`store.md` 2.2). Ownership of each timeout is decided by a
+ * Times out sessions not live since `notLiveSinceTs` (`docs/store.md` 2.2). Ownership of each timeout is decided by a
  * conditional DELETE per session (affected rows = 1), so of several nodes running this at once exactly one reports
  * each session. The owned sessions' inbox and outbox rows go in the same transaction.
  */
@@ -48,7 +48,7 @@ export async function timeoutSessions(
 }
 
 /**
- * Safety net for orphaned inbox/outbox rows (`store.md` 2.2, 6): looks only at rows stored in the window since the
+ * Safety net for orphaned inbox/outbox rows (`docs/store.md` 2.2, 6): looks only at rows stored in the window since the
  * previous run (minus an overlap, and at least `scavengeMinAgeMs` old), via the `stored_timestamp` indexes, and
  * deletes those whose session no longer exists. The first run looks back 2 × `scavengeIntervalMs`.
  */

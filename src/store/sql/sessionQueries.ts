@@ -11,7 +11,7 @@ import type {
 } from '../storeTypes.ts';
 import { affected, num, T, type StoreContext } from './StoreContext.ts';
 
-/** `clv` is truncated for storage (`protocol.md` 8.1). */
+/** `clv` is truncated for storage (`docs/protocol.md` 8.1). */
 const CLIENT_LIB_MAX = 1024;
 const DEFAULT_SESSIONS_LIMIT = 1000;
 
@@ -30,7 +30,7 @@ interface SessionRow {
 /**
  * Shared lock on one session row (a plain read on SQLite). Every box/correlation write calls this (or
  * {@link lockSessionsForShare}) first, in the same transaction: a close either waits for the writer's commit and
- * then deletes what it wrote, or wins and the writer sees no row and writes nothing (`store.md` 6).
+ * then deletes what it wrote, or wins and the writer sees no row and writes nothing (`docs/store.md` 6).
  */
 export async function lockSessionForShare(
   ctx: StoreContext,
@@ -267,7 +267,7 @@ export function getSessionsRegisteredToThisNode(
 export function closeSession(ctx: StoreContext, sessionId: string, trx?: Knex.Transaction): Promise<boolean> {
   return ctx.tx('closeSession', trx, async (t) => {
     // Session row first (exclusive lock): a concurrent box writer either committed before (its rows are deleted
-    // below) or waits and then finds no session (`store.md` 6). Correlations and dead letters are kept.
+    // below) or waits and then finds no session (`docs/store.md` 6). Correlations and dead letters are kept.
     const n = affected(await t(T.session).where('session_id', sessionId).delete());
     await ctx.deleteWithIndex(t, t(T.inbox).where('session_id', sessionId), T.inbox, 'PRIMARY');
     await ctx.deleteWithIndex(t, t(T.outbox).where('session_id', sessionId), T.outbox, 'ux_mso_smid');

@@ -3,7 +3,7 @@ import type { ResumeOutcome, SessionRegistrationInput, StoredOutMessage } from '
 import { getMessagesFromOutboxBatch } from './outboxQueries.ts';
 import { num, T, type StoreContext } from './StoreContext.ts';
 
-/** `clv` is truncated for storage (`protocol.md` 8.1). */
+/** `clv` is truncated for storage (`docs/protocol.md` 8.1). */
 const CLIENT_LIB_MAX = 1024;
 
 interface LockedRow {

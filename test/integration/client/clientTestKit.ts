@@ -30,7 +30,7 @@ export class BackendCounter {
 }
 
 /**
- * The endpoints of the client suites: the compatibility server's (compat-test-server.md 5-6) plus `Client.counted`,
+ * The endpoints of the client suites: the compatibility server's (docs/compat-test-server.md 5-6) plus `Client.counted`,
  * a MatsSocket endpoint forwarding to a backend endpoint that counts its runs per traceId, waits `sleepTime` ms and
  * replies `{ runs, node }`.
  */

@@ -18,7 +18,7 @@ function request(url: string, cookie?: string): IncomingMessage {
   return { url, headers: cookie === undefined ? {} : { cookie } } as IncomingMessage;
 }
 
-describe('DummyAuth (compat-test-server.md 3)', () => {
+describe('DummyAuth (docs/compat-test-server.md 3)', () => {
   const auth = (): DummyAuth => new DummyAuth(() => NOW);
 
   it('initialAuthentication: authenticates DummyAuth:<userId>:<expiry> with the principal of 3.2', () => {

@@ -21,7 +21,7 @@ import {
 const AUTH = dummyAuthValue('standard');
 
 for (const env of compatEnvs()) {
-  describe(`compatibility server endpoints (compat-test-server.md 5-6) [${env.label}]`, function () {
+  describe(`compatibility server endpoints (docs/compat-test-server.md 5-6) [${env.label}]`, function () {
     this.timeout(20_000);
     let compat: TestCompatServer | undefined;
     const pool = useClientPool();
@@ -344,7 +344,7 @@ for (const env of compatEnvs()) {
       });
     });
 
-    describe('DummyAuth (compat-test-server.md 3-4)', () => {
+    describe('DummyAuth (docs/compat-test-server.md 3-4)', () => {
       it('a userId containing fail_initialAuthentication closes 1008', async () => {
         const c = client(dummyAuthValue('fail_initialAuthentication'));
         const closed = nextEvent(c, 'session:closed');

@@ -24,7 +24,7 @@ function handshakeHeaders(url: string, headers: Record<string, string>): Promise
   });
 }
 
-describe('compatibility server HTTP side channels (compat-test-server.md 3.4, 7.2, 7.3)', function () {
+describe('compatibility server HTTP side channels (docs/compat-test-server.md 3.4, 7.2, 7.3)', function () {
   this.timeout(20_000);
   let compat: TestCompatServer | undefined;
   const pool = useClientPool();

@@ -11,7 +11,7 @@ function directCompatServer(env: Record<string, string>): ChildProgram {
   return new ChildProgram(process.execPath, ['--import', 'tsx', 'src/cli/compatServer.ts'], env);
 }
 
-describe('npm run compat-server (compat-test-server.md 1)', function () {
+describe('npm run compat-server (docs/compat-test-server.md 1)', function () {
   this.timeout(60_000);
   const pool = useClientPool();
   const programs: ChildProgram[] = [];

@@ -7,7 +7,7 @@ import { createTestDatabase, type TestDatabase } from '../../helpers/databases.t
 import { requireService, serviceUrls } from '../../helpers/services.ts';
 import { createTestBroker, testTransportKinds, type TestBroker } from '../../helpers/transports.ts';
 
-/** The configurations the compatibility server suites run in (compat-test-server.md 8). */
+/** The configurations the compatibility server suites run in (docs/compat-test-server.md 8). */
 export const COMPAT_ENVS = [
   { label: 'in-memory + SQLite :memory:', rabbit: false, mariadb: false },
   { label: 'RabbitMQ + MariaDB', rabbit: true, mariadb: true },

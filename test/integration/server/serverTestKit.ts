@@ -80,7 +80,7 @@ export class Recorder {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
- * The test endpoints (a subset of compat-test-server.md 5.3/6, plus recorders), registered on every node.
+ * The test endpoints (a subset of docs/compat-test-server.md 5.3/6, plus recorders), registered on every node.
  */
 export function registerTestEndpoints(recorder: Recorder) {
   return (server: MatsSocketServer, factory: MatsFactory): void => {

@@ -23,7 +23,7 @@ interface IndexInfo {
   unique: boolean;
 }
 
-/** Every secondary index of `store.md` 4, by exact name. */
+/** Every secondary index of `docs/store.md` 4, by exact name. */
 const EXPECTED_INDEXES: Record<string, IndexInfo> = {
   ix_mss_user: { table: 'mats_socket_session', columns: ['user_id'], unique: false },
   ix_mss_node: { table: 'mats_socket_session', columns: ['nodename'], unique: false },
@@ -140,7 +140,7 @@ describeEachDatabase('store migrations', (db) => {
     expect(await db().knex.schema.hasTable('knex_migrations_matssocket')).to.be.false;
   });
 
-  it('migrates up with every table, primary key and named index of store.md section 4', async () => {
+  it('migrates up with every table, primary key and named index of docs/store.md section 4', async () => {
     const [res] = await migrateLatest(db().knex, storeMigrationSets);
     expect(res!.applied).to.deep.equal(['20250601000000_create_store_tables']);
     for (const t of TABLES_IN_CREATION_ORDER) {

@@ -37,7 +37,7 @@ interface AnalyzeRow extends PlanRow {
 }
 
 /**
- * `store.md` 5 / BR-5: no per-HELLO query and no periodic-job query may scan a whole table. Each operation is run
+ * `docs/store.md` 5 / BR-5: no per-HELLO query and no periodic-job query may scan a whole table. Each operation is run
  * against a populated MariaDB schema; every distinct SELECT/UPDATE/DELETE it sent is EXPLAINed and must use an index
  * access (never type ALL, nor a full index scan), and the named index of the inventory must be among those used.
  */

@@ -4,7 +4,7 @@ import { silentLogger } from '../../../src/logging.ts';
 import { resolveStoreOptions, type StoreOptions } from '../../../src/store/StoreOptions.ts';
 
 describe('resolveStoreOptions()', () => {
-  it('applies the documented defaults (store.md 9)', () => {
+  it('applies the documented defaults (docs/store.md 9)', () => {
     const o = resolveStoreOptions({ nodeName: 'node-1' }, 'mysql');
     expect(o).to.deep.include({
       nodeName: 'node-1',
