@@ -18,6 +18,8 @@ import type { ResolvedClientOptions } from './clientOptions.ts';
 import { abandon, Connector } from './Connector.ts';
 import type { Tracked } from './Outbox.ts';
 import { Pipeline, type PipelineItem } from './Pipeline.ts';
+import { monotonicNow } from './timing.ts';
+import { backoffDelay } from '../util/backoff.ts';
 import { detachHandlers, type WebSocketCloseEventLike, type WebSocketLike } from './WebSocketLike.ts';
 
 type Timer = ReturnType<typeof setTimeout>;
@@ -75,6 +77,10 @@ export class ClientSession {
   private helloSent = false;
   private helloSid: string | undefined;
   private reconnectTimer: Timer | undefined;
+  /** Connections lost in a row without one that stayed established for `stableConnectionMs`. */
+  private unstableLosses = 0;
+  /** `monotonicNow()` at this connection's WELCOME, if it got one. */
+  private establishedAt: number | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(options: ResolvedClientOptions, host: ClientSessionHost) {
@@ -332,14 +338,29 @@ export class ClientSession {
       this.emitConnection({ type: 'LOST_CONNECTION', url, code, reason });
       return;
     }
-    const { reconnectDelayMinMs: min, reconnectDelayMaxMs: max } = this.options;
-    const delay = Math.round(min + Math.random() * (max - min));
+    const delay = this.reconnectDelay();
     if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       this.evaluate();
     }, delay);
     this.emitConnection({ type: 'LOST_CONNECTION', url, code, reason, reconnectInMs: delay });
+  }
+
+  /**
+   * A first loss reconnects after the short random delay; losses in a row back off (`connectBackoff`), so a server
+   * that accepts connections and drops them at once (overloaded, a bad deploy) is not hammered and outstanding
+   * messages do not spend their attempts in seconds. A connection that stayed established for
+   * `stableConnectionMs` starts the count again.
+   */
+  private reconnectDelay(): number {
+    const lived = this.establishedAt === undefined ? 0 : monotonicNow() - this.establishedAt;
+    this.establishedAt = undefined;
+    if (lived >= this.options.stableConnectionMs) this.unstableLosses = 0;
+    const { reconnectDelayMinMs: min, reconnectDelayMaxMs: max } = this.options;
+    const quick = Math.round(min + Math.random() * (max - min));
+    const losses = this.unstableLosses++;
+    return losses === 0 ? quick : Math.max(quick, backoffDelay(losses - 1, this.options.connectBackoff));
   }
 
   /** A fatal local condition: close the WebSocket (if any) with 4000 and the session with a local 1008. */
@@ -358,6 +379,8 @@ export class ClientSession {
   private end(initiatedBy: 'client' | 'server' | 'local', code: number, reason: string): void {
     const outstandingInitiations = this.host.outstandingInitiations();
     this._sessionId = undefined;
+    this.unstableLosses = 0;
+    this.establishedAt = undefined;
     this.wanted = false;
     this.awaitingNewMessage = false;
     this.forceSend = false;
@@ -414,6 +437,7 @@ export class ClientSession {
   private onWelcome(envelope: S2CWelcome): void {
     const resumed = this.helloSid !== undefined && this.helloSid === envelope.sid;
     this._sessionId = envelope.sid;
+    this.establishedAt = monotonicNow();
     this.emitConnection({
       type: 'SESSION_ESTABLISHED',
       url: this.currentUrl,

@@ -88,6 +88,7 @@ export class MatsSocketClient {
     this.outbox = new Outbox({
       options: this.options,
       enqueue: (envelope, tracked) => pipeline.enqueue(envelope, tracked),
+      dequeue: (tracked) => pipeline.remove(tracked),
       flush: () => this.flush(),
       ack2Later: (cmids) => this.acks.ack2(cmids),
       emit,
@@ -120,9 +121,15 @@ export class MatsSocketClient {
         initialDelayMaxMs: this.options.initialPingDelayMaxMs,
         intervalMs: this.options.pingIntervalMs,
         historySize: this.options.pingHistorySize,
+        pongTimeoutMs: this.options.pongTimeoutMs,
       },
       (pingId) => this.session.sendPing(pingId),
       (pingPong) => this.emit('ping:pong', pingPong),
+      (silentForMs) =>
+        this.session.dropConnection(
+          `From client: no PONG for ${silentForMs} ms: the server is silent`,
+          false,
+        ),
     );
   }
 

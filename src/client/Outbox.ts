@@ -39,6 +39,8 @@ export interface Initiation extends Tracked {
   receivedType: ReceivedEventType | undefined;
   readonly onAck: ((event: ReceivedEvent) => void) | undefined;
   readonly onNack: ((event: ReceivedEvent) => void) | undefined;
+  /** A SEND's deadline for its ACK/NACK (`sendTimeoutMs`); requests have their reply timeout instead. */
+  ackTimer: Timer | undefined;
 }
 
 /** A client REQUEST waiting for its reply: settles a promise, or goes to a terminator (`requestReplyTo`). */
@@ -55,6 +57,8 @@ export interface PendingRequest {
 export interface OutboxHost {
   readonly options: ResolvedClientOptions;
   enqueue(envelope: C2SEnvelope, tracked?: Tracked): void;
+  /** Takes a tracked envelope back out of the send queue before it is written. */
+  dequeue(tracked: Tracked): void;
   flush(): void;
   ack2Later(cmids: readonly string[]): void;
   emit<K extends keyof MatsSocketClientEvents>(name: K, event: MatsSocketClientEvents[K]): void;
@@ -133,6 +137,7 @@ export class Outbox {
       sentOnConnection: undefined,
       attempt: 1,
       retryTimer: undefined,
+      ackTimer: undefined,
     };
     this.addInitiation(initiation, request, timeoutMs);
   }
@@ -161,6 +166,12 @@ export class Outbox {
       const pending: PendingRequest = { ...request, initiation, timer: undefined };
       pending.timer = setTimeout(() => this.timeout(pending), timeoutMs);
       this.requests.set(cmid, pending);
+    } else {
+      initiation.ackTimer = setTimeout(() => {
+        initiation.ackTimer = undefined;
+        if (this.initiations.get(cmid) === initiation)
+          this.completeReceived(initiation, 'TIMEOUT', Date.now());
+      }, this.host.options.sendTimeoutMs);
     }
     this.host.enqueue(initiation.envelope, initiation);
   }
@@ -272,9 +283,17 @@ export class Outbox {
     return false;
   }
 
+  /**
+   * Ends the bookkeeping of a message: its timers stop and, if it still waits in the send queue (not yet written,
+   * e.g. while disconnected or held for authorization), it is taken out, so a message reported as TIMEOUT or
+   * SESSION_CLOSED is never sent afterwards: an application that retries would have it processed twice.
+   */
   private forget<T extends Tracked>(tracked: T, map: Map<string, T>): void {
     if (tracked.retryTimer !== undefined) clearTimeout(tracked.retryTimer);
     tracked.retryTimer = undefined;
+    const ackTimer = (tracked as Partial<Initiation>).ackTimer;
+    if (ackTimer !== undefined) clearTimeout(ackTimer);
+    if (tracked.queued) this.host.dequeue(tracked);
     map.delete(tracked.envelope.cmid);
   }
 

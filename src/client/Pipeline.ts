@@ -85,6 +85,22 @@ export class Pipeline {
     this.oldestAt = undefined;
   }
 
+  /**
+   * Takes a tracked envelope out of the pipeline before it is written (its initiation timed out: sending it later
+   * would make the server process what the application was told had failed). Returns whether it was queued.
+   */
+  remove(tracked: Tracked): boolean {
+    const index = this.items.findIndex((item) => item.tracked === tracked);
+    if (index < 0) return false;
+    this.items.splice(index, 1);
+    tracked.queued = false;
+    if (this.items.length === 0 && this.pre.length === 0) {
+      this.cancelTimer();
+      this.oldestAt = undefined;
+    }
+    return true;
+  }
+
   /** Puts `auth` on the last envelope of the pipeline (a copy: stored envelopes stay as they are), or adds AUTH. */
   attachAuthorization(auth: string): void {
     const last = this.items[this.items.length - 1];

@@ -56,6 +56,11 @@ export interface MatsSocketClientOptions {
   debug?: number;
   /** Default timeout of `request()`/`requestReplyTo()`, ms; sent as `to`. @default 45000 */
   requestTimeoutMs?: number;
+  /**
+   * How long `send()` waits for the server's ACK/NACK before it rejects with TIMEOUT, ms. A SEND still waiting in
+   * the send queue then (disconnected, or held for authorization) is never sent. @default 45000
+   */
+  sendTimeoutMs?: number;
   /** Pipeline debounce: envelopes enqueued within this many ms go in one frame; `flush()` sends at once. @default 10 */
   pipelineDelayMs?: number;
   /**
@@ -77,6 +82,11 @@ export interface MatsSocketClientOptions {
   pingIntervalMs?: number;
   /** How many PingPongs `pings` keeps. @default 100 */
   pingHistorySize?: number;
+  /**
+   * A PING unanswered this long makes the client drop the connection (4002 RECONNECT) and reconnect, resuming the
+   * session: the server, or the path to it, has gone silent. ms. @default 30000
+   */
+  pongTimeoutMs?: number;
   /** How many InitiationProcessedEvents `initiations` keeps. @default 10 */
   initiationHistorySize?: number;
   /** Lower bound of the random delay before reconnecting after a lost connection, ms. @default 250 */
@@ -84,8 +94,13 @@ export interface MatsSocketClientOptions {
   /** Upper bound of the random delay before reconnecting after a lost connection, ms. @default 1000 */
   reconnectDelayMaxMs?: number;
   /**
-   * Back-off between failed connection attempts, after one quick round over all URLs (when there are several).
-   * Delays with the defaults: about 0.5, 1, 2, 4, 8, 15, 15, ... s, each ±20 %.
+   * A connection that stayed established this long counts as stable: the next loss reconnects after the short
+   * random delay again. Losses in a row before that back off with `connectBackoff`. ms. @default 10000
+   */
+  stableConnectionMs?: number;
+  /**
+   * Back-off between failed connection attempts, after one quick round over all URLs (when there are several),
+   * and between reconnects after connections lost in a row (see `stableConnectionMs`). Delays with the defaults: about 0.5, 1, 2, 4, 8, 15, 15, ... s, each ±20 %.
    * @default { initialMs: 500, factor: 2, maxMs: 15000, jitter: 0.2 }
    */
   connectBackoff?: BackoffOptions;
@@ -133,6 +148,7 @@ export interface ResolvedClientOptions {
   logger: Logger;
   debug: number;
   requestTimeoutMs: number;
+  sendTimeoutMs: number;
   pipelineDelayMs: number;
   pipelineMaxDelayMs: number;
   ackDelayMs: number;
@@ -142,9 +158,11 @@ export interface ResolvedClientOptions {
   initialPingDelayMaxMs: number;
   pingIntervalMs: number;
   pingHistorySize: number;
+  pongTimeoutMs: number;
   initiationHistorySize: number;
   reconnectDelayMinMs: number;
   reconnectDelayMaxMs: number;
+  stableConnectionMs: number;
   connectBackoff: Required<BackoffOptions>;
   connectTimeoutBaseMs: number;
   connectTimeoutMaxMs: number;
@@ -217,6 +235,7 @@ export function resolveClientOptions(options: MatsSocketClientOptions): Resolved
     logger: options.logger ?? silentLogger,
     debug,
     requestTimeoutMs: nonNegative('requestTimeoutMs', options.requestTimeoutMs, 45_000),
+    sendTimeoutMs: nonNegative('sendTimeoutMs', options.sendTimeoutMs, 45_000),
     pipelineDelayMs: nonNegative('pipelineDelayMs', options.pipelineDelayMs, 10),
     pipelineMaxDelayMs: nonNegative(
       'pipelineMaxDelayMs',
@@ -230,9 +249,11 @@ export function resolveClientOptions(options: MatsSocketClientOptions): Resolved
     initialPingDelayMaxMs: nonNegative('initialPingDelayMaxMs', options.initialPingDelayMaxMs, 7000),
     pingIntervalMs: nonNegative('pingIntervalMs', options.pingIntervalMs, 15_000),
     pingHistorySize: positiveInteger('pingHistorySize', options.pingHistorySize, 100),
+    pongTimeoutMs: nonNegative('pongTimeoutMs', options.pongTimeoutMs, 30_000),
     initiationHistorySize: nonNegative('initiationHistorySize', options.initiationHistorySize, 10),
     reconnectDelayMinMs: nonNegative('reconnectDelayMinMs', options.reconnectDelayMinMs, 250),
     reconnectDelayMaxMs: nonNegative('reconnectDelayMaxMs', options.reconnectDelayMaxMs, 1000),
+    stableConnectionMs: nonNegative('stableConnectionMs', options.stableConnectionMs, 10_000),
     connectBackoff: {
       initialMs: nonNegative('connectBackoff.initialMs', options.connectBackoff?.initialMs, 500),
       factor: nonNegative('connectBackoff.factor', options.connectBackoff?.factor, 2),
