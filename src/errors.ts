@@ -15,6 +15,8 @@ export const ErrorCode = {
   DATA_ACCESS: 'DATA_ACCESS',
   /** The database schema is not at the latest migration and `migrate` is off. */
   SCHEMA_OUTDATED: 'SCHEMA_OUTDATED',
+  /** Another process held the database's migration lock longer than the migrator would wait. */
+  MIGRATION_LOCK_TIMEOUT: 'MIGRATION_LOCK_TIMEOUT',
   /** A unique id (session id, cmid in the inbox, smid in the outbox) already exists. */
   MESSAGE_ID_EXISTS: 'MESSAGE_ID_EXISTS',
   /** A session was resumed by another user than the one who created it. */

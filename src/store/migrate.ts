@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { matsMigrations, matsSocketMigrations } from '../../migrations/index.ts';
 import { DataAccessError, ErrorCode } from '../errors.ts';
+import { withMigrationLock } from './migrationLock.ts';
 import { toDataAccessError } from './sqlErrors.ts';
 
 /** One knex migration source and the table that records its applied migrations. */
@@ -57,13 +58,18 @@ export function defaultMigrationSets(tables: MigrationTableNames = {}): Migratio
 }
 
 /**
- * Applies every pending migration of each set, in order (knex serializes concurrent migrators with its lock
- * table). @throws DataAccessError with the driver/knex error as `cause`.
+ * Applies every pending migration of each set, in order. Processes migrating the same database at the same time
+ * (nodes booting together) take turns through a database lock ({@link withMigrationLock}): the first applies the
+ * migrations, the others then find nothing pending. @throws DataAccessError with the driver/knex error as `cause`.
  */
-export async function migrateLatest(
+export function migrateLatest(
   knex: Knex,
   sets: readonly MigrationSet[] = defaultMigrationSets(),
 ): Promise<MigrationSetResult[]> {
+  return withMigrationLock(knex, () => migrateSets(knex, sets));
+}
+
+async function migrateSets(knex: Knex, sets: readonly MigrationSet[]): Promise<MigrationSetResult[]> {
   const results: MigrationSetResult[] = [];
   for (const set of sets) {
     try {

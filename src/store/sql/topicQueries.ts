@@ -14,7 +14,9 @@ interface TopicRow {
 /**
  * Appends to the topic log (BR-1). The sequence is taken under the topic row's exclusive lock, which the UPDATE
  * itself acquires (equivalent to SELECT … FOR UPDATE followed by the UPDATE, one round trip less, and also a write
- * lock on SQLite). Concurrent appenders queue on that lock, so the sequence is gapless and in commit order.
+ * lock on SQLite). Concurrent appenders queue on that lock, so the sequence is gapless and in commit order. The
+ * log row's `stored_timestamp` is read after the lock is held, so on one node it grows with the sequence; across
+ * nodes clocks differ, which is why the purge removes only a prefix of the sequence ({@link purgeTopicLog}).
  */
 export function appendTopicMessage(
   ctx: StoreContext,
@@ -48,7 +50,7 @@ export function appendTopicMessage(
       trace_id: m.traceId,
       envelope: m.envelope,
       message_text: m.messageText ?? null,
-      stored_timestamp: now,
+      stored_timestamp: ctx.now(),
     });
     const max = ctx.options.topicReplayMaxPerTopic;
     if (seq > max) {
@@ -117,9 +119,13 @@ export function getTopicReplay(
 }
 
 /**
- * Deletes log rows stored before `olderThanTs` in batches (per topic a primary-key range up to the newest expired
- * seq found), then topic rows idle for `topicIdleRetentionMs` whose log is empty. A topic created again gets a new
- * epoch, so old resubscribers correctly get SUB_LOST.
+ * Deletes log rows stored before `olderThanTs` in batches, then topic rows idle for `topicIdleRetentionMs` whose
+ * log is empty. A topic created again gets a new epoch, so old resubscribers correctly get SUB_LOST.
+ *
+ * Per topic it deletes the whole prefix up to the newest expired seq found, including rows in it that are not
+ * expired yet: replay trusts that the retained log is one unbroken run of seqs (it compares the requested seq
+ * with the oldest kept one only), and timestamps need not grow with the seq (writers on other nodes have other
+ * clocks). Deleting only the expired rows of the range left holes that a resubscriber was told were not there.
  */
 export async function purgeTopicLog(
   ctx: StoreContext,
@@ -148,13 +154,7 @@ export async function purgeTopicLog(
       async (db) => {
         let n = 0;
         for (const [topicId, seq] of maxSeq) {
-          n += affected(
-            await db(T.topicLog)
-              .where('topic_id', topicId)
-              .where('seq', '<=', seq)
-              .where('stored_timestamp', '<', olderThanTs)
-              .delete(),
-          );
+          n += affected(await db(T.topicLog).where('topic_id', topicId).where('seq', '<=', seq).delete());
         }
         return n;
       },

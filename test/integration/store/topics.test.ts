@@ -98,4 +98,30 @@ describeEachDatabase('ClusterStoreAndForward topic replay log', (db) => {
     expect(again.seq).to.equal(1);
     expect(again.epoch).to.not.equal(epoch);
   });
+
+  it('purges a prefix of the log only: a row stored later with an older timestamp leaves no hole for replay', async () => {
+    const t = topic();
+    for (let n = 1; n <= 4; n++) await f.store.appendTopicMessage(pub(t, n));
+    // Seq 3 was written by a node whose clock is behind (or that read its clock before waiting for the lock):
+    // it looks older than seq 2.
+    const base = f.clock.value;
+    const ts: Record<number, number> = { 1: base - 10, 2: base + 500, 3: base - 5, 4: base + 600 };
+    for (const [seq, storedTs] of Object.entries(ts))
+      await db()
+        .knex('mats_socket_topic_log')
+        .where({ topic_id: t, seq: Number(seq) })
+        .update({
+          stored_timestamp: storedTs,
+        });
+    await f.store.purgeTopicLog(base);
+    const replay = (await f.store.getTopicReplay(t, 0, 10))!;
+    const kept = replay.messages.map((m) => m.seq);
+    // Whatever is kept is one unbroken run up to the last seq, starting at oldestRetainedSeq.
+    const run = Array.from(
+      { length: replay.lastSeq - replay.oldestRetainedSeq + 1 },
+      (_, i) => replay.oldestRetainedSeq + i,
+    );
+    expect(kept).to.deep.equal(run);
+    expect(kept).to.not.include(3);
+  });
 });
