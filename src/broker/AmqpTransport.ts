@@ -226,7 +226,7 @@ export class AmqpTransport extends BaseTransport {
             consumer.source.name,
             msg.content,
             properties,
-            deliveryCount,
+            this.deliveryCountOf(consumer, properties.messageId, deliveryCount, msg.fields.redelivered),
             msg.fields.redelivered,
             new AmqpSettler(consumerChannel, msg),
           ),

@@ -4,6 +4,7 @@ import type { Logger } from '../logging.ts';
 import { backoffDelay } from '../util/backoff.ts';
 import { checkHeaders } from './headerTable.ts';
 import { OutstandingPublishes } from './OutstandingPublishes.ts';
+import { RedeliveryCounter } from './RedeliveryCounter.ts';
 import { ManagedConsumer, type ActiveConsumer, type ConsumerSource } from './ManagedConsumer.ts';
 import type {
   ConsumeOptions,
@@ -32,6 +33,7 @@ export abstract class BaseTransport extends EventEmitter<TransportEventMap> impl
   readonly name: string;
   protected readonly options: ResolvedTransportOptions;
   protected readonly log: Logger;
+  private readonly redeliveries = new RedeliveryCounter();
   /** The current connection generation. */
   protected generation = 0;
   private currentState: TransportState = 'idle';
@@ -171,6 +173,20 @@ export abstract class BaseTransport extends EventEmitter<TransportEventMap> impl
       this.emitError(error);
       this.retryConsumer(consumer);
     });
+  }
+
+  /**
+   * The delivery count of a delivery from `consumer`'s source: the broker's, except on topic subscriptions, whose
+   * classic queues carry none (RabbitMQ counts only on quorum queues), where redeliveries are counted here.
+   */
+  protected deliveryCountOf(
+    consumer: ManagedConsumer,
+    messageId: string,
+    brokerCount: number,
+    redelivered: boolean,
+  ): number {
+    if (consumer.source.kind !== 'topic') return brokerCount;
+    return this.redeliveries.count(consumer.source.name, messageId, brokerCount, redelivered);
   }
 
   /** Hands a delivery to the consumer's handler; a throwing handler that settled nothing gets a requeue. */

@@ -164,7 +164,8 @@ export class InMemoryChannel extends EventEmitter<InMemoryChannelEventMap> {
       queue: consumer.queue.name,
       body: message.body,
       properties: { ...message.properties, headers: { ...message.properties.headers } },
-      deliveryCount: message.deliveryCount,
+      // As RabbitMQ: only quorum queues carry a delivery count (x-delivery-count); classic ones say `redelivered`.
+      deliveryCount: consumer.queue.kind === 'quorum' ? message.deliveryCount : 0,
       redelivered: message.redelivered,
     });
   }

@@ -158,7 +158,7 @@ export class InMemoryTransport extends BaseTransport {
               consumer.source.name,
               d.body,
               d.properties,
-              d.deliveryCount,
+              this.deliveryCountOf(consumer, d.properties.messageId, d.deliveryCount, d.redelivered),
               d.redelivered,
               {
                 ack: () => settle(() => channel.ack(d.deliveryTag)),

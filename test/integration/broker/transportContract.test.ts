@@ -358,6 +358,20 @@ describeEachTransport('Transport contract', (broker) => {
       expect(cc.deliveries.map((d) => d.body.toString())).to.deep.equal(['marker', 'marker2']);
     });
 
+    it('counts redeliveries of a topic message (a classic queue, where RabbitMQ gives no count)', async () => {
+      const topic = `${broker().prefix}topic.${uniqueId()}`;
+      const t = await connected('sub');
+      const c = collector();
+      await t.subscribe(topic, {}, c.handler).ready;
+      await t.publish([message(toTopic(topic), 'again')]);
+      for (let i = 0; i < 3; i++) {
+        const d = (await c.waitFor(i + 1))[i]!;
+        expect([d.body.toString(), d.deliveryCount, d.redelivered]).to.deep.equal(['again', i, i > 0]);
+        if (i < 2) d.reject(true);
+        else d.ack();
+      }
+    });
+
     it('drops a topic message nobody subscribed to', async () => {
       const t = await connected('node');
       await t.publish([message(toTopic(`${broker().prefix}nobody.${uniqueId()}`), 'lost')]);

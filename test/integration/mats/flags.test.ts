@@ -176,6 +176,30 @@ describeMats('Mats flags, topics and the futurizer (statements 29-33)', (env) =>
     }
   });
 
+  it('a failing subscription terminator is retried, then dead-lettered, and the next topic message gets through', async () => {
+    const e = env();
+    const f = e.createFactory('n');
+    const id = e.uid('poisonTopic');
+    const attempts: number[] = [];
+    const sink = new Sink<string>();
+    const ep = f.subscriptionTerminator<unknown, string>(id, (ctx, _s, m) => {
+      if (m === 'poison') {
+        attempts.push(ctx.deliveryAttempt);
+        throw new Error('the subscriber cannot take this one');
+      }
+      sink.push(m);
+    });
+    expect(await ep.waitForReceiving(10_000)).to.equal(true);
+    const publish = (m: string) =>
+      f.getDefaultInitiator().initiate((init) => init.traceId('poison').from('t').to(id).publish(m));
+    await publish('poison');
+    await publish('next');
+    // On RabbitMQ the topic's classic queue carries no x-delivery-count: without counting here, attempt 1 forever.
+    expect(await sink.first()).to.equal('next');
+    expect(attempts).to.deep.equal(Array.from({ length: attempts.length }, (_, i) => i + 1));
+    expect(attempts.length).to.be.within(1, 5);
+  });
+
   it('S33: a futurized request resolves on the originating node with reply and context', async () => {
     const e = env();
     const a = e.createFactory('A');

@@ -74,6 +74,22 @@ describe('InMemoryBroker', () => {
     expect(ch.open).to.equal(false);
   });
 
+  it('gives a delivery count on quorum queues only, as RabbitMQ does (classic queues say redelivered)', async () => {
+    const ch = await channel(broker);
+    await ch.assertQueue('quorum');
+    await ch.assertQueue('classic', { kind: 'classic' });
+    for (const q of ['quorum', 'classic']) await ch.publish('', q, Buffer.from(q), props(q), true);
+    const quorum = consume(ch, 'quorum');
+    const classic = consume(ch, 'classic');
+    await Promise.all([quorum, classic]);
+    await waitFor(() => quorum.got.length === 1 && classic.got.length === 1);
+    ch.reject(quorum.got[0]!.deliveryTag, true);
+    ch.reject(classic.got[0]!.deliveryTag, true);
+    await waitFor(() => quorum.got.length === 2 && classic.got.length === 2);
+    expect([quorum.got[1]!.deliveryCount, quorum.got[1]!.redelivered]).to.deep.equal([1, true]);
+    expect([classic.got[1]!.deliveryCount, classic.got[1]!.redelivered]).to.deep.equal([0, true]);
+  });
+
   it('closes the channel on an unknown delivery tag and requeues its unacked messages at the head, counted', async () => {
     const ch = await channel(broker);
     await ch.assertQueue('q');
