@@ -7,10 +7,21 @@ import { randomBytes } from 'node:crypto';
 export const runId: string = process.env.TEST_RUN_ID ?? randomBytes(4).toString('hex');
 
 let failures = 0;
+const kept: string[] = [];
 
-/** True when every test so far passed: per-run databases are dropped only then (kept for inspection otherwise). */
-export function allPassedSoFar(): boolean {
-  return failures === 0 && process.env.KEEP_TEST_DB !== '1';
+/** Tests failed so far in this run: a resource compares it at creation and at clean-up. */
+export function failureCount(): number {
+  return failures;
+}
+
+/**
+ * Whether to keep a resource created when `failuresAtCreation` tests had failed: only if a test failed while it was
+ * in use (its suite's), or `KEEP_TEST_DB=1`. Kept ones are listed in one line at the end of the run.
+ */
+export function keepForInspection(what: string, failuresAtCreation: number): boolean {
+  const keep = failures > failuresAtCreation || process.env.KEEP_TEST_DB === '1';
+  if (keep) kept.push(what);
+  return keep;
 }
 
 export const mochaHooks = {
@@ -19,5 +30,9 @@ export const mochaHooks = {
   },
   afterEach(this: Mocha.Context): void {
     if (this.currentTest?.state === 'failed') failures++;
+  },
+  afterAll(): void {
+    if (kept.length > 0)
+      console.log(`test run ${runId}: kept for inspection (a test failed while in use): ${kept.join(', ')}`);
   },
 };

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Knex } from 'knex';
 import { createDatabase, type Dialect } from '../../src/store/database.ts';
-import { allPassedSoFar, runId } from '../hooks.ts';
+import { failureCount, keepForInspection, runId } from '../hooks.ts';
 import { requireService, serviceUrls } from './services.ts';
 
 /** The databases every store and Mats test suite runs against. */
@@ -31,11 +31,12 @@ let counter = 0;
 
 /**
  * Creates an empty, isolated database for one suite: MariaDB and PostgreSQL get `ms_<runId>_<n>`, SQLite a
- * temporary file (shared by every `connect()`, so several nodes can share it). Kept on failure (or with
+ * temporary file (shared by every `connect()`, so several nodes can share it). Kept only if a test failed while it was in use (or with
  * `KEEP_TEST_DB=1`) for inspection.
  */
 export async function createTestDatabase(dialect: Dialect): Promise<TestDatabase> {
   const name = `ms_${runId}_${++counter}`;
+  const failuresAtCreation = failureCount();
   const instances: Knex[] = [];
   let url: string;
   let dropDatabase: () => Promise<void>;
@@ -83,8 +84,7 @@ export async function createTestDatabase(dialect: Dialect): Promise<TestDatabase
     drop() {
       dropped ??= (async () => {
         await Promise.all(instances.map((k) => k.destroy()));
-        if (allPassedSoFar()) await dropDatabase();
-        else console.warn(`  kept test database ${url} for inspection`);
+        if (!keepForInspection(url, failuresAtCreation)) await dropDatabase();
       })();
       return dropped;
     },
