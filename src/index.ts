@@ -99,4 +99,5 @@ export { promMetrics, type PromMetricsOptions } from './metrics/promMetrics.ts';
 export { NodeAssembly, ListenError } from './cli/NodeAssembly.ts';
 export type { AssembledNode, NodeAssemblyOptions, NodeHttpHandler, NodeSpec } from './cli/NodeAssembly.ts';
 export { StopController, type StopControllerOptions } from './cli/StopController.ts';
-export { createCliLogger } from './cli/cliLogger.ts';
+export { createCliLogger, type LogFormat } from './cli/cliLogger.ts';
+export { checkStartupTargets, describeConnectFailure, type StartupTargets } from './cli/startupCheck.ts';

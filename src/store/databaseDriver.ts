@@ -1,16 +1,15 @@
 import { createRequire } from 'node:module';
 import { ConfigError } from '../errors.ts';
-import type { Dialect } from './database.ts';
 
 /**
- * The driver package of each dialect. They are optional peer dependencies of the package (as with knex): an
+ * The driver package of each dialect (keyed like `Dialect` of database.ts, which imports this module). They are optional peer dependencies of the package (as with knex): an
  * application installs the one it uses, and a PostgreSQL deployment does not compile SQLite's native addon.
  */
-export const DRIVER_PACKAGES: Readonly<Record<Dialect, string>> = {
+export const DRIVER_PACKAGES = {
   mysql: 'mysql2',
   postgres: 'pg',
   sqlite: 'better-sqlite3',
-};
+} as const;
 
 /**
  * Loads the dialect's driver (all three are CommonJS, so `require` keeps {@link createDatabase} synchronous).
@@ -18,7 +17,10 @@ export const DRIVER_PACKAGES: Readonly<Record<Dialect, string>> = {
  *
  * @param from where to resolve the driver from (a file URL); the default is this package.
  */
-export function loadDatabaseDriver(dialect: Dialect, from: string = import.meta.url): unknown {
+export function loadDatabaseDriver(
+  dialect: keyof typeof DRIVER_PACKAGES,
+  from: string = import.meta.url,
+): unknown {
   const name = DRIVER_PACKAGES[dialect];
   try {
     return createRequire(from)(name);
