@@ -1,10 +1,12 @@
 /**
  * The README's "Writing endpoints" example as a runnable program: `npx tsx examples/quickstart.ts`.
  * One node on the embedded default, a backend endpoint, a MatsSocket endpoint forwarding to it, and our own client
- * making one request through the whole pipeline.
+ * making one request through the whole pipeline. It imports the package by name, as a user's program does; in this
+ * repository tsconfig.json's `paths` map the names to the sources, and test/package runs it against the packed
+ * package (`npm install matssocket-ts better-sqlite3 ws`).
  */
 import { WebSocket } from 'ws';
-import { MatsSocketClient } from '../src/client/MatsSocketClient.ts';
+import { MatsSocketClient } from 'matssocket-ts/client';
 import {
   authenticated,
   createDatabase,
@@ -15,7 +17,7 @@ import {
   MatsSocketServer,
   migrateLatest,
   SqlClusterStore,
-} from '../src/index.ts';
+} from 'matssocket-ts';
 
 const knex = createDatabase('sqlite::memory:');
 await migrateLatest(knex);

@@ -1,10 +1,12 @@
 /**
  * Bundles the client for browsers (`npm run build:browser`):
- * - `dist/browser/matssocket.js`: ESM, named exports, no globals;
+ * - `dist/browser/matssocket.js`: ESM, named exports, no globals (the package's `matssocket-ts/client/browser`);
+ * - `dist/browser/matssocket.d.ts`: its declarations, those of the client entry it is bundled from;
  * - `dist/browser/matssocket.iife.js`: a classic script that sets `globalThis.MatsSocket`.
- * Both target ES2020 with source maps. The build fails if the client reaches a Node built-in.
+ * Both bundles target ES2020 with source maps. The build fails if the client reaches a Node built-in.
  */
 import { build, type Metafile } from 'esbuild';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -12,9 +14,10 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** What one build produced. */
 export interface BrowserBuildResult {
-  /** Absolute paths of the two bundles. */
+  /** Absolute paths of the two bundles and of the ESM bundle's declarations. */
   esm: string;
   iife: string;
+  types: string;
   /** Every source file bundled (paths relative to the repository root). */
   inputs: string[];
 }
@@ -29,7 +32,7 @@ export async function buildBrowserBundles(
 ): Promise<BrowserBuildResult> {
   const common = {
     absWorkingDir: root,
-    entryPoints: ['src/client/browserEntry.ts'],
+    entryPoints: ['src/client/index.ts'],
     bundle: true,
     platform: 'browser' as const,
     target: 'es2020',
@@ -52,7 +55,15 @@ export async function buildBrowserBundles(
     }),
   ]);
   const inputs = [...new Set([...inputsOf(esmResult.metafile), ...inputsOf(iifeResult.metafile)])].sort();
-  return { esm, iife, inputs };
+  // The bundle exports exactly what the client entry exports, so its declarations are the entry's, which tsc
+  // emits to dist/src/client/ (`npm run build`); the path is relative to dist/browser in the package.
+  const types = join(outDir, 'matssocket.d.ts');
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(
+    types,
+    `/** Declarations of matssocket.js: the bundle of the client entry. */\nexport * from '../src/client/index.js';\n`,
+  );
+  return { esm, iife, types, inputs };
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -1,6 +1,7 @@
 /**
- * The library's public surface: named exports only. Anything not exported here is internal.
- * The browser client has its own entry (`src/client/browserEntry.ts`, bundled by `npm run build:browser`).
+ * The library's public surface, `matssocket-ts`: named exports only. Anything not exported here is internal.
+ * The client has its own entry, `matssocket-ts/client` (`src/client/index.ts`), which pulls in nothing of the
+ * server, so browsers get it without Node built-ins; `matssocket-ts/client/browser` is its prebuilt ESM bundle.
  */
 
 // Errors
@@ -93,3 +94,10 @@ export { migrateLatest } from './store/migrate.ts';
 export type { Metrics } from './metrics/Metrics.ts';
 export { noopMetrics } from './metrics/Metrics.ts';
 export { promMetrics, type PromMetricsOptions } from './metrics/promMetrics.ts';
+
+// CLI helpers: the pieces `npm start` is made of, for a program of one's own
+export { NodeAssembly, ListenError } from './cli/NodeAssembly.ts';
+export type { AssembledNode, NodeAssemblyOptions, NodeHttpHandler, NodeSpec } from './cli/NodeAssembly.ts';
+export { StopController, type StopControllerOptions } from './cli/StopController.ts';
+export { createCliLogger, type LogFormat } from './cli/cliLogger.ts';
+export { checkStartupTargets, describeConnectFailure, type StartupTargets } from './cli/startupCheck.ts';

@@ -2,7 +2,7 @@
  * `npm start`: one MatsSocket node with the demo page, the admin page, `/metrics` and `/health`. By default on the
  * embedded stack (SQLite file `data/matssocket.sqlite`, migrated at start-up, and the in-process broker); with
  * `MATSSOCKET_AMQP_URL` / `MATSSOCKET_DB_URL` on RabbitMQ and MySQL/MariaDB or PostgreSQL. Listens on `HOST:PORT`
- * (default 127.0.0.1:8080). Logs (pino JSON, `LOG_LEVEL`) go to stdout. SIGINT/SIGTERM stop gracefully; a second
+ * (default 127.0.0.1:8080). Logs (`LOG_LEVEL`) go to stdout: readable lines on a terminal, pino JSON otherwise. SIGINT/SIGTERM stop gracefully; a second
  * signal forces the exit.
  */
 import { MatsSocketError } from '../errors.ts';
@@ -11,6 +11,7 @@ import { createCliLogger } from './cliLogger.ts';
 import { startDemoNode } from './demo/startDemoNode.ts';
 import { ListenError } from './NodeAssembly.ts';
 import { readMainNodeConfig } from './nodeConfig.ts';
+import { checkStartupTargets } from './startupCheck.ts';
 import { StopController } from './StopController.ts';
 
 async function main(): Promise<void> {
@@ -28,7 +29,8 @@ async function main(): Promise<void> {
     logger,
     stop: async () => (await starting.catch(() => undefined))?.stop(),
   }).install();
-  const starting = startDemoNode(config, { logger });
+  // A broker or database that cannot be reached ends the start here, in one line, before any endpoint runs.
+  const starting = checkStartupTargets(config).then(() => startDemoNode(config, { logger }));
   const demo = await starting;
   const { urls } = demo;
   logger.info({ url: urls.demo }, `Demo page:       ${urls.demo}`);

@@ -1,8 +1,9 @@
 import knexFactory from 'knex';
 import type { Knex } from 'knex';
-import pg from 'pg';
+import type pg from 'pg';
 import { ConfigError } from '../errors.ts';
 import { silentLogger, type Logger } from '../logging.ts';
+import { loadDatabaseDriver } from './databaseDriver.ts';
 
 /** The SQL dialects the stores run on. */
 export type Dialect = 'mysql' | 'postgres' | 'sqlite';
@@ -69,6 +70,8 @@ export function createDatabase(url: string | DatabaseUrl, options: DatabaseOptio
   const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
   const poolMax = options.poolMax ?? 10;
   const log = knexLog(options.logger ?? silentLogger);
+  // Knex loads the driver only at the first connection; a missing one is better reported here.
+  const driver = loadDatabaseDriver(parsed.dialect);
   switch (parsed.dialect) {
     case 'mysql':
       return knexFactory({
@@ -93,18 +96,20 @@ export function createDatabase(url: string | DatabaseUrl, options: DatabaseOptio
         },
         acquireConnectionTimeout: connectTimeoutMs,
       });
-    case 'postgres':
+    case 'postgres': {
+      const { types } = driver as typeof pg;
       return knexFactory({
         log,
         client: 'pg',
         connection: {
           connectionString: parsed.target,
           connectionTimeoutMillis: connectTimeoutMs,
-          types: { getTypeParser: pgTypeParser },
+          types: { getTypeParser: pgTypeParser(types) },
         } as Knex.PgConnectionConfig,
         pool: { min: 0, max: poolMax },
         acquireConnectionTimeout: connectTimeoutMs,
       });
+    }
     case 'sqlite':
       return knexFactory({
         log,
@@ -144,9 +149,11 @@ export function dialectOf(db: Knex): Dialect {
 
 const PG_INT8_OID = 20;
 
-function pgTypeParser(oid: number, format?: string): (value: string) => unknown {
-  if (oid === PG_INT8_OID) return (v: string) => Number(v);
-  return pg.types.getTypeParser(oid, format as 'text') as (value: string) => unknown;
+function pgTypeParser(types: typeof pg.types) {
+  return (oid: number, format?: string): ((value: string) => unknown) => {
+    if (oid === PG_INT8_OID) return (v: string) => Number(v);
+    return types.getTypeParser(oid, format as 'text') as (value: string) => unknown;
+  };
 }
 
 /** Routes knex's console logging (it otherwise writes pool and connection errors to stderr) to our logger. */

@@ -7,23 +7,14 @@ import { runOutsideStageContext } from '../../mats/ambientContext.ts';
 import { currentStageContext } from '../../mats/ambientContext.ts';
 import { serverInitiatedDebugAtCreation } from '../../protocol/debugOptions.ts';
 import type { C2SSub } from '../../protocol/envelopes.ts';
-import { RawJson } from '../../protocol/encodeFrame.ts';
 import type { MatsSocketConnection } from '../connection/MatsSocketConnection.ts';
-import type { OutEnvelope } from '../connection/OutgoingQueue.ts';
 import { currentHandlerScope, type CollectedPublish } from '../messaging/HandlerScope.ts';
 import { newSmid } from '../messaging/OutboxWriter.ts';
 import type { ServerCore } from '../ServerCore.ts';
+import type { PreparedPublish } from './PreparedPublish.ts';
 import { TopicSubscriptions } from './TopicSubscriptions.ts';
 
-/** A publish ready to broadcast: its PUB envelope (without `msg`) and message as JSON text. */
-export interface PreparedPublish {
-  topicId: string;
-  smid: string;
-  /** The replay log sequence (BR-1), absent when replay is disabled. */
-  seq?: number;
-  envelope: string;
-  message?: string;
-}
+export type { PreparedPublish } from './PreparedPublish.ts';
 
 /**
  * Topics (docs/protocol.md 8.12 and BR-1): `publish` appends to the per-topic replay log and commits, then broadcasts
@@ -139,11 +130,4 @@ export class TopicHub {
 
 function opt(message: string | undefined): { message?: string } {
   return message === undefined ? {} : { message };
-}
-
-/** The PUB envelope to write for a prepared publish (`msg` as raw JSON). */
-export function pubEnvelope(p: PreparedPublish): OutEnvelope {
-  const envelope = JSON.parse(p.envelope) as OutEnvelope;
-  if (p.message !== undefined) envelope.msg = new RawJson(p.message);
-  return envelope;
 }

@@ -1,7 +1,7 @@
 import type { C2SSub } from '../../protocol/envelopes.ts';
 import type { MatsSocketConnection } from '../connection/MatsSocketConnection.ts';
 import type { ServerCore } from '../ServerCore.ts';
-import { pubEnvelope, type PreparedPublish } from './TopicHub.ts';
+import { pubEnvelope, type PreparedPublish } from './PreparedPublish.ts';
 
 /** One subscription of one connection. While the replay lookup runs, live PUBs are buffered (BR-1 step 1). */
 interface Subscription {

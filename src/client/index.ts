@@ -1,6 +1,8 @@
 /**
- * Entry point of the browser bundles (`npm run build:browser`): the client and everything its API hands out.
- * Only browser-safe modules are reachable from here; a test checks the bundle for Node built-ins.
+ * The typed client's entry, `matssocket-ts/client`: the client and everything its API hands out, nothing of the
+ * server. Only browser-safe modules are reachable from here (no Node built-ins, no packages), so it runs in Node
+ * and in browsers through any bundler; it is also the entry of the prebuilt browser bundles
+ * (`npm run build:browser`). test/unit/client/browserBundle.test.ts and test/package check that it stays so.
  */
 export { MatsSocketClient, CLIENT_LIB_NAME_AND_VERSION } from './MatsSocketClient.ts';
 export { resolveClientOptions } from './clientOptions.ts';
