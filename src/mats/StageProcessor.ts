@@ -231,15 +231,8 @@ export class StageProcessor {
   ): Promise<void> {
     const runtime = this.#runtime;
     if (rows.length > 0) {
-      try {
-        await runtime.outbox!.publishStored(rows);
-        runtime.outbox!.scheduleDelete(rows.map((r) => r.matsMessageId));
-      } catch (err) {
-        this.#stage.logger.warn(
-          { ...fields, err },
-          "Mats re-publish of a duplicate's outbox rows failed; sweeper will send",
-        );
-      }
+      // Rows not confirmed now stay for the sweeper (publishStored never rejects).
+      runtime.outbox!.scheduleDelete(await runtime.outbox!.publishStored(rows));
     }
     fields.matsMessageIdsOut = rows.map((r) => r.matsMessageId);
     delivery.ack();
