@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Delivery, OutgoingMessage } from '../broker/Transport.ts';
 import type { StoredOutgoingMessage } from '../store/MatsMessageStore.ts';
 import { runOutsideStageContext } from './ambientContext.ts';
-import { deadLetterMessage } from './DeadLetter.ts';
+import { briefError, deadLetterMessage } from './DeadLetter.ts';
 import type { MatsEnvelope } from './MatsEnvelope.ts';
 import { sanitizeId } from './matsIds.ts';
 import type { MatsRuntime } from './MatsRuntime.ts';
@@ -132,7 +132,7 @@ export class StageProcessor {
       case 'committed':
         return this.#publishAndAck(delivery, result.run, result.outgoing, fields, t0);
       case 'duplicate':
-        return this.#handleDuplicate(delivery, result.rows, fields, t0);
+        return this.#handleDuplicate(delivery, result.via, result.rows, fields, t0);
       case 'stopped':
         delivery.reject(true);
         this.#report.finish(
@@ -204,14 +204,14 @@ export class StageProcessor {
             { ...fields, err },
             'Mats publish failed after commit; the outbox sweeper will send',
           );
-        } else {
-          // The "very bad" case (section 2.2): committed, but the messages are not out. Redelivery re-runs the stage.
+        } else if (!(await this.#republishUntilSent(outgoing, fields, err))) {
+          // Stopping: the "very bad" case (section 2.2). Redelivery re-runs the stage (it must be idempotent).
           delivery.reject(true);
           this.#report.finish(
             fields,
             'error',
             t0,
-            'Mats publish failed after the DB commit with the outbox off: rejected for redelivery (the stage must be idempotent)',
+            'Mats publish failed after the DB commit with the outbox off and the endpoint is stopping: rejected for redelivery (the stage must be idempotent)',
             err,
           );
           return;
@@ -223,9 +223,42 @@ export class StageProcessor {
     this.#report.finish(fields, 'ok', t0, 'Mats stage completed');
   }
 
+  /**
+   * After a committed run whose publish failed with the outbox off: publishes the same messages (same ids) again
+   * with backoff, from max(50, retryDelayMs) doubling to 2 s, holding the delivery unacked, until they are
+   * confirmed (true) or the endpoint is stopping (false). The run itself succeeded: rejecting the delivery would
+   * spend a delivery attempt on a broker problem, so a long memory alarm would dead-letter correctly processed
+   * messages, and every redelivery would run the lambda and commit again.
+   */
+  async #republishUntilSent(
+    outgoing: readonly OutgoingMessage[],
+    fields: RunLog,
+    firstError: unknown,
+  ): Promise<boolean> {
+    const runtime = this.#runtime;
+    const lifecycle = this.#lifecycle;
+    this.#stage.logger.error(
+      { ...fields, err: briefError(firstError) },
+      'Mats publish failed after the DB commit with the outbox off; publishing again (not a delivery attempt)',
+    );
+    const baseMs = Math.max(50, this.#stage.options.retryDelayMs);
+    for (let round = 0; !lifecycle.aborting; round++) {
+      await lifecycle.sleep(Math.min(baseMs * 2 ** Math.min(round, 10), 2000));
+      if (lifecycle.aborting) return false;
+      try {
+        await runtime.publish(outgoing);
+        return true;
+      } catch (err) {
+        this.#stage.logger.debug({ ...fields, err: briefError(err), round }, 'Mats publish failed again');
+      }
+    }
+    return false;
+  }
+
   async #handleDuplicate(
     delivery: Delivery,
-    rows: StoredOutgoingMessage[],
+    via: 'inbox' | 'outbox',
+    rows: ReadonlyArray<Pick<StoredOutgoingMessage, 'matsMessageId' | 'message'>>,
     fields: RunLog,
     t0: number,
   ): Promise<void> {
@@ -236,7 +269,14 @@ export class StageProcessor {
     }
     fields.matsMessageIdsOut = rows.map((r) => r.matsMessageId);
     delivery.ack();
-    this.#report.finish(fields, 'duplicate', t0, 'Mats duplicate delivery (inbox): lambda skipped');
+    this.#report.finish(
+      fields,
+      'duplicate',
+      t0,
+      via === 'inbox'
+        ? 'Mats duplicate delivery (inbox): lambda skipped'
+        : 'Mats message already committed by an earlier attempt (its outbox rows exist): acked',
+    );
   }
 
   #afterCommit(run: StageRun, fields: RunLog): void {

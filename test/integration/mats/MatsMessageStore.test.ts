@@ -106,7 +106,11 @@ describeEachDatabase('MatsMessageStore (mats_inbox, mats_outbox)', (db) => {
     [row] = await store.leaseOutbox({ ids: ['r1'] }, 'a', 1000, 60_000);
     expect(row!.attempts).to.equal(1);
     await store.releaseOutbox(['r1'], 'a', { countAttempt: false, reason: 'outage' });
-    expect(await store.outboxRowState('r1')).to.deep.equal({ attempts: 1, claimedBy: null, lastError: 'outage' });
+    expect(await store.outboxRowState('r1')).to.deep.equal({
+      attempts: 1,
+      claimedBy: null,
+      lastError: 'outage',
+    });
     [row] = await store.leaseOutbox({ ids: ['r1'] }, 'a', 1000, 60_000);
     await store.parkOutbox('r1', 'a', 'refused twice');
     expect(await store.leaseOutbox({ ids: ['r1'] }, 'a', Date.now() * 1000, 1)).to.have.length(0);
