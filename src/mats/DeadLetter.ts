@@ -76,7 +76,7 @@ export function deadLetterMessage(
 const MAX_FRAMES = 12;
 
 /**
- * `Class[code]: message` plus the stack frames, then the same for each `cause`. Messages are freed of the SQL knex
+ * `Class: message [code]` plus the stack frames, then the same for each `cause`. Messages are freed of the SQL knex
  * prefixes them with (a failed outbox insert would otherwise carry every body, in hex, into the header).
  */
 export function describeError(error: unknown): string {
@@ -93,13 +93,13 @@ export function describeError(error: unknown): string {
 }
 
 /**
- * One short line for a failure: `Class[code]: message` of the error and of each cause, no stack, no SQL; at most
+ * One short line for a failure: `Class: message [code]` of the error and of each cause, no stack, no SQL; at most
  * `maxChars` characters (for `last_error` columns, dead-letter reasons and warnings logged per row).
  */
 export function briefError(error: unknown, maxChars = 500): string {
   const parts: string[] = [];
   for (let e = error, depth = 0; e !== undefined && depth < 5; depth++) {
-    parts.push(e instanceof Error ? errorHead(e) : withoutSql(String(e)));
+    parts.push(e instanceof Error ? errorHead(e) : withoutSql(typeof e === 'string' ? e : JSON.stringify(e)));
     e = e instanceof Error ? e.cause : undefined;
   }
   const text = parts.join(' <- ');
@@ -108,8 +108,8 @@ export function briefError(error: unknown, maxChars = 500): string {
 
 function errorHead(error: Error): string {
   const code = (error as { code?: unknown }).code;
-  const tag = typeof code === 'string' || typeof code === 'number' ? `[${code}]` : '';
-  return `${error.name}${tag}: ${withoutSql(error.message)}`;
+  const tag = typeof code === 'string' || typeof code === 'number' ? ` [${code}]` : '';
+  return `${error.name}: ${withoutSql(error.message)}${tag}`;
 }
 
 /** knex reports `<sql with inlined bindings> - <driver message>`: keep the driver's message. */

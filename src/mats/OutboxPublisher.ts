@@ -84,7 +84,7 @@ export class OutboxPublisher {
     this.#settler = new OutboxRowSettler({
       store: options.store,
       transport: options.transport,
-      publish: options.publish,
+      publish: (messages) => options.publish(messages),
       logger: options.logger,
       instruments: options.instruments,
       now: () => options.clock.now(),
@@ -250,16 +250,20 @@ export class OutboxPublisher {
     const now = this.#o.clock.now();
     const done: string[] = [];
     let firstError: unknown;
-    await Promise.all(
-      rows.map((row) => {
-        const message = withRemainingTtl(row.message, now);
-        if (!message) return done.push(row.matsMessageId);
-        return this.#o.publish([message]).then(
-          () => done.push(row.matsMessageId),
-          (error: unknown) => (firstError ??= error),
+    const publishes: Array<Promise<unknown>> = [];
+    for (const row of rows) {
+      const message = withRemainingTtl(row.message, now);
+      if (!message) done.push(row.matsMessageId);
+      else {
+        publishes.push(
+          this.#o.publish([message]).then(
+            () => done.push(row.matsMessageId),
+            (error: unknown) => (firstError ??= error),
+          ),
         );
-      }),
-    );
+      }
+    }
+    await Promise.all(publishes);
     if (firstError !== undefined) {
       this.#o.logger.warn(
         { err: firstError, failed: rows.length - done.length },

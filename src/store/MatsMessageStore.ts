@@ -199,7 +199,9 @@ export class MatsMessageStore {
     leaseMs: number,
   ): Promise<LeasedOutgoingMessage[]> {
     const free = (q: Knex.QueryBuilder): Knex.QueryBuilder =>
-      q.where((w) => w.whereNull('claimed_until').orWhere('claimed_until', '<=', now));
+      q.where((w) => {
+        void w.whereNull('claimed_until').orWhere('claimed_until', '<=', now);
+      });
     try {
       return await this.db.transaction(async (trx) => {
         const out: LeasedOutgoingMessage[] = [];
@@ -281,10 +283,14 @@ export class MatsMessageStore {
     matsMessageId: string,
   ): Promise<{ attempts: number; claimedBy: string | null; lastError: string | null } | undefined> {
     try {
-      const row = (await this.db('mats_outbox')
+      const row = await this.db<{
+        attempts: number | string;
+        claimed_by: string | null;
+        last_error: string | null;
+        mats_message_id: string;
+      }>('mats_outbox')
         .where('mats_message_id', matsMessageId)
-        .first('attempts', 'claimed_by', 'last_error')) as
-        { attempts: number | string; claimed_by: string | null; last_error: string | null } | undefined;
+        .first('attempts', 'claimed_by', 'last_error');
       if (!row) return undefined;
       return { attempts: Number(row.attempts), claimedBy: row.claimed_by, lastError: row.last_error };
     } catch (err) {
