@@ -137,10 +137,10 @@ export class OutboxPublisher {
   /**
    * Publishes `rows` (just inserted into the outbox in `trx`) once the caller's transaction `trx` (its outermost
    * transaction, if `trx` is a savepoint) has settled. All initiations joined to the same outermost transaction
-   * are published together: one publish from memory, one batched delete, and, unless the commit is certain,
-   * one read of which rows exist first (only committed rows do; rows of a rolled-back transaction or savepoint
-   * are skipped; see {@link OutboxPublisher.#publishCommitted}). If the publish fails, or the process dies first,
-   * the rows stay for the sweeper.
+   * are handled together: one read of which rows exist first unless the commit is certain (only committed rows
+   * do; rows of a rolled-back transaction or savepoint are skipped; see {@link OutboxPublisher.#publishCommitted}),
+   * then each row is published from memory on its own (so one refused row fails none of the others), and one
+   * batched delete. Rows whose publish fails, or all if the process dies first, stay for the sweeper.
    */
   afterCallerCommit(trx: Knex.Transaction, rows: readonly CommittedRow[]): void {
     let root = trx as Knex.Transaction & { parentTransaction?: Knex.Transaction };

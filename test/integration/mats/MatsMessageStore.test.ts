@@ -111,7 +111,7 @@ describeEachDatabase('MatsMessageStore (mats_inbox, mats_outbox)', (db) => {
       claimedBy: null,
       lastError: 'outage',
     });
-    [row] = await store.leaseOutbox({ ids: ['r1'] }, 'a', 1000, 60_000);
+    expect(await store.leaseOutbox({ ids: ['r1'] }, 'a', 1000, 60_000)).to.have.length(1);
     await store.parkOutbox('r1', 'a', 'refused twice');
     expect(await store.leaseOutbox({ ids: ['r1'] }, 'a', Date.now() * 1000, 1)).to.have.length(0);
     expect((await store.outboxRowState('r1'))!.lastError).to.equal('refused twice');
