@@ -16,6 +16,8 @@ import { runStageTransaction, type StageTransactionScope } from './stageTransact
 export interface ProcessorLifecycle {
   /** True once the stop grace period has passed: unfinished runs roll back instead of committing. */
   readonly aborting: boolean;
+  /** True from the start of `stop()` (its sleeps return at once from then on). */
+  readonly stopping: boolean;
   /** A pause that `stop()` cuts short. */
   sleep(ms: number): Promise<void>;
   /** The runs in progress, with their start time (epoch ms), for the slow-stage warning. */
@@ -226,7 +228,7 @@ export class StageProcessor {
   /**
    * After a committed run whose publish failed with the outbox off: publishes the same messages (same ids) again
    * with backoff, from max(50, retryDelayMs) doubling to 2 s, holding the delivery unacked, until they are
-   * confirmed (true) or the endpoint is stopping (false). The run itself succeeded: rejecting the delivery would
+   * confirmed (true) or the endpoint stops (false). The run itself succeeded: rejecting the delivery would
    * spend a delivery attempt on a broker problem, so a long memory alarm would dead-letter correctly processed
    * messages, and every redelivery would run the lambda and commit again.
    */
@@ -242,9 +244,10 @@ export class StageProcessor {
       'Mats publish failed after the DB commit with the outbox off; publishing again (not a delivery attempt)',
     );
     const baseMs = Math.max(50, this.#stage.options.retryDelayMs);
-    for (let round = 0; !lifecycle.aborting; round++) {
+    // Stopping cuts the pauses short: give up then rather than spin; the redelivery runs the stage again.
+    for (let round = 0; !lifecycle.stopping; round++) {
       await lifecycle.sleep(Math.min(baseMs * 2 ** Math.min(round, 10), 2000));
-      if (lifecycle.aborting) return false;
+      if (lifecycle.stopping) return false;
       try {
         await runtime.publish(outgoing);
         return true;
