@@ -34,8 +34,6 @@ export class AmqpTransport extends BaseTransport {
   private consumeModel: ChannelModel | undefined;
   private publishModel: ChannelModel | undefined;
   private pool: PublishChannelPool | undefined;
-  /** Queues asserted on the current publish connection. */
-  private asserted = new Set<string>();
 
   constructor(options: AmqpTransportOptions) {
     const resolved = resolveAmqpTransportOptions(options);

@@ -46,6 +46,11 @@ export abstract class BaseTransport extends EventEmitter<TransportEventMap> impl
   private readonly consumers = new Set<ManagedConsumer>();
   /** Publishes awaiting their confirms, failed when past the confirm timeout. */
   private readonly outstanding: OutstandingPublishes;
+  /**
+   * Queues declared on the current publish connection (reset by the subclass on every connect). A queue leaves the
+   * set when a publish to it is returned: it was deleted behind our back, and the next publish declares it again.
+   */
+  protected asserted = new Set<string>();
   /** Queue declares in progress, by queue, with the generation they run on. */
   private readonly declaring = new Map<string, { generation: number; done: Promise<void> }>();
 
@@ -124,7 +129,16 @@ export abstract class BaseTransport extends EventEmitter<TransportEventMap> impl
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
     if (messages.length === 0) return Promise.resolve();
-    return this.outstanding.track((done) => this.publishConnectedThen(messages, this.generation, done));
+    return this.outstanding.track((done) =>
+      this.publishConnectedThen(messages, this.generation, (error) => {
+        if ((error as { code?: unknown } | undefined)?.code === ErrorCode.TRANSPORT_UNROUTABLE) {
+          // Which message was returned is not reported here; forgetting every queue of the batch costs at most a
+          // few redundant declares.
+          for (const m of messages) if (m.target.kind === 'queue') this.asserted.delete(m.target.name);
+        }
+        done(error);
+      }),
+    );
   }
 
   consume(queue: string, options: ConsumeOptions, handler: DeliveryHandler): Consumer {

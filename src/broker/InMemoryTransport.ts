@@ -21,8 +21,6 @@ export class InMemoryTransport extends BaseTransport {
   private consumeConnection: InMemoryConnection | undefined;
   private publishConnection: InMemoryConnection | undefined;
   private publishChannel: InMemoryChannel | undefined;
-  /** Queues asserted on the current publish connection. */
-  private asserted = new Set<string>();
 
   constructor(broker: InMemoryBroker, options: InMemoryTransportOptions) {
     super(resolveTransportOptions(options));

@@ -72,14 +72,51 @@ export function deadLetterMessage(
   };
 }
 
-/** `Class: message` plus the stack (the stack already starts with the class and message). */
+/** At most this many stack frames per error in a dead letter or log line: the cause chain matters more. */
+const MAX_FRAMES = 12;
+
+/**
+ * `Class: message [code]` plus the stack frames, then the same for each `cause`. Messages are freed of the SQL knex
+ * prefixes them with (a failed outbox insert would otherwise carry every body, in hex, into the header).
+ */
 export function describeError(error: unknown): string {
   if (error instanceof Error) {
-    const head = `${error.name}: ${error.message}`;
-    const stack = error.stack ?? '';
-    let text = stack.startsWith(head) || stack.startsWith(error.name) ? stack : `${head}\n${stack}`;
+    const frames = (error.stack ?? '')
+      .split('\n')
+      .filter((l) => /^\s+at /.test(l))
+      .slice(0, MAX_FRAMES);
+    let text = [errorHead(error), ...frames].join('\n');
     if (error.cause !== undefined) text += `\nCaused by: ${describeError(error.cause)}`;
     return text;
   }
-  return String(error);
+  return withoutSql(String(error));
+}
+
+/**
+ * One short line for a failure: `Class: message [code]` of the error and of each cause, no stack, no SQL; at most
+ * `maxChars` characters (for `last_error` columns, dead-letter reasons and warnings logged per row).
+ */
+export function briefError(error: unknown, maxChars = 500): string {
+  const parts: string[] = [];
+  for (let e = error, depth = 0; e !== undefined && depth < 5; depth++) {
+    parts.push(e instanceof Error ? errorHead(e) : withoutSql(typeof e === 'string' ? e : JSON.stringify(e)));
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  const text = parts.join(' <- ');
+  return text.length <= maxChars ? text : `${text.slice(0, maxChars - 1)}…`;
+}
+
+function errorHead(error: Error): string {
+  const code = (error as { code?: unknown }).code;
+  const tag = typeof code === 'string' || typeof code === 'number' ? ` [${code}]` : '';
+  return `${error.name}: ${withoutSql(error.message)}${tag}`;
+}
+
+/** knex reports `<sql with inlined bindings> - <driver message>`: keep the driver's message. */
+function withoutSql(message: string): string {
+  let text = message;
+  const sql = /\b(?:insert into|update\s+\S+\s+set|delete from|select)\s/i.exec(text);
+  const dash = sql ? text.lastIndexOf(' - ') : -1;
+  if (sql && dash > sql.index) text = `${text.slice(0, sql.index)}${text.slice(dash + 3)}`;
+  return text.length > 1000 ? `${text.slice(0, 999)}…` : text;
 }

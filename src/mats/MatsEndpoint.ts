@@ -103,6 +103,10 @@ export class MatsEndpointImpl implements MatsEndpoint<unknown, unknown>, Process
     return this.#aborting;
   }
 
+  get stopping(): boolean {
+    return this.#stopping !== undefined;
+  }
+
   /** In-flight deliveries being processed (tests, diagnostics). */
   get inFlight(): number {
     return this.#inFlight;

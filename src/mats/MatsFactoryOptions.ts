@@ -61,6 +61,18 @@ export interface MatsFactoryOptions {
    * quarter of `outboxSweepMinAgeMs` is used, so the sweeper never finds a published row. @default 25
    */
   outboxDeleteWindowMs?: number;
+  /**
+   * How long the sweeper's lease on the outbox rows it is publishing lasts, in ms. Rows are leased in a short
+   * committed transaction, then published with no transaction open; a row whose lease passed (its sweeper died or
+   * is stuck) is taken again by any sweeper. Keep it well above the transport's `confirmTimeoutMs`. @default 30000
+   */
+  outboxLeaseMs?: number;
+  /**
+   * Failed publishes of one outbox row that were the row's own fault (returned, nacked, refused by the broker; an
+   * outage does not count) before the sweeper dead-letters it to `DLQ.<its target queue>` with the reason in
+   * `mats_dlq_Exception` (counted in `mats_outbox_dead_lettered_total`). @default 10
+   */
+  outboxMaxAttempts?: number;
   /** How long inbox rows are kept, in ms. Must exceed the longest redelivery/reissue window. @default 14 days */
   inboxRetentionMs?: number;
   /** Interval between inbox purges, in ms. @default 3600000 (1 hour) */
@@ -108,6 +120,8 @@ export interface ResolvedMatsFactoryOptions {
   outboxSweepMinAgeMs: number;
   outboxSweepBatchSize: number;
   outboxDeleteWindowMs: number;
+  outboxLeaseMs: number;
+  outboxMaxAttempts: number;
   inboxRetentionMs: number;
   inboxPurgeIntervalMs: number;
   compressionThresholdBytes: number;
@@ -188,6 +202,8 @@ export function resolveMatsFactoryOptions(options: MatsFactoryOptions): Resolved
     outboxSweepMinAgeMs: nonNegative(options.outboxSweepMinAgeMs, 2000, 'outboxSweepMinAgeMs'),
     outboxSweepBatchSize: positiveInt(options.outboxSweepBatchSize, 100, 'outboxSweepBatchSize'),
     outboxDeleteWindowMs: nonNegative(options.outboxDeleteWindowMs, 25, 'outboxDeleteWindowMs'),
+    outboxLeaseMs: positiveInt(options.outboxLeaseMs, 30_000, 'outboxLeaseMs'),
+    outboxMaxAttempts: positiveInt(options.outboxMaxAttempts, 10, 'outboxMaxAttempts'),
     inboxRetentionMs: positiveInt(options.inboxRetentionMs, 14 * DAY_MS, 'inboxRetentionMs'),
     inboxPurgeIntervalMs: positiveInt(options.inboxPurgeIntervalMs, 3600_000, 'inboxPurgeIntervalMs'),
     compressionThresholdBytes: nonNegative(

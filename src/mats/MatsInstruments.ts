@@ -15,6 +15,10 @@ export interface MatsInstruments {
   dlq: Counter;
   redeliveries: Counter;
   expiredDropped: Counter;
+  /** Outbox rows whose publish by the sweeper failed (each failure, whether or not it counted an attempt). */
+  outboxRowFailures: Counter;
+  /** Outbox rows given up after `outboxMaxAttempts`; `outcome`: dlq | parked (not even the dead letter went). */
+  outboxDeadLettered: Counter;
 }
 
 const EXEC_LABELS = ['app', 'stage', 'initiator', 'outcome'] as const;
@@ -61,6 +65,16 @@ export function createMatsInstruments(metrics: Metrics): MatsInstruments {
       name: 'mats_expired_dropped_total',
       help: 'Messages dropped by a stage because their mats_Expires deadline had passed',
       labelNames: ['app', 'stage'],
+    }),
+    outboxRowFailures: metrics.counter({
+      name: 'mats_outbox_publish_failures_total',
+      help: 'Mats outbox rows whose publish by the sweeper failed (released for a later sweep or dead-lettered)',
+      labelNames: ['app'],
+    }),
+    outboxDeadLettered: metrics.counter({
+      name: 'mats_outbox_dead_lettered_total',
+      help: 'Mats outbox rows given up after outboxMaxAttempts failed publishes (outcome: dlq or parked)',
+      labelNames: ['app', 'outcome'],
     }),
   };
 }

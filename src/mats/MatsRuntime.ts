@@ -39,9 +39,16 @@ export class MatsRuntime {
       this.store = new MatsMessageStore(options.db);
       this.outbox = new OutboxPublisher({
         store: this.store,
+        transport: this.transport,
         publish: (messages) => this.publish(messages),
         logger: this.logger,
+        instruments: this.instruments,
         clock: options.clock,
+        appName: options.appName,
+        appVersion: options.appVersion,
+        nodeName: options.nodeName,
+        leaseMs: options.outboxLeaseMs,
+        maxAttempts: options.outboxMaxAttempts,
         sweepIntervalMs: options.outboxSweepIntervalMs,
         sweepMinAgeMs: options.outboxSweepMinAgeMs,
         sweepBatchSize: options.outboxSweepBatchSize,

@@ -1,10 +1,12 @@
 import type { Knex } from 'knex';
-import type { OutgoingMessage } from '../broker/Transport.ts';
+import type { OutgoingMessage, Transport } from '../broker/Transport.ts';
 import type { Logger } from '../logging.ts';
 import type { MatsMessageStore, StoredOutgoingMessage } from '../store/MatsMessageStore.ts';
-import type { Clock } from './MatsFactoryOptions.ts';
 import { FailureStreak } from '../util/FailureStreak.ts';
-import { MatsHeader } from './MatsWire.ts';
+import type { Clock } from './MatsFactoryOptions.ts';
+import type { MatsInstruments } from './MatsInstruments.ts';
+import { randomChars } from './matsIds.ts';
+import { OutboxRowSettler, withRemainingTtl } from './OutboxRowSettler.ts';
 
 /** An outbox row written in a caller's transaction, with its message kept in memory for publishing. */
 export interface CommittedRow {
@@ -23,10 +25,19 @@ interface CallerGroup {
 
 export interface OutboxPublisherOptions {
   store: MatsMessageStore;
+  transport: Pick<Transport, 'state'>;
   /** Publishes with confirms (the runtime's publish, with its nack retry). */
   publish(messages: readonly OutgoingMessage[]): Promise<void>;
   logger: Logger;
+  instruments: MatsInstruments;
   clock: Clock;
+  appName: string;
+  appVersion: string;
+  nodeName: string;
+  /** How long a sweeper's lease on the rows it publishes lasts (ms). */
+  leaseMs: number;
+  /** Failed publishes caused by a row itself before it is dead-lettered. */
+  maxAttempts: number;
   sweepIntervalMs: number;
   sweepMinAgeMs: number;
   sweepBatchSize: number;
@@ -42,9 +53,10 @@ export interface OutboxPublisherOptions {
  * - publish-after-commit for initiations that joined a caller-supplied transaction: when the caller's outermost
  *   transaction has committed, its rows (those still present, when the commit is not certain) are published
  *   from memory and then deleted, all initiations of that transaction together;
- * - the sweeper: every `sweepIntervalMs`, one transaction claims rows older than `sweepMinAgeMs` with
- *   `FOR UPDATE SKIP LOCKED`, deletes them, publishes them with confirms and commits (a failed publish rolls the
- *   delete back);
+ * - the sweeper: every `sweepIntervalMs`, one short transaction leases rows older than `sweepMinAgeMs` (`FOR
+ *   UPDATE SKIP LOCKED`) and commits; then each row is published on its own and settled by its own outcome
+ *   (deleted, released for a later sweep, or dead-lettered after `maxAttempts`; {@link OutboxRowSettler}). No
+ *   transaction spans a broker wait; a row whose lease passed (a node died mid-publish) is taken again;
  * - the periodic inbox purge.
  */
 export class OutboxPublisher {
@@ -61,10 +73,27 @@ export class OutboxPublisher {
   #purgeTimer: NodeJS.Timeout | undefined;
   #running = false;
   #sweeping: Promise<number> | undefined;
+  /** This publisher's lease owner id: node name plus a random part (a restarted node is another owner). */
+  readonly #owner: string;
+  readonly #settler: OutboxRowSettler;
 
   constructor(options: OutboxPublisherOptions) {
     this.#o = options;
     this.#sweepFailures = new FailureStreak(options.logger, 'Mats outbox sweep');
+    this.#owner = `${options.nodeName.slice(0, 200)}#${randomChars(8)}`;
+    this.#settler = new OutboxRowSettler({
+      store: options.store,
+      transport: options.transport,
+      publish: (messages) => options.publish(messages),
+      logger: options.logger,
+      instruments: options.instruments,
+      now: () => options.clock.now(),
+      owner: this.#owner,
+      maxAttempts: options.maxAttempts,
+      appName: options.appName,
+      appVersion: options.appVersion,
+      nodeName: options.nodeName,
+    });
   }
 
   /** Starts the sweeper and the inbox purge. */
@@ -108,10 +137,10 @@ export class OutboxPublisher {
   /**
    * Publishes `rows` (just inserted into the outbox in `trx`) once the caller's transaction `trx` (its outermost
    * transaction, if `trx` is a savepoint) has settled. All initiations joined to the same outermost transaction
-   * are published together: one publish from memory, one batched delete, and, unless the commit is certain,
-   * one read of which rows exist first (only committed rows do; rows of a rolled-back transaction or savepoint
-   * are skipped; see {@link OutboxPublisher.#publishCommitted}). If the publish fails, or the process dies first,
-   * the rows stay for the sweeper.
+   * are handled together: one read of which rows exist first unless the commit is certain (only committed rows
+   * do; rows of a rolled-back transaction or savepoint are skipped; see {@link OutboxPublisher.#publishCommitted}),
+   * then each row is published from memory on its own (so one refused row fails none of the others), and one
+   * batched delete. Rows whose publish fails, or all if the process dies first, stay for the sweeper.
    */
   afterCallerCommit(trx: Knex.Transaction, rows: readonly CommittedRow[]): void {
     let root = trx as Knex.Transaction & { parentTransaction?: Knex.Transaction };
@@ -167,78 +196,81 @@ export class OutboxPublisher {
       present = ids.size === rows.length ? rows : rows.filter((r) => ids.has(r.matsMessageId));
     }
     if (present.length === 0) return 0;
-    const published = await this.publishStored(present);
-    // Confirmed (or expired, like the sweeper drops them): delete in the next batched statement.
-    this.scheduleDelete(present.map((r) => r.matsMessageId));
-    return published;
+    const confirmed = await this.publishStored(present);
+    // Confirmed (or expired, like the sweeper drops them): delete in the next batched statement. The rest stay
+    // for the sweeper, which settles each by its own outcome.
+    this.scheduleDelete(confirmed);
+    return confirmed.length;
   }
 
-  /** Claims, publishes and deletes the given rows if they still exist. Returns how many were published. */
+  /** Leases, publishes and settles the given rows if they still exist. Returns how many were published. */
   async flushIds(matsMessageIds: readonly string[]): Promise<number> {
     if (matsMessageIds.length === 0) return 0;
-    return this.#inClaim((trx) => this.#o.store.claimOutboxByIds(trx, matsMessageIds));
+    const rows = await this.#o.store.leaseOutbox(
+      { ids: matsMessageIds },
+      this.#owner,
+      this.#o.clock.now(),
+      this.#o.leaseMs,
+    );
+    return rows.length === 0 ? 0 : this.#settler.settle(rows);
   }
 
-  /** One sweep: claims up to a batch of old rows, publishes and deletes them. Returns how many were published. */
+  /** One sweep: leases up to a batch of old rows, publishes and settles them. Returns how many were published. */
   sweepOnce(): Promise<number> {
-    this.#sweeping ??= this.#inClaim((trx) =>
-      this.#o.store.claimOutboxBatch(
-        trx,
-        this.#o.clock.now() - this.#o.sweepMinAgeMs,
-        this.#o.sweepBatchSize,
-      ),
-    ).finally(() => (this.#sweeping = undefined));
+    this.#sweeping ??= this.#sweep().finally(() => (this.#sweeping = undefined));
     return this.#sweeping;
   }
 
-  /**
-   * Publishes stored rows (dropping those whose `mats_Expires` passed; the rest get their remaining TTL). Resolves
-   * when all are confirmed; rejects like `Transport.publish`.
-   */
-  async publishStored(rows: ReadonlyArray<Pick<StoredOutgoingMessage, 'message'>>): Promise<number> {
+  async #sweep(): Promise<number> {
+    // Leasing rows only to release them again would churn the database all through a broker outage.
+    if (this.#o.transport.state !== 'connected') return 0;
     const now = this.#o.clock.now();
-    const messages: OutgoingMessage[] = [];
-    for (const row of rows) {
-      const expires = row.message.properties.headers[MatsHeader.EXPIRES];
-      if (typeof expires === 'number') {
-        if (expires <= now) continue;
-        messages.push({
-          ...row.message,
-          properties: { ...row.message.properties, expiration: expires - now },
-        });
-      } else messages.push(row.message);
-    }
-    if (messages.length > 0) await this.#o.publish(messages);
-    return messages.length;
+    const rows = await this.#o.store.leaseOutbox(
+      { olderThan: now - this.#o.sweepMinAgeMs, limit: this.#o.sweepBatchSize },
+      this.#owner,
+      now,
+      this.#o.leaseMs,
+    );
+    if (rows.length === 0) return 0;
+    const published = await this.#settler.settle(rows);
+    if (published > 0) this.#o.logger.debug({ published }, 'Mats outbox rows published');
+    // Only published rows count towards "a full batch: sweep again at once": released rows wait for the next
+    // interval, so a row's attempts are spread over time, not spent in one burst.
+    return published;
   }
 
-  async #inClaim(claim: (trx: Knex.Transaction) => Promise<StoredOutgoingMessage[]>): Promise<number> {
-    const trx = await this.#o.store.db.transaction();
-    try {
-      const rows = await claim(trx);
-      if (rows.length === 0) {
-        await trx.commit();
-        return 0;
+  /**
+   * Publishes stored rows, each on its own (dropping those whose `mats_Expires` passed; the rest get their
+   * remaining TTL). Never rejects: returns the ids of the rows that are done (confirmed or expired); the others
+   * stay for the sweeper.
+   */
+  async publishStored(
+    rows: ReadonlyArray<Pick<StoredOutgoingMessage, 'matsMessageId' | 'message'>>,
+  ): Promise<string[]> {
+    const now = this.#o.clock.now();
+    const done: string[] = [];
+    let firstError: unknown;
+    const publishes: Array<Promise<unknown>> = [];
+    for (const row of rows) {
+      const message = withRemainingTtl(row.message, now);
+      if (!message) done.push(row.matsMessageId);
+      else {
+        publishes.push(
+          this.#o.publish([message]).then(
+            () => done.push(row.matsMessageId),
+            (error: unknown) => (firstError ??= error),
+          ),
+        );
       }
-      // Delete before publishing, while holding the row locks: if the delete fails (e.g. a MariaDB deadlock
-      // between two sweepers) nothing was published yet. Fewer deleted rows than claimed means another node took
-      // some (SQLite has no row locks): publish nothing, roll back.
-      const deleted = await this.#o.store.deleteOutbox(
-        trx,
-        rows.map((r) => r.matsMessageId),
-      );
-      if (deleted !== rows.length) {
-        await trx.rollback();
-        return 0;
-      }
-      const published = await this.publishStored(rows);
-      await trx.commit();
-      if (published > 0) this.#o.logger.debug({ published }, 'Mats outbox rows published');
-      return published;
-    } catch (err) {
-      if (!trx.isCompleted()) await trx.rollback().catch(() => undefined);
-      throw err;
     }
+    await Promise.all(publishes);
+    if (firstError !== undefined) {
+      this.#o.logger.warn(
+        { err: firstError, failed: rows.length - done.length },
+        'Mats outbox: publish failed; the sweeper will send the rest',
+      );
+    }
+    return done;
   }
 
   #flushDeletes(): void {

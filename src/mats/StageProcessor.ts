@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Delivery, OutgoingMessage } from '../broker/Transport.ts';
 import type { StoredOutgoingMessage } from '../store/MatsMessageStore.ts';
 import { runOutsideStageContext } from './ambientContext.ts';
-import { deadLetterMessage } from './DeadLetter.ts';
+import { briefError, deadLetterMessage } from './DeadLetter.ts';
 import type { MatsEnvelope } from './MatsEnvelope.ts';
 import { sanitizeId } from './matsIds.ts';
 import type { MatsRuntime } from './MatsRuntime.ts';
@@ -16,6 +16,8 @@ import { runStageTransaction, type StageTransactionScope } from './stageTransact
 export interface ProcessorLifecycle {
   /** True once the stop grace period has passed: unfinished runs roll back instead of committing. */
   readonly aborting: boolean;
+  /** True from the start of `stop()` (its sleeps return at once from then on). */
+  readonly stopping: boolean;
   /** A pause that `stop()` cuts short. */
   sleep(ms: number): Promise<void>;
   /** The runs in progress, with their start time (epoch ms), for the slow-stage warning. */
@@ -132,7 +134,7 @@ export class StageProcessor {
       case 'committed':
         return this.#publishAndAck(delivery, result.run, result.outgoing, fields, t0);
       case 'duplicate':
-        return this.#handleDuplicate(delivery, result.rows, fields, t0);
+        return this.#handleDuplicate(delivery, result.via, result.rows, fields, t0);
       case 'stopped':
         delivery.reject(true);
         this.#report.finish(
@@ -204,14 +206,14 @@ export class StageProcessor {
             { ...fields, err },
             'Mats publish failed after commit; the outbox sweeper will send',
           );
-        } else {
-          // The "very bad" case (section 2.2): committed, but the messages are not out. Redelivery re-runs the stage.
+        } else if (!(await this.#republishUntilSent(outgoing, fields, err))) {
+          // Stopping: the "very bad" case (section 2.2). Redelivery re-runs the stage (it must be idempotent).
           delivery.reject(true);
           this.#report.finish(
             fields,
             'error',
             t0,
-            'Mats publish failed after the DB commit with the outbox off: rejected for redelivery (the stage must be idempotent)',
+            'Mats publish failed after the DB commit with the outbox off and the endpoint is stopping: rejected for redelivery (the stage must be idempotent)',
             err,
           );
           return;
@@ -223,27 +225,61 @@ export class StageProcessor {
     this.#report.finish(fields, 'ok', t0, 'Mats stage completed');
   }
 
+  /**
+   * After a committed run whose publish failed with the outbox off: publishes the same messages (same ids) again
+   * with backoff, from max(50, retryDelayMs) doubling to 2 s, holding the delivery unacked, until they are
+   * confirmed (true) or the endpoint stops (false). The run itself succeeded: rejecting the delivery would
+   * spend a delivery attempt on a broker problem, so a long memory alarm would dead-letter correctly processed
+   * messages, and every redelivery would run the lambda and commit again.
+   */
+  async #republishUntilSent(
+    outgoing: readonly OutgoingMessage[],
+    fields: RunLog,
+    firstError: unknown,
+  ): Promise<boolean> {
+    const runtime = this.#runtime;
+    const lifecycle = this.#lifecycle;
+    this.#stage.logger.error(
+      { ...fields, err: briefError(firstError) },
+      'Mats publish failed after the DB commit with the outbox off; publishing again (not a delivery attempt)',
+    );
+    const baseMs = Math.max(50, this.#stage.options.retryDelayMs);
+    // Stopping cuts the pauses short: give up then rather than spin; the redelivery runs the stage again.
+    for (let round = 0; !lifecycle.stopping; round++) {
+      await lifecycle.sleep(Math.min(baseMs * 2 ** Math.min(round, 10), 2000));
+      if (lifecycle.stopping) return false;
+      try {
+        await runtime.publish(outgoing);
+        return true;
+      } catch (err) {
+        this.#stage.logger.debug({ ...fields, err: briefError(err), round }, 'Mats publish failed again');
+      }
+    }
+    return false;
+  }
+
   async #handleDuplicate(
     delivery: Delivery,
-    rows: StoredOutgoingMessage[],
+    via: 'inbox' | 'outbox',
+    rows: ReadonlyArray<Pick<StoredOutgoingMessage, 'matsMessageId' | 'message'>>,
     fields: RunLog,
     t0: number,
   ): Promise<void> {
     const runtime = this.#runtime;
     if (rows.length > 0) {
-      try {
-        await runtime.outbox!.publishStored(rows);
-        runtime.outbox!.scheduleDelete(rows.map((r) => r.matsMessageId));
-      } catch (err) {
-        this.#stage.logger.warn(
-          { ...fields, err },
-          "Mats re-publish of a duplicate's outbox rows failed; sweeper will send",
-        );
-      }
+      // Rows not confirmed now stay for the sweeper (publishStored never rejects).
+      runtime.outbox!.scheduleDelete(await runtime.outbox!.publishStored(rows));
     }
     fields.matsMessageIdsOut = rows.map((r) => r.matsMessageId);
     delivery.ack();
-    this.#report.finish(fields, 'duplicate', t0, 'Mats duplicate delivery (inbox): lambda skipped');
+    this.#report.finish(
+      fields,
+      'duplicate',
+      t0,
+      via === 'inbox'
+        ? 'Mats duplicate delivery (inbox): lambda skipped'
+        : 'Mats message already committed by an earlier attempt (its outbox rows exist): acked',
+    );
   }
 
   #afterCommit(run: StageRun, fields: RunLog): void {

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Delivery, OutgoingMessage } from '../broker/Transport.ts';
 import type { StoredOutgoingMessage } from '../store/MatsMessageStore.ts';
-import { isDatabaseUnavailable } from '../store/sqlErrors.ts';
+import { isDatabaseUnavailable, isUniqueViolation } from '../store/sqlErrors.ts';
 import { IncomingFlow } from './EnvelopeBuilder.ts';
 import { LazyTransaction } from './LazyTransaction.ts';
 import type { MatsEnvelope } from './MatsEnvelope.ts';
@@ -29,8 +29,16 @@ export interface StageTransactionScope {
 export type StageTransactionResult =
   /** Committed (or nothing to commit): `outgoing` are the messages to publish now. */
   | { kind: 'committed'; run: StageRun; outgoing: OutgoingMessage[] }
-  /** The inbox already had the message: the lambda was skipped; `rows` are the outbox rows it caused then. */
-  | { kind: 'duplicate'; rows: StoredOutgoingMessage[] }
+  /**
+   * The message was processed and committed before: `inbox` when the inbox had it (the lambda was skipped),
+   * `outbox` when this run's outbox rows were already there (an earlier commit succeeded but its outcome was lost).
+   * `rows` are the outbox rows still unsent, to publish again.
+   */
+  | {
+      kind: 'duplicate';
+      via: 'inbox' | 'outbox';
+      rows: Array<Pick<StoredOutgoingMessage, 'matsMessageId' | 'message'>>;
+    }
   /** Rolled back: `refusal` when the message can never succeed (dead-letter at once), else a retryable failure. */
   | { kind: 'failed'; error: unknown; refusal: Error | undefined }
   /** The factory stopped while the database was unreachable: requeue. */
@@ -74,6 +82,8 @@ export async function runStageTransaction(
       traceProperties: envelope.tp ? { ...envelope.tp } : {},
       overflow: undefined,
     };
+    /** This run's outbox rows (their ids are derived from the incoming message: the same in every run). */
+    let ownRows: Array<{ matsMessageId: string; message: OutgoingMessage }> | undefined;
     try {
       if (stage.options.inbox) {
         const trx = await run.tx.get();
@@ -81,7 +91,7 @@ export async function runStageTransaction(
         if (!fresh) {
           const rows = await runtime.store!.outboxByCause(trx, envelope.id);
           await run.tx.commit();
-          return { kind: 'duplicate', rows };
+          return { kind: 'duplicate', via: 'inbox', rows };
         }
       }
       const tLambda = performance.now();
@@ -97,6 +107,7 @@ export async function runStageTransaction(
       const tCommit = performance.now();
       if (stage.options.outbox && outgoing.length > 0) {
         const trx = await run.tx.get();
+        ownRows = outgoing.map((message, i) => ({ matsMessageId: pending[i]!.matsMessageId, message }));
         await runtime.store!.insertOutbox(
           trx,
           outgoing.map((message, i) => ({
@@ -114,6 +125,10 @@ export async function runStageTransaction(
       return { kind: 'committed', run, outgoing };
     } catch (error) {
       if (run.tx.started) await run.tx.rollback();
+      if (ownRows && causedByUniqueViolation(error)) {
+        const present = await ownRowsCommittedBefore(runtime, ownRows).catch(() => undefined);
+        if (present) return { kind: 'duplicate', via: 'outbox', rows: present };
+      }
       const refusal = run.overflow ?? (error instanceof MatsRefuseMessageError ? error : undefined);
       const budget = runtime.options.databaseOutageRetryMs;
       if (refusal || outageWaitedMs >= budget || scope.aborting() || !isDatabaseUnavailable(error)) {
@@ -135,4 +150,31 @@ export async function runStageTransaction(
 /** Backoff while the database is unreachable: from max(50, retryDelayMs) doubling to 2 s, within the budget left. */
 function outagePauseMs(retryDelayMs: number, round: number, budgetLeftMs: number): number {
   return Math.max(1, Math.min(Math.max(50, retryDelayMs) * 2 ** Math.min(round, 10), 2000, budgetLeftMs));
+}
+
+/**
+ * The rows of `own` already in the outbox, if any: only an earlier run of this same message can have written
+ * these ids, so it committed, though its caller saw the commit fail (e.g. the connection dropped during COMMIT).
+ * That run's effects stand; counting this one as a failure would dead-letter a message whose next stage already
+ * got (or will get, through the sweeper) its output.
+ */
+async function ownRowsCommittedBefore(
+  runtime: MatsRuntime,
+  own: ReadonlyArray<{ matsMessageId: string; message: OutgoingMessage }>,
+): Promise<Array<{ matsMessageId: string; message: OutgoingMessage }> | undefined> {
+  const store = runtime.store!;
+  const ids = await store.existingOutboxIds(
+    store.db,
+    own.map((r) => r.matsMessageId),
+  );
+  return ids.size === 0 ? undefined : own.filter((r) => ids.has(r.matsMessageId));
+}
+
+/** A unique-key violation anywhere in the `cause` chain (our DataAccessError wraps the driver's error). */
+function causedByUniqueViolation(error: unknown): boolean {
+  for (let e = error, depth = 0; e && typeof e === 'object' && depth < 8; depth++) {
+    if (isUniqueViolation(e)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
 }

@@ -15,7 +15,20 @@ export interface StoredOutgoingMessage {
   message: OutgoingMessage;
 }
 
+/** An outbox row leased to a sweeper, with the number of earlier failed publishes that were the row's fault. */
+export interface LeasedOutgoingMessage extends StoredOutgoingMessage {
+  attempts: number;
+  /** Why the stored properties or headers could not be read (the row can never be published as stored). */
+  unreadable?: string;
+}
+
+/** `claimed_by` of a parked row (see {@link MatsMessageStore.parkOutbox}). */
+export const PARKED_OWNER = '!parked';
+
 type Db = Knex | Knex.Transaction;
+
+/** Thrown inside the lease transaction to roll it back when another node leased some of the rows first. */
+class LeaseLost extends Error {}
 
 interface OutboxRecord {
   id: number | string;
@@ -27,6 +40,7 @@ interface OutboxRecord {
   headers: string;
   body: Buffer | Uint8Array;
   created_timestamp: number | string;
+  attempts?: number | string;
 }
 
 /**
@@ -172,43 +186,115 @@ export class MatsMessageStore {
   }
 
   /**
-   * Claims the rows with the given message ids that still exist (i.e. were committed and not yet published),
-   * locking them against sweepers on other nodes (`FOR UPDATE SKIP LOCKED`; SQLite has one writer anyway).
+   * Leases outbox rows to `owner` until `now + leaseMs` (epoch ms) in one short transaction of its own, which is
+   * committed before anything is published: no transaction (and on SQLite, not the only connection) is held while
+   * waiting for the broker. Takes rows that are not leased or whose lease has passed, skipping rows another
+   * sweeper is leasing at this moment (`FOR UPDATE SKIP LOCKED`; SQLite has one writer). Either the rows with the
+   * given message ids, or up to `limit` rows created before `olderThan`, oldest id first.
    */
-  async claimOutboxByIds(
-    trx: Knex.Transaction,
-    matsMessageIds: readonly string[],
-  ): Promise<StoredOutgoingMessage[]> {
-    const out: StoredOutgoingMessage[] = [];
+  async leaseOutbox(
+    select: { ids: readonly string[] } | { olderThan: number; limit: number },
+    owner: string,
+    now: number,
+    leaseMs: number,
+  ): Promise<LeasedOutgoingMessage[]> {
+    const free = (q: Knex.QueryBuilder): Knex.QueryBuilder =>
+      q.where((w) => {
+        void w.whereNull('claimed_until').orWhere('claimed_until', '<=', now);
+      });
     try {
-      for (const ids of chunk(matsMessageIds, 500)) {
-        const rows = (await this.#lock(
-          trx('mats_outbox').whereIn('mats_message_id', ids).orderBy('id'),
-        )) as OutboxRecord[];
-        out.push(...rows.map(toStored));
-      }
+      return await this.db.transaction(async (trx) => {
+        const out: LeasedOutgoingMessage[] = [];
+        const parts = 'ids' in select ? chunk(select.ids, 500) : [undefined];
+        for (const ids of parts) {
+          const base = free(trx('mats_outbox')).orderBy('id');
+          const query =
+            ids !== undefined
+              ? base.whereIn('mats_message_id', ids)
+              : base.where('created_timestamp', '<', (select as { olderThan: number }).olderThan);
+          if (ids === undefined) void query.limit((select as { limit: number }).limit);
+          const rows = (await this.#lock(query)) as OutboxRecord[];
+          if (rows.length === 0) continue;
+          const leased = await free(trx('mats_outbox'))
+            .whereIn(
+              'id',
+              rows.map((r) => r.id),
+            )
+            .update({ claimed_by: owner, claimed_until: now + leaseMs });
+          // Fewer than read: another node on the same SQLite file leased some in between; take none of these.
+          if (leased !== rows.length) throw new LeaseLost();
+          out.push(...rows.map(toLeased));
+        }
+        return out;
+      });
     } catch (err) {
-      throw toDataAccessError(err, 'Mats outbox claim');
+      if (err instanceof LeaseLost) return [];
+      throw toDataAccessError(err, 'Mats outbox lease');
     }
-    return out;
   }
 
   /**
-   * Claims up to `limit` rows created before `olderThan` (epoch ms), oldest id first, skipping rows locked by
-   * another sweeper (`FOR UPDATE SKIP LOCKED` on MySQL/MariaDB and PostgreSQL).
+   * Ends `owner`'s lease on rows whose publish failed, so a later sweep takes them again. With `countAttempt` the
+   * row's `attempts` grows by one (the failure was the row's own, not an outage); `reason` is kept in `last_error`.
    */
-  async claimOutboxBatch(
-    trx: Knex.Transaction,
-    olderThan: number,
-    limit: number,
-  ): Promise<StoredOutgoingMessage[]> {
+  async releaseOutbox(
+    matsMessageIds: readonly string[],
+    owner: string,
+    failure: { countAttempt: boolean; reason: string },
+  ): Promise<void> {
+    const update: Record<string, unknown> = {
+      claimed_by: null,
+      claimed_until: null,
+      last_error: failure.reason.slice(0, 1000),
+    };
+    if (failure.countAttempt) update.attempts = this.db.raw('?? + 1', ['attempts']);
     try {
-      const rows = (await this.#lock(
-        trx('mats_outbox').where('created_timestamp', '<', olderThan).orderBy('id').limit(limit),
-      )) as OutboxRecord[];
-      return rows.map(toStored);
+      for (const ids of chunk(matsMessageIds, 500)) {
+        await this.db('mats_outbox')
+          .whereIn('mats_message_id', ids)
+          .where('claimed_by', owner)
+          .update(update);
+      }
     } catch (err) {
-      throw toDataAccessError(err, 'Mats outbox sweep');
+      throw toDataAccessError(err, 'Mats outbox release');
+    }
+  }
+
+  /**
+   * Parks a row that could neither be published nor dead-lettered: it stays in the table with `reason` in
+   * `last_error` and is never swept again (an operator deletes or re-enables it by clearing `claimed_until`).
+   */
+  async parkOutbox(matsMessageId: string, owner: string, reason: string): Promise<void> {
+    try {
+      await this.db('mats_outbox')
+        .where({ mats_message_id: matsMessageId, claimed_by: owner })
+        .update({
+          claimed_by: PARKED_OWNER,
+          claimed_until: Number.MAX_SAFE_INTEGER,
+          last_error: reason.slice(0, 1000),
+        });
+    } catch (err) {
+      throw toDataAccessError(err, 'Mats outbox park');
+    }
+  }
+
+  /** The sweeper state of one row (tests, operators), or undefined when it is gone. */
+  async outboxRowState(
+    matsMessageId: string,
+  ): Promise<{ attempts: number; claimedBy: string | null; lastError: string | null } | undefined> {
+    try {
+      const row = await this.db<{
+        attempts: number | string;
+        claimed_by: string | null;
+        last_error: string | null;
+        mats_message_id: string;
+      }>('mats_outbox')
+        .where('mats_message_id', matsMessageId)
+        .first('attempts', 'claimed_by', 'last_error');
+      if (!row) return undefined;
+      return { attempts: Number(row.attempts), claimedBy: row.claimed_by, lastError: row.last_error };
+    } catch (err) {
+      throw toDataAccessError(err, 'Mats outbox read');
     }
   }
 
@@ -282,4 +368,15 @@ function toStored(row: OutboxRecord): StoredOutgoingMessage {
       properties: { ...properties, headers },
     },
   };
+}
+
+function toLeased(row: OutboxRecord): LeasedOutgoingMessage {
+  const attempts = Number(row.attempts ?? 0);
+  try {
+    return { ...toStored(row), attempts };
+  } catch (err) {
+    // One corrupt row must not fail the lease of its whole batch: it is handed on to be dead-lettered.
+    const stored = toStored({ ...row, properties: '{}', headers: '{}' });
+    return { ...stored, attempts, unreadable: `stored properties/headers unreadable: ${String(err)}` };
+  }
 }

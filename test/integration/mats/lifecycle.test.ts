@@ -163,6 +163,8 @@ describeMats('Mats lifecycle, concurrency and observability (statements 34-40)',
       'mats_exec_userlambda_seconds',
       'mats_expired_dropped_total',
       'mats_out_messages_total',
+      'mats_outbox_dead_lettered_total',
+      'mats_outbox_publish_failures_total',
       'mats_redeliveries_total',
     ]);
   });
