@@ -39,14 +39,8 @@ export function deadLetterMessage(
   cause: DeadLetterCause,
   source: DeadLetterSource,
 ): OutgoingMessage {
-  const headers: Record<string, HeaderValue> = {};
-  for (const [k, v] of Object.entries(delivery.properties.headers ?? {})) {
-    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') {
-      headers[k] = typeof v === 'string' ? truncateUtf8(v, MAX_HEADER_VALUE_BYTES) : v;
-    }
-  }
-  const previous = Number(headers[MatsHeader.DLQ_DLQ_COUNT] ?? 0);
-  const dlqCount = Math.max(Number.isFinite(previous) ? previous : 0, cause.envelopeDlqCount ?? 0) + 1;
+  const headers = copyHeaders(delivery.properties.headers ?? {});
+  const dlqCount = Math.max(countOf(headers[MatsHeader.DLQ_DLQ_COUNT]), countOf(cause.envelopeDlqCount)) + 1;
   headers[MatsHeader.DLQ_REFUSED] = cause.refused ? 'true' : 'false';
   headers[MatsHeader.DLQ_DELIVERY_COUNT] = cause.attempt;
   headers[MatsHeader.DLQ_DLQ_COUNT] = dlqCount;
@@ -70,6 +64,48 @@ export function deadLetterMessage(
     body: delivery.body,
     properties: { ...properties, headers },
   };
+}
+
+/**
+ * Room the dead-letter annotations keep for themselves within {@link MAX_HEADERS_TOTAL_BYTES}: the copied headers
+ * get the rest, so the copy is always publishable (a message whose dead-letter copy the broker refused was
+ * requeued for ever).
+ */
+const ANNOTATION_ROOM_BYTES = 6 * 1024;
+
+/**
+ * The incoming headers a dead letter keeps: the Mats wire's own (`mats_*`) first, then the others, each value cut
+ * to {@link MAX_HEADER_VALUE_BYTES}, while the total stays within its share; the old `mats_dlq_*` annotations are
+ * replaced. Non-primitive values are dropped.
+ */
+function copyHeaders(incoming: Readonly<Record<string, unknown>>): Record<string, HeaderValue> {
+  const headers: Record<string, HeaderValue> = {};
+  const budget = MAX_HEADERS_TOTAL_BYTES - ANNOTATION_ROOM_BYTES;
+  let used = 0;
+  const entries = Object.entries(incoming);
+  const ordered = [
+    ...entries.filter(([k]) => k.startsWith('mats_')),
+    ...entries.filter(([k]) => !k.startsWith('mats_')),
+  ];
+  for (const [k, v] of ordered) {
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') continue;
+    const value = typeof v === 'string' ? truncateUtf8(v, MAX_HEADER_VALUE_BYTES) : v;
+    const size = Buffer.byteLength(k) + Buffer.byteLength(String(value));
+    if (k === MatsHeader.DLQ_DLQ_COUNT)
+      headers[k] = value; // read below, then overwritten
+    else if (k.startsWith('mats_dlq_') || used + size > budget) continue;
+    else {
+      headers[k] = value;
+      used += size;
+    }
+  }
+  return headers;
+}
+
+/** A dead-letter count from a header or an envelope: anything but a count (a string, NaN, -1) is 0. */
+function countOf(value: unknown): number {
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : 0;
 }
 
 /** At most this many stack frames per error in a dead letter or log line: the cause chain matters more. */

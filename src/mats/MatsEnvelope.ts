@@ -169,6 +169,9 @@ export function decodeEnvelope(json: string): MatsEnvelope {
   if (e.keepTrace === undefined) e.keepTrace = 'COMPACT';
   else if (!KEEP_TRACES.has(e.keepTrace)) throw new ProtocolError(`Bad keepTrace '${String(e.keepTrace)}'`);
   if (e.dlqCount === undefined) e.dlqCount = 0;
+  // It reaches a header of the dead-letter copy: a non-count there (NaN) made the DLQ publish fail, for ever.
+  else if (!Number.isSafeInteger(e.dlqCount) || e.dlqCount < 0)
+    throw new ProtocolError(`Bad dlqCount '${String(e.dlqCount)}'`);
   if (!('data' in e)) e.data = null;
   return e as MatsEnvelope;
 }

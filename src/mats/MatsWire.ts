@@ -48,6 +48,11 @@ export const MAX_HEADER_VALUE_BYTES = 4096;
 export const MAX_TRACE_ID_HEADER_BYTES = 1024;
 /** Cap of the whole header table, in UTF-8 bytes of keys and values. */
 export const MAX_HEADERS_TOTAL_BYTES = 16 * 1024;
+/**
+ * Cap of an inflated Mats message body, in bytes: a compressed body may not expand past it (a deflate bomb of a
+ * few KB would otherwise become gigabytes on every delivery attempt); beyond it the message is refused.
+ */
+export const MAX_INFLATED_BODY_BYTES = 64 * 1024 * 1024;
 
 /** Queue of a stage: `<prefix><stageId>`, or `<prefix><stageId>:i` for interactive traffic. */
 export function stageQueueName(prefix: string, stageId: string, interactive: boolean): string {
@@ -179,13 +184,16 @@ export function decodeDelivery(
   if (body.length < ASYNC_ZLIB_BYTES / 4) {
     let raw: Buffer;
     try {
-      raw = inflateSync(body);
+      raw = inflateSync(body, { maxOutputLength: MAX_INFLATED_BODY_BYTES });
     } catch (err) {
       return failed(err);
     }
     return decodeEnvelope(raw.toString('utf8'));
   }
-  return inflateAsync(body).then((raw) => decodeEnvelope(raw.toString('utf8')), failed);
+  return inflateAsync(body, { maxOutputLength: MAX_INFLATED_BODY_BYTES }).then(
+    (raw) => decodeEnvelope(raw.toString('utf8')),
+    failed,
+  );
 }
 
 /** `s` cut to at most `maxBytes` UTF-8 bytes, never splitting a character. */

@@ -93,6 +93,16 @@ export class StageProcessor {
     const stage = this.#stage;
     const max = stage.options.maxDeliveryAttempts;
 
+    // Before decoding: a message that crashed the consumer may be one that is costly to decode (a large or
+    // compressed body), so its last attempt should not pay for that again.
+    if (attempt > max) {
+      const error = new Error(
+        `Delivery attempt ${attempt} exceeds maxDeliveryAttempts ${max}: earlier attempts crashed the consumer`,
+      );
+      await this.#divert(delivery, error, false, attempt, undefined, 'attempts', fields, t0);
+      return;
+    }
+
     let envelope: MatsEnvelope;
     try {
       const decoded = decodeDelivery(delivery);
@@ -107,14 +117,6 @@ export class StageProcessor {
     fields.initiatingApp = envelope.init.app;
     fields.fromStageId = envelope.call.from;
     fields.callType = envelope.call.type;
-
-    if (attempt > max) {
-      const error = new Error(
-        `Delivery attempt ${attempt} exceeds maxDeliveryAttempts ${max}: earlier attempts crashed the consumer`,
-      );
-      await this.#divert(delivery, error, false, attempt, envelope.dlqCount, 'attempts', fields, t0);
-      return;
-    }
 
     const expires = delivery.properties.headers[MatsHeader.EXPIRES];
     if (typeof expires === 'number' && expires <= runtime.now()) {
