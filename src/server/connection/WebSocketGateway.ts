@@ -3,9 +3,10 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type PerMessageDeflateOptions, type WebSocket } from 'ws';
 import { randomId } from '../../util/ids.ts';
 import type { AuthenticationPlugin, ConnectionInfo } from '../auth/AuthenticationPlugin.ts';
-import type { ResolvedServerOptions } from '../MatsSocketServerOptions.ts';
+import { normalizeOrigin, type ResolvedServerOptions } from '../MatsSocketServerOptions.ts';
 import type { ServerCore } from '../ServerCore.ts';
 import { MatsSocketConnection } from './MatsSocketConnection.ts';
+import { UnauthenticatedConnections } from './UnauthenticatedConnections.ts';
 
 export const MATSSOCKET_SUBPROTOCOL = 'matssocket';
 
@@ -17,11 +18,26 @@ interface PendingUpgrade {
   headers: Record<string, string | string[]>;
 }
 
+/** What a connection holds until its session is established: its slot and its socket byte budget. */
+interface PreHello {
+  conn?: MatsSocketConnection;
+  /** Starts counting socket bytes; called right before `ws` takes the socket (a 'data' listener makes it flow). */
+  count: () => void;
+  /** Gives back the slot and stops counting bytes (idempotent). */
+  end: () => void;
+}
+
 /**
  * The WebSocket side of a node (protocol.md 2.1): `ws` in `noServer` mode on the `upgrade` event of one or more HTTP
  * servers, so the same HTTP server keeps serving its other paths. Selects the subprotocol `matssocket` (refuses
  * 400 without it), runs the plugin's `checkOrigin` (403) and `checkHandshake` (403, may add headers to the 101),
  * negotiates permessage-deflate, and hands each socket to a {@link MatsSocketConnection}.
+ *
+ * Until a connection's session is established its peer is unauthenticated, and what it can make the node hold
+ * is bounded here: the `allowedOrigins` policy (403), a slot among `maxUnauthenticatedConnections` (total and per
+ * IP, else 503), and `preHelloMaxSocketBytes` read from the socket (then 1009). `ws` fixes `maxPayload` per
+ * server, so our own count of socket bytes is what stops a large pre-HELLO frame early instead of after it was
+ * buffered whole.
  */
 export class WebSocketGateway {
   readonly #core: ServerCore;
@@ -29,9 +45,14 @@ export class WebSocketGateway {
   readonly #pending = new WeakMap<IncomingMessage, PendingUpgrade>();
   readonly #connections = new Set<MatsSocketConnection>();
   readonly #detachers: (() => void)[] = [];
+  readonly #unauthenticated: UnauthenticatedConnections;
 
   constructor(core: ServerCore) {
     this.#core = core;
+    this.#unauthenticated = new UnauthenticatedConnections({
+      total: core.options.limits.maxUnauthenticatedConnections,
+      perIp: core.options.limits.maxUnauthenticatedConnectionsPerIp,
+    });
     this.#wss = new WebSocketServer({
       noServer: true,
       // Our code enforces both limits (20 KiB before HELLO, 50 MiB after) and closes 1009 with a reason; ws's own
@@ -54,6 +75,11 @@ export class WebSocketGateway {
   /** The live connections of this node (with or without a session). */
   get connections(): ReadonlySet<MatsSocketConnection> {
     return this.#connections;
+  }
+
+  /** Connections of this node without an established session (each holds a pre-HELLO slot). */
+  get unauthenticatedCount(): number {
+    return this.#unauthenticated.size;
   }
 
   /** Serves WebSocket upgrades on `path` (the query string is ignored) of `server`. */
@@ -79,6 +105,16 @@ export class WebSocketGateway {
       refuse(socket, 400, 'Bad Request');
       return;
     }
+    const allowed = core.options.allowedOrigins;
+    const origin = request.headers.origin;
+    if (allowed && origin !== undefined && !allowed.has(normalizeOrigin(origin) ?? '')) {
+      core.metrics.limitTripped('origin');
+      core.logger.info({ origin }, 'WebSocket upgrade refused: Origin not in allowedOrigins');
+      refuse(socket, 403, 'Forbidden');
+      return;
+    }
+    const preHello = this.#admit(request, socket);
+    if (!preHello) return;
     const info: ConnectionInfo = {
       connectionId: randomId(16),
       request,
@@ -104,12 +140,67 @@ export class WebSocketGateway {
     }
     if (socket.destroyed) return;
     this.#pending.set(request, { info, plugin, headers });
-    this.#wss.handleUpgrade(request, socket, head, (ws) => void this.#onOpen(ws, info, plugin));
+    preHello.count();
+    this.#wss.handleUpgrade(request, socket, head, (ws) => void this.#onOpen(ws, info, plugin, preHello));
   }
 
-  async #onOpen(ws: WebSocket, info: ConnectionInfo, plugin: AuthenticationPlugin): Promise<void> {
+  /**
+   * Takes an unauthenticated slot (or refuses 503) and counts the bytes read from the socket until the session
+   * is established. Counting starts before `ws` reads the socket, so the chunk that passes the budget is the last
+   * one `ws` gets.
+   */
+  #admit(request: IncomingMessage, socket: Duplex): PreHello | undefined {
     const core = this.#core;
-    const conn = new MatsSocketConnection(ws, info, plugin, core);
+    if (socket.destroyed) return undefined;
+    const ip = request.socket.remoteAddress ?? '';
+    const release = this.#unauthenticated.admit(ip);
+    if (typeof release === 'string') {
+      core.metrics.limitTripped(release);
+      core.logger.info(
+        { ip, limit: release },
+        'WebSocket upgrade refused: too many unauthenticated connections',
+      );
+      refuse(socket, 503, 'Service Unavailable');
+      return undefined;
+    }
+    const max = core.options.limits.preHelloMaxSocketBytes;
+    let read = 0;
+    const preHello: PreHello = {
+      count: () => socket.on('data', onData),
+      end: () => {
+        release();
+        socket.off('data', onData);
+        socket.off('close', preHello.end);
+      },
+    };
+    const onData = (chunk: Buffer): void => {
+      read += chunk.length;
+      if (read <= max) return;
+      preHello.end();
+      core.metrics.limitTripped('pre_hello_bytes');
+      const conn = preHello.conn;
+      if (!conn) {
+        socket.destroy();
+        return;
+      }
+      conn.close(1009, `More than ${max} bytes received before HELLO was processed`);
+      // Read no more (ws would buffer it); the close frame goes out before the FIN, then the socket is dropped.
+      socket.pause();
+      socket.end(() => socket.destroy());
+    };
+    socket.once('close', preHello.end);
+    return preHello;
+  }
+
+  async #onOpen(
+    ws: WebSocket,
+    info: ConnectionInfo,
+    plugin: AuthenticationPlugin,
+    preHello: PreHello,
+  ): Promise<void> {
+    const core = this.#core;
+    const conn = new MatsSocketConnection(ws, info, plugin, core, preHello.end);
+    preHello.conn = conn;
     this.#connections.add(conn);
     ws.once('close', () => {
       // Keep it until its session action is done, so stop() can wait for it.
