@@ -53,6 +53,14 @@ export interface ServerLimits {
    * for a `preHelloMaxFrameBytes` frame. @default 65536 (64 KiB)
    */
   preHelloMaxSocketBytes?: number;
+  /**
+   * Payload bytes of permessage-deflate messages received before HELLO is processed; more closes 1009 before
+   * `ws` inflates the message. `ws` inflates a message whole (up to `maxFrameBytes`) before our code sees it, and
+   * deflate reaches ~1000:1, so this bounds what an unauthenticated peer can make the node inflate: about 1000
+   * times this, held twice while `ws` joins the inflated chunks (8 KiB: ~17 MB at worst). A HELLO with a JWT
+   * compresses to 1-3 KiB. @default 8192 (8 KiB)
+   */
+  preHelloMaxCompressedBytes?: number;
   /** Length of a PING's `x`, in characters; longer closes 4004 (its PONG would echo it). @default 256 */
   maxPingIdLength?: number;
   /**
@@ -255,6 +263,7 @@ const limitDefaults: Required<ServerLimits> = {
   maxUnauthenticatedConnections: 1000,
   maxUnauthenticatedConnectionsPerIp: 50,
   preHelloMaxSocketBytes: 64 * KiB,
+  preHelloMaxCompressedBytes: 8 * KiB,
   maxPingIdLength: 256,
   maxSendBufferBytes: 8 * MiB,
   maxClientLibLength: 1024,
@@ -318,6 +327,7 @@ const positiveFields = new Set<string>([
   'maxUnauthenticatedConnections',
   'maxUnauthenticatedConnectionsPerIp',
   'preHelloMaxSocketBytes',
+  'preHelloMaxCompressedBytes',
   'maxPingIdLength',
   'maxSendBufferBytes',
   'helloTimeoutMs',

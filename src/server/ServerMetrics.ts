@@ -6,6 +6,7 @@ export type ConnectionLimit =
   | 'unauthenticated_total'
   | 'unauthenticated_per_ip'
   | 'pre_hello_bytes'
+  | 'pre_hello_compressed_bytes'
   | 'ping_id_length'
   | 'send_buffer'
   | 'send_drain';

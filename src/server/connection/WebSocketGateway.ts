@@ -1,11 +1,14 @@
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type PerMessageDeflateOptions, type WebSocket } from 'ws';
 import { randomId } from '../../util/ids.ts';
 import type { AuthenticationPlugin, ConnectionInfo } from '../auth/AuthenticationPlugin.ts';
 import { normalizeOrigin, type ResolvedServerOptions } from '../MatsSocketServerOptions.ts';
 import type { ServerCore } from '../ServerCore.ts';
+import type { ConnectionLimit } from '../ServerMetrics.ts';
 import { MatsSocketConnection } from './MatsSocketConnection.ts';
+import { PreHelloGate } from './PreHelloGate.ts';
 import { UnauthenticatedConnections } from './UnauthenticatedConnections.ts';
 
 export const MATSSOCKET_SUBPROTOCOL = 'matssocket';
@@ -21,8 +24,11 @@ interface PendingUpgrade {
 /** What a connection holds until its session is established: its slot and its socket byte budget. */
 interface PreHello {
   conn?: MatsSocketConnection;
-  /** Starts counting socket bytes; called right before `ws` takes the socket (a 'data' listener makes it flow). */
-  count: () => void;
+  /**
+   * What `ws` is to read: the socket, or a gate in front of it. Called right before `ws` takes it (reading starts
+   * here).
+   */
+  socketForWs: (head: Buffer) => { wsSocket: Duplex; wsHead: Buffer };
   /** Gives back the slot and stops counting bytes (idempotent). */
   end: () => void;
 }
@@ -140,14 +146,15 @@ export class WebSocketGateway {
     }
     if (socket.destroyed) return;
     this.#pending.set(request, { info, plugin, headers });
-    preHello.count();
-    this.#wss.handleUpgrade(request, socket, head, (ws) => void this.#onOpen(ws, info, plugin, preHello));
+    const { wsSocket, wsHead } = preHello.socketForWs(head);
+    this.#wss.handleUpgrade(request, wsSocket, wsHead, (ws) => void this.#onOpen(ws, info, plugin, preHello));
   }
 
   /**
-   * Takes an unauthenticated slot (or refuses 503) and counts the bytes read from the socket until the session
-   * is established. Counting starts before `ws` reads the socket, so the chunk that passes the budget is the last
-   * one `ws` gets.
+   * Takes an unauthenticated slot (or refuses 503) and bounds what the peer can send until its session is
+   * established: socket bytes, and with permessage-deflate possible also compressed bytes, through a
+   * {@link PreHelloGate} that `ws` reads instead of the socket. Without compression a byte count on the socket
+   * does (no extra stream layer): its chunk that passes the budget is the last one `ws` gets.
    */
   #admit(request: IncomingMessage, socket: Duplex): PreHello | undefined {
     const core = this.#core;
@@ -163,30 +170,59 @@ export class WebSocketGateway {
       refuse(socket, 503, 'Service Unavailable');
       return undefined;
     }
-    const max = core.options.limits.preHelloMaxSocketBytes;
+    const limits = core.options.limits;
+    let gate: PreHelloGate | undefined;
     let read = 0;
-    const preHello: PreHello = {
-      count: () => socket.on('data', onData),
-      end: () => {
-        release();
-        socket.off('data', onData);
-        socket.off('close', preHello.end);
-      },
-    };
-    const onData = (chunk: Buffer): void => {
-      read += chunk.length;
-      if (read <= max) return;
+    const onViolation = (limit: ConnectionLimit, reason: string): void => {
       preHello.end();
-      core.metrics.limitTripped('pre_hello_bytes');
+      core.metrics.limitTripped(limit);
       const conn = preHello.conn;
       if (!conn) {
         socket.destroy();
         return;
       }
-      conn.close(1009, `More than ${max} bytes received before HELLO was processed`);
+      conn.close(1009, reason);
+      if (gate) {
+        // The gate drops what comes in; the close frame goes out before the FIN.
+        gate.end();
+        return;
+      }
       // Read no more (ws would buffer it); the close frame goes out before the FIN, then the socket is dropped.
       socket.pause();
       socket.end(() => socket.destroy());
+    };
+    const onData = (chunk: Buffer): void => {
+      read += chunk.length;
+      if (read > limits.preHelloMaxSocketBytes) {
+        onViolation(
+          'pre_hello_bytes',
+          `More than ${limits.preHelloMaxSocketBytes} bytes received before HELLO was processed`,
+        );
+      }
+    };
+    const preHello: PreHello = {
+      socketForWs: (head) => {
+        if (!(core.options.compression && offersDeflate(request)) || !isNetSocket(socket)) {
+          socket.on('data', onData);
+          return { wsSocket: socket, wsHead: head };
+        }
+        gate = new PreHelloGate(
+          socket,
+          {
+            maxSocketBytes: limits.preHelloMaxSocketBytes,
+            maxCompressedBytes: limits.preHelloMaxCompressedBytes,
+          },
+          (limit, reason) => onViolation(limit, reason),
+        );
+        gate.feed(head);
+        return { wsSocket: gate, wsHead: Buffer.alloc(0) };
+      },
+      end: () => {
+        release();
+        gate?.open();
+        socket.off('data', onData);
+        socket.off('close', preHello.end);
+      },
     };
     socket.once('close', preHello.end);
     return preHello;
@@ -236,6 +272,15 @@ function refuse(socket: Duplex, status: number, text: string): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () =>
     socket.destroy(),
   );
+}
+
+/** Whether the client offers permessage-deflate (ws then negotiates it when compression is on). */
+function offersDeflate(request: IncomingMessage): boolean {
+  return (request.headers['sec-websocket-extensions'] ?? '').includes('permessage-deflate');
+}
+
+function isNetSocket(socket: Duplex): socket is Socket {
+  return socket instanceof Socket;
 }
 
 /** ws's permessage-deflate settings; see `MatsSocketServerOptions.compression`. */

@@ -94,10 +94,31 @@ describeEachServerEnv(
       expect(trips('pre_hello_bytes')).to.be.greaterThan(0);
     });
 
-    it('closes 1009 on a compressed pre-HELLO frame that inflates past the limit', async () => {
+    it('closes 1009 on a compressed pre-HELLO frame past preHelloMaxCompressedBytes, before inflating it', async () => {
       const client = await RawClient.connect(node().url);
-      client.send(JSON.stringify([{ t: 'HELLO', clv: 'x'.repeat(8 * 1024 * KiB) }]));
-      expect((await client.closed()).code).to.equal(1009);
+      // ~40 KB on the wire, 40 MiB inflated: the old code inflated it whole, then closed on its size.
+      client.send(JSON.stringify([{ t: 'HELLO', clv: 'x'.repeat(40 * 1024 * KiB) }]));
+      const closed = await client.closed();
+      expect(closed.code).to.equal(1009);
+      expect(closed.reason).to.match(/compressed bytes received before HELLO/);
+      expect(trips('pre_hello_compressed_bytes')).to.equal(1);
+    });
+
+    it('takes a compressed HELLO within the limits, and compressed frames of any size after it', async () => {
+      const client = await RawClient.connect(node().url);
+      const welcome = await client.hello(testAuth('standard'), { an: 'a'.repeat(200) });
+      expect(welcome.t).to.equal('WELCOME');
+      client.send([
+        {
+          t: 'SEND',
+          eid: 'Test.ignoreInIncomingHandler',
+          tid: 'big',
+          cmid: 'big1',
+          msg: 'm'.repeat(1024 * KiB),
+        },
+      ]);
+      await client.next((e) => e.t === 'ACK' && e.cmid === 'big1');
+      await client.close(4000, 'done');
     });
 
     it('closes 4004 on a PING whose x is longer than maxPingIdLength', async () => {
