@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
 import { InMemoryMetrics } from '../../../src/metrics/InMemoryMetrics.ts';
 import type { SessionRemovedEvent } from '../../../src/server/ServerEvents.ts';
 import type { MatsSocketServer } from '../../../src/server/MatsSocketServer.ts';
@@ -20,9 +21,9 @@ function removedEvent(server: MatsSocketServer, sid: string): Promise<SessionRem
   });
 }
 
-/** A session on a connection without permessage-deflate (so PUB text reaches the socket as it is). */
-async function uncompressedSession(url: string): Promise<{ client: RawClient; sid: string }> {
-  const client = await RawClient.connect(url, { perMessageDeflate: false });
+/** A session on a connection with or without permessage-deflate. */
+async function sessionOn(url: string, deflate: boolean): Promise<{ client: RawClient; sid: string }> {
+  const client = await RawClient.connect(url, { perMessageDeflate: deflate });
   const welcome = await client.hello(testAuth('standard'));
   return { client, sid: welcome.sid as string };
 }
@@ -96,8 +97,8 @@ describeEachServerEnv(
 
     it('closes 1009 on a compressed pre-HELLO frame past preHelloMaxCompressedBytes, before inflating it', async () => {
       const client = await RawClient.connect(node().url);
-      // ~40 KB on the wire, 40 MiB inflated: the old code inflated it whole, then closed on its size.
-      client.send(JSON.stringify([{ t: 'HELLO', clv: 'x'.repeat(40 * 1024 * KiB) }]));
+      // ~16 KB on the wire, 16 MiB inflated: the old code inflated it whole, then closed on its size.
+      client.send(JSON.stringify([{ t: 'HELLO', clv: 'x'.repeat(16 * 1024 * KiB) }]));
       const closed = await client.closed();
       expect(closed.code).to.equal(1009);
       expect(closed.reason).to.match(/compressed bytes received before HELLO/);
@@ -131,26 +132,30 @@ describeEachServerEnv(
       expect(trips('ping_id_length')).to.equal(1);
     });
 
-    it('terminates a subscriber that does not read once PUBs would pass maxSendBufferBytes', async () => {
-      const { client, sid } = await uncompressedSession(node().url);
-      client.send([{ t: 'SUB', eid: 'limits.unread' }]);
-      await client.nextOfType('SUB_OK');
-      client.ws.pause();
-      const removed = removedEvent(node().server, sid);
-      const big = 'b'.repeat(512 * KiB);
-      try {
-        // Until it trips: the kernel's socket buffers take some MiB first (old code: 32 MiB, all buffered).
-        for (let i = 0; i < 64 && trips('send_buffer') === 0; i++) {
-          await node().server.publish(`unread.${i}`, 'limits.unread', big);
+    for (const deflate of [false, true]) {
+      it(`terminates a subscriber that does not read once PUBs would pass maxSendBufferBytes (deflate: ${deflate})`, async () => {
+        const { client, sid } = await sessionOn(node().url, deflate);
+        client.send([{ t: 'SUB', eid: 'limits.unread' }]);
+        await client.nextOfType('SUB_OK');
+        client.ws.pause();
+        const removed = removedEvent(node().server, sid);
+        // Incompressible, so that permessage-deflate does not shrink it.
+        const big = randomBytes(384 * KiB).toString('base64');
+        try {
+          // Until it trips: the kernel's socket buffers take some MiB first (old code: 32 MiB, all buffered).
+          const before = trips('send_buffer');
+          for (let i = 0; i < 64 && trips('send_buffer') === before; i++) {
+            await node().server.publish(`unread.${i}`, 'limits.unread', big);
+          }
+          const event = await removed;
+          expect(event.type).to.equal('DEREGISTER');
+          expect(event.reason).to.match(/^Send buffer full/);
+          expect(trips('send_buffer')).to.be.greaterThan(0);
+        } finally {
+          client.terminate();
         }
-        const event = await removed;
-        expect(event.type).to.equal('DEREGISTER');
-        expect(event.reason).to.match(/^Send buffer full/);
-        expect(trips('send_buffer')).to.equal(1);
-      } finally {
-        client.terminate();
-      }
-    });
+      });
+    }
 
     it('keeps the recorded envelopes of a session within envelopesRecordedMaxBytes', async () => {
       const { client, sid } = await connectSession(node().url);
@@ -205,7 +210,7 @@ describeEachServerEnv(
     const node = () => ctx().cluster.nodes[0]!;
 
     it('is terminated after sendDrainTimeoutMs without a flush, though its PINGs keep coming', async () => {
-      const { client, sid } = await uncompressedSession(node().url);
+      const { client, sid } = await sessionOn(node().url, false);
       client.send([{ t: 'SUB', eid: 'limits.drain' }]);
       await client.nextOfType('SUB_OK');
       client.ws.pause();
