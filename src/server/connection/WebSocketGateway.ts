@@ -41,9 +41,9 @@ interface PreHello {
  *
  * Until a connection's session is established its peer is unauthenticated, and what it can make the node hold
  * is bounded here: the `allowedOrigins` policy (403), a slot among `maxUnauthenticatedConnections` (total and per
- * IP, else 503), and `preHelloMaxSocketBytes` read from the socket (then 1009). `ws` fixes `maxPayload` per
- * server, so our own count of socket bytes is what stops a large pre-HELLO frame early instead of after it was
- * buffered whole.
+ * IP, else 503), `preHelloMaxSocketBytes` read from the socket and `preHelloMaxCompressedBytes` of deflated
+ * payload (then 1009). `ws` fixes `maxPayload` per server, so our own counts are what stop a large or
+ * highly compressed pre-HELLO frame before it is buffered or inflated whole.
  */
 export class WebSocketGateway {
   readonly #core: ServerCore;
