@@ -69,6 +69,12 @@ export interface ServerLimits {
    * A frame is always written into an empty buffer, so the bound is this plus one frame. @default 8388608 (8 MiB)
    */
   maxSendBufferBytes?: number;
+  /**
+   * Text of received frames waiting for an earlier frame of the connection to be processed (it awaits the plugin
+   * or the store), in bytes; above it the socket is not read until half of it is processed (as for 64 frames).
+   * @default 67108864 (64 MiB)
+   */
+  maxQueuedInboundBytes?: number;
   /** `clv` is truncated to this many characters for storage. @default 1024 */
   maxClientLibLength?: number;
 }
@@ -266,6 +272,7 @@ const limitDefaults: Required<ServerLimits> = {
   preHelloMaxCompressedBytes: 8 * KiB,
   maxPingIdLength: 256,
   maxSendBufferBytes: 8 * MiB,
+  maxQueuedInboundBytes: 64 * MiB,
   maxClientLibLength: 1024,
 };
 
@@ -330,6 +337,7 @@ const positiveFields = new Set<string>([
   'preHelloMaxCompressedBytes',
   'maxPingIdLength',
   'maxSendBufferBytes',
+  'maxQueuedInboundBytes',
   'helloTimeoutMs',
   'sendDrainTimeoutMs',
   'idleTimeoutMs',

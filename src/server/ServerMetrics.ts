@@ -9,7 +9,8 @@ export type ConnectionLimit =
   | 'pre_hello_compressed_bytes'
   | 'ping_id_length'
   | 'send_buffer'
-  | 'send_drain';
+  | 'send_drain'
+  | 'inbound_queue';
 
 /**
  * The server's instruments, all with low-cardinality labels (`node` and a message type or reason at most):
@@ -78,7 +79,7 @@ export class ServerMetrics {
     });
     this.#limitTrips = m.counter({
       name: 'matssocket_connection_limit_trips_total',
-      help: 'Connections refused, closed or terminated by a per-connection resource limit, by limit',
+      help: 'Connections refused, closed, terminated or paused (inbound_queue) by a per-connection resource limit, by limit',
       labelNames: ['node', 'limit'],
     });
   }

@@ -64,6 +64,7 @@ export class MatsSocketConnection {
   #lastInboundTs: number;
   #chain: Promise<void> = Promise.resolve();
   #queuedFrames = 0;
+  #queuedBytes = 0;
   #helloTimer: NodeJS.Timeout | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
@@ -278,7 +279,17 @@ export class MatsSocketConnection {
       return;
     }
     const text = buffer.toString('utf8');
-    if (++this.#queuedFrames > MAX_QUEUED_FRAMES) this.#ws.pause();
+    // Frames wait here while an earlier one awaits the plugin or the store: bounded by count and by bytes (64
+    // frames of up to 50 MiB each would be 3.2 GB).
+    const bytes = buffer.length;
+    this.#queuedBytes += bytes;
+    if (
+      (++this.#queuedFrames > MAX_QUEUED_FRAMES || this.#queuedBytes > limits.maxQueuedInboundBytes) &&
+      !this.#ws.isPaused
+    ) {
+      this.core.metrics.limitTripped('inbound_queue');
+      this.#ws.pause();
+    }
     this.#chain = this.#chain
       .then(() => (this.active ? this.#pipeline.process(text) : undefined))
       .catch((err: unknown) => {
@@ -286,7 +297,14 @@ export class MatsSocketConnection {
         this.close(1011, 'Unexpected server error processing a frame');
       })
       .finally(() => {
-        if (--this.#queuedFrames <= MAX_QUEUED_FRAMES / 2 && this.#ws.isPaused) this.#ws.resume();
+        this.#queuedBytes -= bytes;
+        if (
+          --this.#queuedFrames <= MAX_QUEUED_FRAMES / 2 &&
+          this.#queuedBytes <= limits.maxQueuedInboundBytes / 2 &&
+          this.#ws.isPaused
+        ) {
+          this.#ws.resume();
+        }
       });
   }
 

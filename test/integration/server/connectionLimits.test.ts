@@ -4,8 +4,8 @@ import { InMemoryMetrics } from '../../../src/metrics/InMemoryMetrics.ts';
 import type { SessionRemovedEvent } from '../../../src/server/ServerEvents.ts';
 import type { MatsSocketServer } from '../../../src/server/MatsSocketServer.ts';
 import { HandshakeRefusedError, RawClient } from '../../helpers/rawClient.ts';
-import { testAuth } from '../../helpers/startTestCluster.ts';
-import { connectSession, describeEachServerEnv } from './serverTestKit.ts';
+import { testAuth, testAuthPlugin } from '../../helpers/startTestCluster.ts';
+import { connectSession, describeEachServerEnv, waitAnswered } from './serverTestKit.ts';
 
 const KiB = 1024;
 const TRIPS = 'matssocket_connection_limit_trips_total';
@@ -194,14 +194,31 @@ describeEachServerEnv(
 
 const drainMetrics = new InMemoryMetrics();
 
+/** Reevaluations of `TestAuth:hold:…` wait until the test calls `releaseHeld()`. */
+let releaseHeld: () => void = () => undefined;
+let held = Promise.resolve();
+function holdReevaluations(): void {
+  held = new Promise((resolve) => (releaseHeld = resolve));
+}
+function holdingAuthPlugin() {
+  const plugin = testAuthPlugin();
+  const reevaluate = plugin.reevaluateAuthentication.bind(plugin);
+  plugin.reevaluateAuthentication = async (ctx, value, principal) => {
+    if (value.includes(':hold:')) await held;
+    return reevaluate(ctx, value, principal);
+  };
+  return plugin;
+}
+
 describeEachServerEnv(
   'Connection limits: a peer that sends but never reads',
   {
     nodes: 1,
     envs: ['in-memory + SQLite'],
+    auth: holdingAuthPlugin,
     server: {
       metrics: drainMetrics,
-      limits: { maxSendBufferBytes: 256 * 1024 * KiB },
+      limits: { maxSendBufferBytes: 256 * 1024 * KiB, maxQueuedInboundBytes: 3 * 1024 * KiB },
       timings: { sendDrainTimeoutMs: 300, wsPingIntervalMs: 0, idleTimeoutMs: 60_000 },
       topicReplayRetentionMs: 0,
     },
@@ -231,6 +248,35 @@ describeEachServerEnv(
         clearInterval(pinger);
         client.terminate();
       }
+    });
+
+    it('stops reading a connection whose queued frames pass maxQueuedInboundBytes, and resumes', async () => {
+      const client = await RawClient.connect(node().url);
+      await client.hello(testAuth('hold'));
+      holdReevaluations();
+      const cmids = Array.from({ length: 8 }, (_, i) => `q${i}`);
+      for (const cmid of cmids) {
+        client.send([
+          {
+            t: 'SEND',
+            eid: 'Test.ignoreInIncomingHandler',
+            tid: 'q',
+            cmid,
+            msg: randomBytes(768 * KiB).toString('base64'),
+          },
+        ]);
+      }
+      try {
+        const deadline = Date.now() + 3000;
+        while (drainMetrics.total(TRIPS, { limit: 'inbound_queue' }) === 0 && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 10)); // polls a counter (no event to await)
+        }
+        expect(drainMetrics.total(TRIPS, { limit: 'inbound_queue' })).to.equal(1);
+      } finally {
+        releaseHeld();
+      }
+      await waitAnswered(client, 'ACK', cmids, 5000);
+      await client.close(4000, 'done');
     });
   },
 );
