@@ -83,11 +83,6 @@ export class WebSocketGateway {
     return this.#connections;
   }
 
-  /** Connections of this node without an established session (each holds a pre-HELLO slot). */
-  get unauthenticatedCount(): number {
-    return this.#unauthenticated.size;
-  }
-
   /** Serves WebSocket upgrades on `path` (the query string is ignored) of `server`. */
   attach(server: HttpServer, path: string): void {
     const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
