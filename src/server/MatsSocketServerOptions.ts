@@ -33,6 +33,48 @@ export interface ServerLimits {
   maxSmidAttempts?: number;
   /** Envelopes recorded per session for introspection. @default 200 */
   envelopesRecordedPerSession?: number;
+  /**
+   * Estimated memory of the envelopes recorded per session, in bytes (UTF-16 field text plus ~160 B per entry);
+   * the oldest are dropped first. 0 records nothing. @default 262144 (256 KiB)
+   */
+  envelopesRecordedMaxBytes?: number;
+  /** A recorded string field (`tid`, `desc`, ...) is cut to this many characters; `ids` share one such budget. @default 1024 */
+  recordedFieldMaxChars?: number;
+  /**
+   * Connections whose session is not established yet (HELLO not processed), on this node; the upgrade that
+   * would exceed it is refused with HTTP 503. @default 1000
+   */
+  maxUnauthenticatedConnections?: number;
+  /** Like `maxUnauthenticatedConnections`, per remote IP address. @default 50 */
+  maxUnauthenticatedConnectionsPerIp?: number;
+  /**
+   * Bytes read from a connection's socket (WebSocket framing included, compressed or not) before its HELLO is
+   * processed; more closes 1009 at once, so a large pre-HELLO frame is not buffered to its end. Must leave room
+   * for a `preHelloMaxFrameBytes` frame. @default 65536 (64 KiB)
+   */
+  preHelloMaxSocketBytes?: number;
+  /**
+   * Payload bytes of permessage-deflate messages received before HELLO is processed; more closes 1009 before
+   * `ws` inflates the message. `ws` inflates a message whole (up to `maxFrameBytes`) before our code sees it, and
+   * deflate reaches ~1000:1, so this bounds what an unauthenticated peer can make the node inflate: about 1000
+   * times this, held twice while `ws` joins the inflated chunks (8 KiB: ~17 MB at worst). A HELLO with a JWT
+   * compresses to 1-3 KiB. @default 8192 (8 KiB)
+   */
+  preHelloMaxCompressedBytes?: number;
+  /** Length of a PING's `x`, in characters; longer closes 4004 (its PONG would echo it). @default 256 */
+  maxPingIdLength?: number;
+  /**
+   * Bytes a connection may have waiting in its send buffer (`ws` bufferedAmount) when a new frame is written;
+   * a frame that would pass it terminates the connection (the peer does not read) and deregisters the session.
+   * A frame is always written into an empty buffer, so the bound is this plus one frame. @default 8388608 (8 MiB)
+   */
+  maxSendBufferBytes?: number;
+  /**
+   * Text of received frames waiting for an earlier frame of the connection to be processed (it awaits the plugin
+   * or the store), in bytes; above it the socket is not read until half of it is processed (as for 64 frames).
+   * @default 67108864 (64 MiB)
+   */
+  maxQueuedInboundBytes?: number;
   /** `clv` is truncated to this many characters for storage. @default 1024 */
   maxClientLibLength?: number;
 }
@@ -41,6 +83,12 @@ export interface ServerLimits {
 export interface ServerTimings {
   /** From open until HELLO is processed; more closes 1001. @default 5000 */
   helloTimeoutMs?: number;
+  /**
+   * How long a connection's send buffer may hold data without any of it being flushed to the socket; then the
+   * connection is terminated (the peer does not read) and its session deregistered. Inbound traffic does not
+   * count: a peer that only sends is not alive as a reader. @default 30000
+   */
+  sendDrainTimeoutMs?: number;
   /** Without any inbound frame after HELLO; more closes 1001 and deregisters. @default 75000 */
   idleTimeoutMs?: number;
   /** WebSocket-level ping interval (BR-6); 2 unanswered pings terminate the connection. 0 disables. @default 25000 */
@@ -165,6 +213,14 @@ export interface MatsSocketServerOptions {
    * @default { thresholdBytes: 1024 }
    */
   compression?: false | { thresholdBytes?: number };
+  /**
+   * Origins (`scheme://host[:port]`) whose browser pages may open a WebSocket to this node; an upgrade whose
+   * `Origin` header is not listed is refused with HTTP 403, before the plugin's `checkOrigin`. Compared after
+   * URL normalisation (case, default ports). An upgrade without `Origin` is allowed: only browsers send it, and
+   * the check protects against cross-site pages, not against other programs. `undefined` allows every origin,
+   * as the compat server does. @default undefined (all origins)
+   */
+  allowedOrigins?: readonly string[];
   /** The clock, epoch ms. @default Date.now */
   now?: () => number;
 }
@@ -186,6 +242,8 @@ export interface ResolvedServerOptions {
   topicReplayRetentionMs: number;
   builtInEndpoints: boolean;
   compression: false | { thresholdBytes: number };
+  /** Normalised origins; undefined allows all. */
+  allowedOrigins: ReadonlySet<string> | undefined;
   now: () => number;
 }
 
@@ -206,11 +264,21 @@ const limitDefaults: Required<ServerLimits> = {
   maxDeliveryAttempts: 10,
   maxSmidAttempts: 100,
   envelopesRecordedPerSession: 200,
+  envelopesRecordedMaxBytes: 256 * KiB,
+  recordedFieldMaxChars: 1024,
+  maxUnauthenticatedConnections: 1000,
+  maxUnauthenticatedConnectionsPerIp: 50,
+  preHelloMaxSocketBytes: 64 * KiB,
+  preHelloMaxCompressedBytes: 8 * KiB,
+  maxPingIdLength: 256,
+  maxSendBufferBytes: 8 * MiB,
+  maxQueuedInboundBytes: 64 * MiB,
   maxClientLibLength: 1024,
 };
 
 const timingDefaults: Required<ServerTimings> = {
   helloTimeoutMs: 5000,
+  sendDrainTimeoutMs: 30_000,
   idleTimeoutMs: 75_000,
   wsPingIntervalMs: 25_000,
   ackDelayMs: 4,
@@ -262,7 +330,16 @@ const positiveFields = new Set<string>([
   'maxDeliveryAttempts',
   'maxSmidAttempts',
   'maxClientLibLength',
+  'recordedFieldMaxChars',
+  'maxUnauthenticatedConnections',
+  'maxUnauthenticatedConnectionsPerIp',
+  'preHelloMaxSocketBytes',
+  'preHelloMaxCompressedBytes',
+  'maxPingIdLength',
+  'maxSendBufferBytes',
+  'maxQueuedInboundBytes',
   'helloTimeoutMs',
+  'sendDrainTimeoutMs',
   'idleTimeoutMs',
   'groupCommitMaxItems',
   'livelinessIntervalMs',
@@ -351,6 +428,7 @@ export function resolveServerOptions(options: MatsSocketServerOptions): Resolved
     topicReplayRetentionMs,
     builtInEndpoints: bool(options.builtInEndpoints, true, 'builtInEndpoints'),
     compression: resolveCompression(options.compression),
+    allowedOrigins: resolveAllowedOrigins(options.allowedOrigins),
     now,
   };
 }
@@ -367,6 +445,36 @@ function resolveCompression(
     throw new ConfigError('compression.thresholdBytes', 'must be an integer >= 0');
   }
   return { thresholdBytes };
+}
+
+function resolveAllowedOrigins(value: readonly string[] | undefined): ReadonlySet<string> | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) throw new ConfigError('allowedOrigins', 'must be an array of origins');
+  const origins = new Set<string>();
+  for (const entry of value as unknown[]) {
+    const origin = typeof entry === 'string' ? normalizeOrigin(entry) : undefined;
+    if (origin === undefined) {
+      throw new ConfigError(
+        'allowedOrigins',
+        `not an origin (scheme://host[:port]): ${JSON.stringify(entry)}`,
+      );
+    }
+    origins.add(origin);
+  }
+  return origins;
+}
+
+/** `scheme://host[:port]` in URL-normalised form, or undefined when `value` is not such an origin. */
+export function normalizeOrigin(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return undefined;
+  }
+  if (url.origin === 'null' || url.pathname.length > 1 || url.search || url.hash || url.username)
+    return undefined;
+  return url.origin;
 }
 
 function bool(value: unknown, fallback: boolean, field: string): boolean {

@@ -1,5 +1,17 @@
 import type { Counter, Gauge, Histogram, Metrics } from '../metrics/Metrics.ts';
 
+/** The `limit` label of `matssocket_connection_limit_trips_total`. */
+export type ConnectionLimit =
+  | 'origin'
+  | 'unauthenticated_total'
+  | 'unauthenticated_per_ip'
+  | 'pre_hello_bytes'
+  | 'pre_hello_compressed_bytes'
+  | 'ping_id_length'
+  | 'send_buffer'
+  | 'send_drain'
+  | 'inbound_queue';
+
 /**
  * The server's instruments, all with low-cardinality labels (`node` and a message type or reason at most):
  * messages in/out by type, sessions established/removed (and a live-sessions gauge), outbox deliveries, dead letters, poke latency, outbox depth.
@@ -15,6 +27,7 @@ export class ServerMetrics {
   readonly #pokeLatency: Histogram;
   readonly #liveSessions: Gauge;
   readonly #outboxDepth: Gauge;
+  readonly #limitTrips: Counter;
 
   constructor(metrics: Metrics, nodeName: string) {
     this.#node = nodeName;
@@ -64,6 +77,11 @@ export class ServerMetrics {
       help: 'Unattempted outbox messages of the sessions held by this node',
       labelNames: ['node'],
     });
+    this.#limitTrips = m.counter({
+      name: 'matssocket_connection_limit_trips_total',
+      help: 'Connections refused, closed, terminated or paused (inbound_queue) by a per-connection resource limit, by limit',
+      labelNames: ['node', 'limit'],
+    });
   }
 
   messageIn(type: string): void {
@@ -94,6 +112,11 @@ export class ServerMetrics {
 
   pokeLatency(seconds: number): void {
     this.#pokeLatency.observe({ node: this.#node }, Math.max(0, seconds));
+  }
+
+  /** A connection limit tripped (see {@link ConnectionLimit}). */
+  limitTripped(limit: ConnectionLimit): void {
+    this.#limitTrips.inc({ node: this.#node, limit });
   }
 
   outboxDepth(depth: number): void {

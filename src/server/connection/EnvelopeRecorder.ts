@@ -19,16 +19,32 @@ interface RecordableEnvelope {
   desc?: unknown;
 }
 
+/** What an {@link EnvelopeRecorder} keeps: by count (the spec's 200) and by estimated bytes. */
+export interface EnvelopeRecorderLimits {
+  maxEntries: number;
+  maxBytes: number;
+  /** Longer string fields are cut to this many characters (plus '…'); `ids` share one such budget. */
+  maxFieldChars: number;
+}
+
+/** V8's per-object and per-field overhead of a recorded event, roughly (measured: ~150 B for a short ACK). */
+const ENTRY_OVERHEAD_BYTES = 160;
+
+const STRING_FIELDS = ['cmid', 'smid', 'eid', 'tid', 'desc'] as const;
+
 /**
  * The last N envelopes of a connection, both directions, for introspection (docs/protocol.md section 12: last 200),
- * and the source of message events. `msg` and `auth` are never recorded.
+ * and the source of message events. `msg` and `auth` are never recorded. The fields are client-controlled (a
+ * 4 MiB `tid` is a valid SEND), so the kept copy is also bounded in bytes: long fields are cut and the oldest
+ * entries dropped until the estimate fits. Message listeners get the envelope's fields uncut.
  */
 export class EnvelopeRecorder {
-  readonly #max: number;
-  #entries: MessageEvent[] = [];
+  readonly #limits: EnvelopeRecorderLimits;
+  #entries: { event: MessageEvent; bytes: number }[] = [];
+  #bytes = 0;
 
-  constructor(max: number) {
-    this.#max = max;
+  constructor(limits: EnvelopeRecorderLimits) {
+    this.#limits = limits;
   }
 
   record(
@@ -37,7 +53,8 @@ export class EnvelopeRecorder {
     conn: RecordableConnection,
   ): void {
     const listening = conn.core.events.hasListeners('message');
-    if (this.#max === 0 && !listening) return;
+    const keeping = this.#limits.maxEntries > 0 && this.#limits.maxBytes > 0;
+    if (!keeping && !listening) return;
     const timestamp = conn.core.now();
     for (const e of envelopes) {
       const event: MessageEvent = {
@@ -47,20 +64,58 @@ export class EnvelopeRecorder {
         timestamp,
         t: e.t,
       };
-      if (typeof e.cmid === 'string') event.cmid = e.cmid;
-      if (typeof e.smid === 'string') event.smid = e.smid;
-      if (typeof e.eid === 'string') event.eid = e.eid;
-      if (typeof e.tid === 'string') event.tid = e.tid;
+      for (const field of STRING_FIELDS) {
+        const value = e[field];
+        if (typeof value === 'string') event[field] = value;
+      }
       if (Array.isArray(e.ids)) event.ids = e.ids.map(String);
-      if (typeof e.desc === 'string') event.desc = e.desc;
-      if (this.#max > 0) this.#entries.push(event);
+      if (keeping) this.#keep(event);
       if (listening) conn.core.events.emit('message', event);
     }
-    if (this.#entries.length > this.#max) this.#entries = this.#entries.slice(-this.#max);
   }
 
   /** The recorded envelopes, oldest first. */
   entries(): readonly MessageEvent[] {
-    return this.#entries;
+    return this.#entries.map((entry) => entry.event);
+  }
+
+  /** Estimated bytes held (UTF-16 string payloads plus a per-entry overhead). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  #keep(event: MessageEvent): void {
+    const max = this.#limits.maxFieldChars;
+    const kept: MessageEvent = { ...event };
+    let chars = kept.t.length + (kept.sessionId?.length ?? 0) + kept.connectionId.length;
+    for (const field of STRING_FIELDS) {
+      const value = kept[field];
+      if (value === undefined) continue;
+      if (value.length > max) kept[field] = `${value.slice(0, max)}…`;
+      chars += kept[field]!.length;
+    }
+    if (kept.ids) {
+      const ids: string[] = [];
+      let budget = max;
+      for (const id of kept.ids) {
+        if (id.length > budget) break;
+        ids.push(id);
+        budget -= id.length;
+      }
+      kept.ids = ids;
+      chars += max - budget;
+    }
+    const bytes = ENTRY_OVERHEAD_BYTES + 2 * chars;
+    this.#entries.push({ event: kept, bytes });
+    this.#bytes += bytes;
+    let drop = 0;
+    while (
+      this.#entries.length - drop > 1 &&
+      (this.#entries.length - drop > this.#limits.maxEntries || this.#bytes > this.#limits.maxBytes)
+    ) {
+      this.#bytes -= this.#entries[drop]!.bytes;
+      drop++;
+    }
+    if (drop > 0) this.#entries = this.#entries.slice(drop);
   }
 }

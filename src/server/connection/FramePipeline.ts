@@ -59,8 +59,16 @@ export class FramePipeline {
             conn.close(4004, `${e.t} before the session was established (HELLO)`);
             return;
           }
-          if (e.t === 'PING') conn.out.enqueue({ t: 'PONG', x: e.x }, 0);
-          else if (e.t === 'ACK') acks.push(...(e.ids ?? [e.smid!]));
+          if (e.t === 'PING') {
+            // The PONG echoes `x`: unbounded, a peer could make the node write (and buffer) what it sends.
+            const max = core.options.limits.maxPingIdLength;
+            if (e.x.length > max) {
+              core.metrics.limitTripped('ping_id_length');
+              conn.close(4004, `PING x longer than ${max} characters`);
+              return;
+            }
+            conn.out.enqueue({ t: 'PONG', x: e.x }, 0);
+          } else if (e.t === 'ACK') acks.push(...(e.ids ?? [e.smid!]));
           else if (e.t === 'NACK') for (const smid of e.ids ?? [e.smid!]) nacks.push({ smid, desc: e.desc });
           else if (e.t === 'ACK2') {
             if (e.cmid !== undefined) ack2s.push(e.cmid);

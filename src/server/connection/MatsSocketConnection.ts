@@ -10,6 +10,7 @@ import { ConnectionAuthState } from './ConnectionAuthState.ts';
 import { EnvelopeRecorder } from './EnvelopeRecorder.ts';
 import { FramePipeline } from './FramePipeline.ts';
 import { OutgoingQueue, type OutEnvelope } from './OutgoingQueue.ts';
+import { SendBufferGuard } from './SendBufferGuard.ts';
 
 /** docs/protocol.md 7.1. */
 export type ConnectionState = 'OPEN' | 'SESSION_ESTABLISHED' | 'DEREGISTERED' | 'CLOSED';
@@ -38,6 +39,8 @@ export class MatsSocketConnection {
   readonly log: Logger;
   readonly #ws: WebSocket;
   readonly #pipeline: FramePipeline;
+  readonly #sendGuard: SendBufferGuard;
+  readonly #onEstablished: (() => void) | undefined;
   #state: ConnectionState = 'OPEN';
   #sessionId: string | undefined;
   /** Session-level S2C debug options (section 5 rule 1). */
@@ -61,6 +64,7 @@ export class MatsSocketConnection {
   #lastInboundTs: number;
   #chain: Promise<void> = Promise.resolve();
   #queuedFrames = 0;
+  #queuedBytes = 0;
   #helloTimer: NodeJS.Timeout | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
@@ -69,8 +73,16 @@ export class MatsSocketConnection {
   #closing: { code: number; reason: string; action: EndAction } | undefined;
   #ended: Promise<void> | undefined;
 
-  constructor(ws: WebSocket, info: ConnectionInfo, plugin: AuthenticationPlugin, core: ServerCore) {
+  /** @param onEstablished runs once the session is established (the connection is authenticated). */
+  constructor(
+    ws: WebSocket,
+    info: ConnectionInfo,
+    plugin: AuthenticationPlugin,
+    core: ServerCore,
+    onEstablished?: () => void,
+  ) {
     this.#ws = ws;
+    this.#onEstablished = onEstablished;
     this.info = info;
     this.connectionId = info.connectionId;
     this.plugin = plugin;
@@ -79,7 +91,21 @@ export class MatsSocketConnection {
     this.openedTs = core.now();
     this.#lastInboundTs = this.openedTs;
     this.auth = new ConnectionAuthState(this);
-    this.recorder = new EnvelopeRecorder(core.options.limits.envelopesRecordedPerSession);
+    const limits = core.options.limits;
+    this.recorder = new EnvelopeRecorder({
+      maxEntries: limits.envelopesRecordedPerSession,
+      maxBytes: limits.envelopesRecordedMaxBytes,
+      maxFieldChars: limits.recordedFieldMaxChars,
+    });
+    this.#sendGuard = new SendBufferGuard(
+      ws,
+      { maxBytes: limits.maxSendBufferBytes, drainTimeoutMs: core.options.timings.sendDrainTimeoutMs },
+      (limit, reason) => {
+        core.metrics.limitTripped(limit);
+        this.log.info({ sessionId: this.#sessionId, limit }, reason);
+        this.terminate(reason);
+      },
+    );
     this.out = new OutgoingQueue({
       writeEnvelopes: (envelopes) => void this.writeEnvelopes(envelopes),
       s2cDebugOptions: () => this.s2cDebugOptions,
@@ -140,6 +166,7 @@ export class MatsSocketConnection {
     this.#state = 'SESSION_ESTABLISHED';
     clearTimeout(this.#helloTimer);
     this.#startIdleAndPing();
+    this.#onEstablished?.();
     this.core.metrics.sessionEstablished(type, this.core.registry.size);
     this.core.events.emit('sessionEstablished', {
       type,
@@ -163,11 +190,22 @@ export class MatsSocketConnection {
     return this.writeText(encodeFrame(envelopes));
   }
 
-  /** Writes a text frame; resolves false if the socket is gone or the write failed. */
+  /**
+   * Writes a text frame; resolves false if the socket is gone, the write failed, or the send buffer is full (which
+   * terminates the connection: see {@link SendBufferGuard}).
+   */
   writeText(text: string): Promise<boolean> {
     const ws = this.#ws;
     if (ws.readyState !== ws.OPEN || this.#closing) return Promise.resolve(false);
-    return new Promise((resolve) => ws.send(text, (err) => resolve(!err)));
+    const guard = this.#sendGuard;
+    if (!guard.admit(text.length)) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      ws.send(text, (err) => {
+        guard.flushed();
+        resolve(!err);
+      });
+      guard.wrote();
+    });
   }
 
   /**
@@ -241,7 +279,17 @@ export class MatsSocketConnection {
       return;
     }
     const text = buffer.toString('utf8');
-    if (++this.#queuedFrames > MAX_QUEUED_FRAMES) this.#ws.pause();
+    // Frames wait here while an earlier one awaits the plugin or the store: bounded by count and by bytes (64
+    // frames of up to 50 MiB each would be 3.2 GB).
+    const bytes = buffer.length;
+    this.#queuedBytes += bytes;
+    if (
+      (++this.#queuedFrames > MAX_QUEUED_FRAMES || this.#queuedBytes > limits.maxQueuedInboundBytes) &&
+      !this.#ws.isPaused
+    ) {
+      this.core.metrics.limitTripped('inbound_queue');
+      this.#ws.pause();
+    }
     this.#chain = this.#chain
       .then(() => (this.active ? this.#pipeline.process(text) : undefined))
       .catch((err: unknown) => {
@@ -249,7 +297,14 @@ export class MatsSocketConnection {
         this.close(1011, 'Unexpected server error processing a frame');
       })
       .finally(() => {
-        if (--this.#queuedFrames <= MAX_QUEUED_FRAMES / 2 && this.#ws.isPaused) this.#ws.resume();
+        this.#queuedBytes -= bytes;
+        if (
+          --this.#queuedFrames <= MAX_QUEUED_FRAMES / 2 &&
+          this.#queuedBytes <= limits.maxQueuedInboundBytes / 2 &&
+          this.#ws.isPaused
+        ) {
+          this.#ws.resume();
+        }
       });
   }
 
@@ -286,6 +341,7 @@ export class MatsSocketConnection {
   }
 
   #stopTimers(): void {
+    this.#sendGuard.stop();
     clearTimeout(this.#helloTimer);
     clearTimeout(this.#idleTimer);
     clearInterval(this.#pingTimer);
