@@ -147,7 +147,16 @@ export interface ClusterStoreAndForward {
    * @returns whether the session existed.
    */
   closeSession(sessionId: string, trx?: Knex.Transaction): Promise<boolean>;
-  /** Sets the liveliness time of these sessions to now. */
+  /**
+   * {@link closeSession} for a connection ending its own session: only if the session is still registered to this
+   * node under `connectionId`, so a superseded connection cannot delete the session its successor holds (nothing is
+   * deleted then, not even box rows). @returns whether the session was deleted.
+   */
+  closeSessionOfConnection(sessionId: string, connectionId: string, trx?: Knex.Transaction): Promise<boolean>;
+  /**
+   * Sets the liveliness time of these sessions to now, for those registered to this node (a connection superseded
+   * by a resume on another node keeps nothing alive).
+   */
   notifySessionLiveliness(sessionIds: readonly string[], trx?: Knex.Transaction): Promise<void>;
   /**
    * Deletes sessions (and their box rows) not live since `notLiveSinceTs`. Each session is reported by exactly one

@@ -253,6 +253,13 @@ export class SqlClusterStore implements ClusterStoreAndForward {
   closeSession(sessionId: string, trx?: Knex.Transaction): Promise<boolean> {
     return sessions.closeSession(this.ctx, sessionId, trx);
   }
+  closeSessionOfConnection(
+    sessionId: string,
+    connectionId: string,
+    trx?: Knex.Transaction,
+  ): Promise<boolean> {
+    return sessions.closeSessionOfConnection(this.ctx, sessionId, connectionId, trx);
+  }
   notifySessionLiveliness(sessionIds: readonly string[], trx?: Knex.Transaction): Promise<void> {
     return sessions.notifySessionLiveliness(this.ctx, sessionIds, trx);
   }

@@ -51,4 +51,37 @@ describeEachServerEnv('MatsSocketServer session ownership', { nodes: 2 }, (ctx) 
     expect((await alice.closed()).code).to.equal(4003);
     await again.close(4000, 'done');
   });
+
+  for (const code of [4000, 1001]) {
+    it(`a superseded connection closing ${code} leaves the session its successor holds (CloseWS lost)`, async () => {
+      const { client: old, sid } = await connectSession(url(0), 'alice');
+      const [node0, node1] = ctx().cluster.nodes;
+      // The resume on node 1 whose takeover notice never reached node 0: the old connection is still open.
+      await node1!.store.registerResumedSession({
+        sessionId: sid,
+        userId: 'alice',
+        connectionId: 'successor',
+        clientLib: 'c',
+        appName: 'a',
+        appVersion: '1',
+      });
+      const removed = new Promise<string>((resolve) => {
+        const off = node0!.server.on('sessionRemoved', (e) => {
+          if (e.sessionId !== sid) return;
+          off();
+          resolve(e.type);
+        });
+      });
+      await old.close(code, 'bye');
+      expect(await removed).to.equal('DEREGISTER');
+      expect(await node0!.store.getCurrentRegisteredNodeForSession(sid)).to.deep.equal({
+        sessionId: sid,
+        nodename: node1!.nodeName,
+        connectionId: 'successor',
+      });
+      const again = await RawClient.connect(url(1));
+      expect((await again.hello(testAuth('alice'), { sid })).sid).to.equal(sid);
+      await again.close(4000, 'done');
+    });
+  }
 });
