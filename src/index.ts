@@ -11,6 +11,7 @@ export {
   MatsSocketError,
   MatsSocketServerError,
   MessageIdAlreadyExistsError,
+  NodeNameInUseError,
   ProtocolError,
   SessionNotFoundError,
   TransportError,
