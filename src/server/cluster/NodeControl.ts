@@ -6,7 +6,7 @@ import type { StageContext } from '../../mats/StageContext.ts';
 import { runOutsideStageContext } from '../../mats/ambientContext.ts';
 import type { SessionRegistration } from '../../store/storeTypes.ts';
 import { HelloReasons } from '../connection/HelloHandler.ts';
-import { pendingResume } from '../connection/PendingResumes.ts';
+import { closePendingResumes, pendingResume } from '../connection/PendingResumes.ts';
 import { GroupCommitter } from '../messaging/GroupCommitter.ts';
 import type { ServerCore } from '../ServerCore.ts';
 
@@ -283,6 +283,7 @@ export class NodeControl {
           conn.close(4000, `Server Side: ${message.reason}`);
           return;
         }
+        closePendingResumes(core, message.sid, message.reason);
         if (await core.store.closeSession(message.sid)) {
           core.events.emit('sessionRemoved', {
             type: 'CLOSE',

@@ -48,3 +48,13 @@ export function pendingResume(
   const entry = pendingByCore.get(core)?.get(connectionId);
   return entry?.sessionId === sessionId ? entry.conn : undefined;
 }
+
+/**
+ * Closes the connections resuming `sessionId` with 4000 (the session is being closed server-side, 8.16). The store
+ * write deletes the session; without this, a resume committed just before that delete would still WELCOME it.
+ */
+export function closePendingResumes(core: ServerCore, sessionId: string, reason: string): void {
+  for (const { sessionId: sid, conn } of pendingByCore.get(core)?.values() ?? []) {
+    if (sid === sessionId) conn.close(4000, `Server Side: ${reason}`, 'none');
+  }
+}

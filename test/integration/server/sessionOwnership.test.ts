@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { RawClient } from '../../helpers/rawClient.ts';
-import { testAuth } from '../../helpers/startTestCluster.ts';
+import { testAuth, testAuthPlugin } from '../../helpers/startTestCluster.ts';
 import { connectSession, describeEachServerEnv } from './serverTestKit.ts';
 
 /** A HELLO naming a session it does not own (protocol.md 8.3) must change nothing for that session. */
@@ -84,4 +84,57 @@ describeEachServerEnv('MatsSocketServer session ownership', { nodes: 2 }, (ctx) 
       await again.close(4000, 'done');
     });
   }
+});
+
+/** Server-side close (8.16) of a session whose resume is in the store right now, on the same node. */
+describe('MatsSocketServer session ownership: close during a resume', () => {
+  /** Resolves when the test plugin authenticates `userId` (the HELLO then goes straight to the resume). */
+  let authenticated: ((userId: string) => void) | undefined;
+  describeEachServerEnv(
+    'closeSession() while a resume is pending',
+    {
+      nodes: 1,
+      // The resume waits this long in the group-commit window: the close lands while it is pending.
+      server: { timings: { groupCommitWindowMs: 400 } },
+      auth: () => {
+        const plugin = testAuthPlugin();
+        return {
+          ...plugin,
+          initialAuthentication: (ctx, value) => {
+            const result = plugin.initialAuthentication(ctx, value);
+            authenticated?.(value.split(':')[1]!);
+            return result;
+          },
+        };
+      },
+    },
+    (ctx) => {
+      it('closes the resuming connection with 4000 and deletes the session', async () => {
+        const node = ctx().cluster.nodes[0]!;
+        const { client: first, sid } = await connectSession(node.url, 'carol');
+        const deregistered = new Promise<void>((resolve) => {
+          const off = node.server.on('sessionRemoved', (e) => {
+            if (e.sessionId !== sid) return;
+            off();
+            resolve();
+          });
+        });
+        first.terminate();
+        await deregistered;
+        const resuming = await RawClient.connect(node.url);
+        const authed = new Promise<void>((resolve) => {
+          authenticated = (userId) => {
+            if (userId === 'carol') resolve();
+          };
+        });
+        resuming.send([{ t: 'HELLO', clv: 'c', an: 'a', av: '1', auth: testAuth('carol'), sid }]);
+        await authed;
+        await new Promise((r) => setImmediate(r));
+        await node.server.closeSession(sid, 'closed while resuming');
+        const closed = await resuming.closed();
+        expect(closed.code).to.equal(4000);
+        expect(await node.store.isSessionExists(sid)).to.be.false;
+      });
+    },
+  );
 });
