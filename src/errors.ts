@@ -134,3 +134,23 @@ export class ProtocolError extends MatsSocketError {
 
 /** An illegal use of the MatsSocket server API (code `SERVER_ILLEGAL_CALL`, or `SERVER_STOPPED`). */
 export class MatsSocketServerError extends MatsSocketError {}
+
+/**
+ * A node tried to start under the name of a node that is alive (its liveliness row in the store is recent). Booting
+ * anyway would deregister the live node's sessions. Fix: choose another node name, or stop the other node (a dead
+ * node's name is free once its liveliness is older than `nodeDeadAfterMs`). Code `CONFIG_INVALID`, field `nodeName`.
+ */
+export class NodeNameInUseError extends ConfigError {
+  readonly nodeName: string;
+  /** When the live node last showed liveliness, epoch ms. */
+  readonly lastSeenTs: number;
+
+  constructor(nodeName: string, lastSeenTs: number, ageMs: number) {
+    super(
+      'nodeName',
+      `node '${nodeName}' is running (alive ${(ageMs / 1000).toFixed(1)} s ago): choose another node name, or stop the other node`,
+    );
+    this.nodeName = nodeName;
+    this.lastSeenTs = lastSeenTs;
+  }
+}

@@ -12,6 +12,7 @@ export {
   MatsSocketError,
   MatsSocketServerError,
   MessageIdAlreadyExistsError,
+  NodeNameInUseError,
   ProtocolError,
   SessionNotFoundError,
   TransportError,

@@ -1,7 +1,9 @@
 import { listMigrationSource } from '../migrationSource.ts';
 import { createStoreTables } from './20250601000000_create_store_tables.ts';
+import { createNodeTable } from './20261207000000_create_node_table.ts';
 
 /** The MatsSocket store's migrations, in order. Released migrations are never edited; add new ones. */
 export const matsSocketMigrations = listMigrationSource([
   ['20250601000000_create_store_tables', createStoreTables],
+  ['20261207000000_create_node_table', createNodeTable],
 ]);

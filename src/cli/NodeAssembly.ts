@@ -154,8 +154,9 @@ export class NodeAssembly {
   }
 
   /**
-   * Creates and starts every node, then listens. On any failure everything created so far is closed again and
-   * the error is rethrown (a busy port as {@link ListenError}).
+   * Binds every node's port, then creates, migrates and starts every node, then serves. On any failure everything
+   * created so far is closed again and the error is rethrown: a busy port as {@link ListenError} (before the store
+   * is touched), a node name that is alive in the store as `NodeNameInUseError` (before any session write).
    */
   static async start(options: NodeAssemblyOptions): Promise<NodeAssembly> {
     const log = options.logger;
@@ -165,7 +166,10 @@ export class NodeAssembly {
     const parts: NodeParts[] = [];
     let broker: InMemoryBroker | undefined;
     const assembly = (): NodeAssembly => new NodeAssembly(parts, knexes, log, graceMs);
+    // Ports first: a node that cannot serve must not touch the store (booting deregisters its name's sessions).
+    const bound: BoundHttp[] = [];
     try {
+      for (const spec of options.nodes) bound.push(await bind(spec.port, options));
       const db = options.db;
       if (db.dialect === 'sqlite' && db.target !== ':memory:')
         mkdirSync(dirname(db.target), { recursive: true });
@@ -183,7 +187,7 @@ export class NodeAssembly {
       }
       const prefix = options.queuePrefix ?? 'mats.';
       const exchange = `${prefix}pubsub`;
-      for (const spec of options.nodes) {
+      for (const [i, spec] of options.nodes.entries()) {
         const knex = db.dialect === 'sqlite' || parts.length === 0 ? shared : newKnex();
         // Store, factory and server add the node name to their log lines themselves; the transport does not.
         const nodeLog = log.child({ node: spec.nodeName });
@@ -227,14 +231,15 @@ export class NodeAssembly {
           transport,
           factory,
           server,
-          httpServer: createServer(),
+          httpServer: bound[i]!.server,
         };
         parts.push(part);
         options.setup(part);
       }
+      // Each store refuses a node name that is alive elsewhere (NodeNameInUseError) before any session write.
       await Promise.all(parts.map((p) => p.server.start()));
-      for (const p of parts) {
-        p.node = await listen(p, options, path);
+      for (const [i, p] of parts.entries()) {
+        p.node = serve(p, bound[i]!, options, path);
         log.info({ node: p.nodeName, url: p.node.webSocketUrl }, 'MatsSocket node listening');
       }
       return assembly();
@@ -242,6 +247,7 @@ export class NodeAssembly {
       await assembly()
         .stop(0)
         .catch((e: unknown) => log.warn({ err: e }, 'cleanup after a failed start failed'));
+      await Promise.all(bound.map((b) => closeHttpServer(b.server)));
       throw err instanceof MatsSocketError || !(err instanceof Error)
         ? err
         : Object.assign(err, { message: redactUrl(err.message) });
@@ -279,10 +285,15 @@ export class NodeAssembly {
   }
 }
 
-async function listen(p: NodeParts, options: NodeAssemblyOptions, path: string): Promise<AssembledNode> {
+/** An HTTP server bound to its port, answering 503 until its node is complete. */
+interface BoundHttp {
+  readonly server: HttpServer;
+  readonly ready: { node?: AssembledNode };
+}
+
+async function bind(port: number, options: NodeAssemblyOptions): Promise<BoundHttp> {
   const { host } = options;
-  const http = p.httpServer;
-  // Requests before the node is complete (between listen and the end of this function) get 503.
+  const http = createServer();
   const ready: { node?: AssembledNode } = {};
   http.on('request', (req, res) => {
     const n = ready.node;
@@ -303,17 +314,23 @@ async function listen(p: NodeParts, options: NodeAssemblyOptions, path: string):
       }
     })();
   });
-  p.server.attach(http, path);
+  // Until the node is served there is no 'upgrade' listener: Node closes WebSocket upgrades, and clients retry.
   await new Promise<void>((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException): void => reject(new ListenError(host, p.port, err));
+    const onError = (err: NodeJS.ErrnoException): void => reject(new ListenError(host, port, err));
     http.once('error', onError);
-    http.listen(p.port, host, () => {
+    http.listen(port, host, () => {
       http.off('error', onError);
       resolve();
     });
   });
+  return { server: http, ready };
+}
+
+function serve(p: NodeParts, bound: BoundHttp, options: NodeAssemblyOptions, path: string): AssembledNode {
+  const http = bound.server;
+  p.server.attach(http, path);
   const port = (http.address() as AddressInfo).port;
-  const urlHost = host.includes(':') ? `[${host}]` : host;
+  const urlHost = options.host.includes(':') ? `[${options.host}]` : options.host;
   const node: AssembledNode = {
     nodeName: p.nodeName,
     server: p.server,
@@ -326,7 +343,7 @@ async function listen(p: NodeParts, options: NodeAssemblyOptions, path: string):
     webSocketUrl: `ws://${urlHost}:${port}${path}`,
     httpUrl: `http://${urlHost}:${port}`,
   };
-  ready.node = node;
+  bound.ready.node = node;
   return node;
 }
 

@@ -5,7 +5,7 @@
  * (default 127.0.0.1:8080). Logs (`LOG_LEVEL`) go to stdout: readable lines on a terminal, pino JSON otherwise. SIGINT/SIGTERM stop gracefully; a second
  * signal forces the exit.
  */
-import { MatsSocketError } from '../errors.ts';
+import { MatsSocketError, NodeNameInUseError } from '../errors.ts';
 import { redactUrl } from '../store/database.ts';
 import { createCliLogger } from './cliLogger.ts';
 import { startDemoNode } from './demo/startDemoNode.ts';
@@ -45,9 +45,11 @@ main().catch((err: unknown) => {
   const message =
     err instanceof ListenError
       ? `matssocket: cannot listen: ${err.detail}; set PORT (and HOST)`
-      : err instanceof MatsSocketError
-        ? `matssocket: ${err.message} [${err.code}]`
-        : `matssocket: failed to start: ${err instanceof Error ? err.message : String(err)}`;
+      : err instanceof NodeNameInUseError
+        ? `matssocket: node name '${err.nodeName}' is in use by a running node: set MATSSOCKET_NODE_NAME to another name, or stop the other node [${err.code}]`
+        : err instanceof MatsSocketError
+          ? `matssocket: ${err.message} [${err.code}]`
+          : `matssocket: failed to start: ${err instanceof Error ? err.message : String(err)}`;
   process.stderr.write(`${redactUrl(message)}\n`);
   process.exit(1);
 });

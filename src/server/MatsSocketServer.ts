@@ -190,9 +190,12 @@ export class MatsSocketServer {
     this.#gateway.attach(server, path);
   }
 
-  /** Starts, then listens on a new HTTP server. @returns the `ws://` URL and the bound port. */
+  /**
+   * Binds a new HTTP server, then starts, then serves the WebSocket on it. The port comes first: a node that cannot
+   * serve must not boot the store (boot deregisters the sessions of its node name). @returns the `ws://` URL and
+   * the bound port.
+   */
   async listen(options: ListenOptions = {}): Promise<{ url: string; port: number; httpServer: HttpServer }> {
-    await this.start();
     const host = options.host ?? '127.0.0.1';
     const path = options.path ?? '/matssocket';
     const server = createServer((_req, res) => {
@@ -200,7 +203,6 @@ export class MatsSocketServer {
       res.end();
     });
     this.#ownHttpServers.push(server);
-    this.attach(server, path);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.port ?? 0, host, () => {
@@ -208,6 +210,13 @@ export class MatsSocketServer {
         resolve();
       });
     });
+    try {
+      await this.start();
+    } catch (err) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      throw err;
+    }
+    this.attach(server, path);
     const port = (server.address() as AddressInfo).port;
     return { url: `ws://${host}:${port}${path}`, port, httpServer: server };
   }

@@ -64,11 +64,13 @@ export interface ClusterStoreAndForward {
 
   /**
    * Checks connectivity, migrates (when `migrate` is on) or verifies that the schema is at the latest migration
-   * (else `DataAccessError` with code `SCHEMA_OUTDATED`), then deregisters every session registered under this
-   * node's name: a starting node holds no connections (BR-3). Idempotent.
+   * (else `DataAccessError` with code `SCHEMA_OUTDATED`), claims the node name (else `NodeNameInUseError`: a node
+   * of this name is alive; its sessions are not touched) and keeps it alive every `nodeLivelinessIntervalMs`, then
+   * deregisters every session registered under this node's name: a starting node holds no connections (BR-3).
+   * Idempotent.
    */
   boot(): Promise<void>;
-  /** Releases the knex pool if the store created it. Idempotent. */
+  /** Stops the node liveliness heartbeat, frees the node name, and releases the knex pool if the store created it. Idempotent. */
   close(): Promise<void>;
   /**
    * Runs `fn` in a new transaction that operations can join, retrying the whole function on deadlock, lock
@@ -147,7 +149,16 @@ export interface ClusterStoreAndForward {
    * @returns whether the session existed.
    */
   closeSession(sessionId: string, trx?: Knex.Transaction): Promise<boolean>;
-  /** Sets the liveliness time of these sessions to now. */
+  /**
+   * {@link closeSession} for a connection ending its own session: only if the session is still registered to this
+   * node under `connectionId`, so a superseded connection cannot delete the session its successor holds (nothing is
+   * deleted then, not even box rows). @returns whether the session was deleted.
+   */
+  closeSessionOfConnection(sessionId: string, connectionId: string, trx?: Knex.Transaction): Promise<boolean>;
+  /**
+   * Sets the liveliness time of these sessions to now, for those registered to this node (a connection superseded
+   * by a resume on another node keeps nothing alive).
+   */
   notifySessionLiveliness(sessionIds: readonly string[], trx?: Knex.Transaction): Promise<void>;
   /**
    * Deletes sessions (and their box rows) not live since `notLiveSinceTs`. Each session is reported by exactly one

@@ -10,6 +10,7 @@ import {
   type Dialect,
 } from './database.ts';
 import { defaultMigrationSets, migrateLatest, verifySchemaLatest } from './migrate.ts';
+import { randomId } from '../util/ids.ts';
 import { toDataAccessError } from './sqlErrors.ts';
 import { resolveStoreOptions, type ResolvedStoreOptions, type StoreOptions } from './StoreOptions.ts';
 import type {
@@ -46,6 +47,7 @@ import type {
 import * as correlations from './sql/correlationQueries.ts';
 import * as deadLetters from './sql/deadLetterQueries.ts';
 import * as inbox from './sql/inboxQueries.ts';
+import * as nodes from './sql/nodeQueries.ts';
 import * as outbox from './sql/outboxQueries.ts';
 import * as cleanup from './sql/sessionCleanup.ts';
 import * as sessions from './sql/sessionQueries.ts';
@@ -69,6 +71,10 @@ export class SqlClusterStore implements ClusterStoreAndForward {
   private readonly ownsKnex: boolean;
   private booted: Promise<void> | undefined;
   private closed: Promise<void> | undefined;
+  /** This boot of this process, as recorded in the node row (`mats_socket_node`). */
+  private readonly incarnation = randomId(16);
+  private heartbeat: NodeJS.Timeout | undefined;
+  private nameClaimed = false;
 
   /**
    * @param knex the database; the caller owns it unless `ownsKnex` (then {@link close} destroys it).
@@ -126,8 +132,33 @@ export class SqlClusterStore implements ClusterStoreAndForward {
         }
       }
     }
+    // Before any session write: a node alive under this name keeps its sessions (NodeNameInUseError).
+    await nodes.claimNodeName(this.ctx, this.incarnation);
+    this.nameClaimed = true;
+    this.startHeartbeat();
     const n = await this.deregisterAllSessionsOfThisNode();
     log.info({ deregistered: n }, 'store booted');
+  }
+
+  /** Keeps the node row alive while the store is open; a lost name is logged (another process took it). */
+  private startHeartbeat(): void {
+    clearInterval(this.heartbeat);
+    let warned = false;
+    this.heartbeat = setInterval(() => {
+      nodes.notifyNodeLiveliness(this.ctx, this.incarnation).then(
+        (held) => {
+          if (held || warned) return;
+          warned = true;
+          this.options.logger.error(
+            { nodeName: this.options.nodeName },
+            'another process took over this node name after this one looked dead: stop one of them',
+          );
+        },
+        (err: unknown) => this.options.logger.warn({ err }, 'could not refresh the node liveliness'),
+      );
+    }, this.options.nodeLivelinessIntervalMs);
+    // The row is best-effort liveness, not a reason to keep the process alive.
+    this.heartbeat.unref();
   }
 
   /** A `SELECT 1` bounded by `connectTimeoutMs`, whatever the driver's own timeouts are. */
@@ -189,8 +220,17 @@ export class SqlClusterStore implements ClusterStoreAndForward {
     return '';
   }
 
+  /** Stops the liveliness heartbeat, frees the node name (so a replacement can start at once), then closes. */
   close(): Promise<void> {
-    this.closed ??= this.ownsKnex ? this.knex.destroy() : Promise.resolve();
+    this.closed ??= (async () => {
+      clearInterval(this.heartbeat);
+      if (this.nameClaimed) {
+        await nodes
+          .releaseNodeName(this.ctx, this.incarnation)
+          .catch((err: unknown) => this.options.logger.warn({ err }, 'could not free the node name'));
+      }
+      if (this.ownsKnex) await this.knex.destroy();
+    })();
     return this.closed;
   }
 
@@ -252,6 +292,13 @@ export class SqlClusterStore implements ClusterStoreAndForward {
   }
   closeSession(sessionId: string, trx?: Knex.Transaction): Promise<boolean> {
     return sessions.closeSession(this.ctx, sessionId, trx);
+  }
+  closeSessionOfConnection(
+    sessionId: string,
+    connectionId: string,
+    trx?: Knex.Transaction,
+  ): Promise<boolean> {
+    return sessions.closeSessionOfConnection(this.ctx, sessionId, connectionId, trx);
   }
   notifySessionLiveliness(sessionIds: readonly string[], trx?: Knex.Transaction): Promise<void> {
     return sessions.notifySessionLiveliness(this.ctx, sessionIds, trx);

@@ -38,6 +38,16 @@ export interface StoreOptions {
    * seconds; rounded up), in ms. @default 10000
    */
   userLockTimeoutMs?: number;
+  /**
+   * How often a booted store refreshes its node's liveliness row (`mats_socket_node`), in ms. @default 5000
+   */
+  nodeLivelinessIntervalMs?: number;
+  /**
+   * A node whose liveliness row is older than this is dead, and another store may boot under its name; a younger one
+   * makes `boot()` fail with `NodeNameInUseError`. Must exceed `nodeLivelinessIntervalMs`; it is also how long a
+   * crashed node's name stays blocked. In ms. @default 20000
+   */
+  nodeDeadAfterMs?: number;
   /** Where the store logs. @default silentLogger */
   logger?: Logger;
   /** The clock, in epoch ms (injectable for tests). @default Date.now */
@@ -60,6 +70,8 @@ export interface ResolvedStoreOptions {
   readonly scavengeMinAgeMs: number;
   readonly connectTimeoutMs: number;
   readonly userLockTimeoutMs: number;
+  readonly nodeLivelinessIntervalMs: number;
+  readonly nodeDeadAfterMs: number;
   readonly logger: Logger;
   readonly now: () => number;
 }
@@ -86,6 +98,14 @@ export function resolveStoreOptions(options: StoreOptions, dialect: Dialect): Re
   if (typeof logger.child !== 'function') throw new ConfigError('logger', 'must implement Logger');
   const now = input.now ?? Date.now;
   if (typeof now !== 'function') throw new ConfigError('now', 'must be a function returning epoch ms');
+  const nodeLivelinessIntervalMs = int('nodeLivelinessIntervalMs', input.nodeLivelinessIntervalMs, 5_000, 1);
+  const nodeDeadAfterMs = int('nodeDeadAfterMs', input.nodeDeadAfterMs, 20_000, 1);
+  if (nodeDeadAfterMs <= nodeLivelinessIntervalMs) {
+    throw new ConfigError(
+      'nodeDeadAfterMs',
+      `must exceed nodeLivelinessIntervalMs (${nodeLivelinessIntervalMs}), got ${nodeDeadAfterMs}`,
+    );
+  }
   return {
     nodeName,
     maxDeliveryAttempts: int('maxDeliveryAttempts', input.maxDeliveryAttempts, 10, 1),
@@ -109,6 +129,8 @@ export function resolveStoreOptions(options: StoreOptions, dialect: Dialect): Re
     scavengeMinAgeMs: int('scavengeMinAgeMs', input.scavengeMinAgeMs, 600_000, 0),
     connectTimeoutMs: int('connectTimeoutMs', input.connectTimeoutMs, 10_000, 1),
     userLockTimeoutMs: int('userLockTimeoutMs', input.userLockTimeoutMs, 10_000, 1),
+    nodeLivelinessIntervalMs,
+    nodeDeadAfterMs,
     logger: logger.child({ component: 'store', node: nodeName }),
     now,
   };

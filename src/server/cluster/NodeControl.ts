@@ -6,6 +6,7 @@ import type { StageContext } from '../../mats/StageContext.ts';
 import { runOutsideStageContext } from '../../mats/ambientContext.ts';
 import type { SessionRegistration } from '../../store/storeTypes.ts';
 import { HelloReasons } from '../connection/HelloHandler.ts';
+import { closePendingResumes, pendingResume } from '../connection/PendingResumes.ts';
 import { GroupCommitter } from '../messaging/GroupCommitter.ts';
 import type { ServerCore } from '../ServerCore.ts';
 
@@ -269,8 +270,10 @@ export class NodeControl {
         return;
       case 'CloseWS': {
         for (const { sid, cid } of [message, ...(Array.isArray(message.also) ? message.also : [])]) {
-          const conn = core.registry.get(sid);
-          if (conn && conn.connectionId === cid) conn.close(4003, HelloReasons.takeoverRemote);
+          const held = core.registry.get(sid);
+          // A resume between its store write and its local registration is closed too: it was taken over.
+          const conn = held?.connectionId === cid ? held : pendingResume(core, sid, cid);
+          conn?.close(4003, HelloReasons.takeoverRemote);
         }
         return;
       }
@@ -280,6 +283,7 @@ export class NodeControl {
           conn.close(4000, `Server Side: ${message.reason}`);
           return;
         }
+        closePendingResumes(core, message.sid, message.reason);
         if (await core.store.closeSession(message.sid)) {
           core.events.emit('sessionRemoved', {
             type: 'CLOSE',
@@ -303,7 +307,8 @@ export class NodeControl {
     const reg = await core.store.getCurrentRegisteredNodeForSession(sessionId);
     if (!reg) return;
     if (reg.nodename === core.options.nodeName) {
-      // Registered here but not live here: a stale registration.
+      // Registered here but not live here: a stale registration, unless a HELLO is just finishing its resume.
+      if (pendingResume(core, sessionId, reg.connectionId)) return;
       await core.store.deregisterSessionFromThisNode(sessionId, reg.connectionId);
       return;
     }

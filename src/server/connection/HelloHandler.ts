@@ -1,9 +1,9 @@
-import { MessageIdAlreadyExistsError, SessionNotFoundError, WrongUserError } from '../../errors.ts';
+import { MessageIdAlreadyExistsError } from '../../errors.ts';
 import type { C2SHello } from '../../protocol/envelopes.ts';
-import type { ResumedSession, StoredOutMessage } from '../../store/storeTypes.ts';
 import { randomId } from '../../util/ids.ts';
 import type { MatsSocketConnection } from './MatsSocketConnection.ts';
-import { resumeCommitterOf } from './ResumeCommitter.ts';
+import { claimPendingResume } from './PendingResumes.ts';
+import { resumeCommitterOf, type ResumeResult } from './ResumeCommitter.ts';
 
 /** Close reasons the official clients and test suites look for (substrings "same MatsSocketSessionId", "does not match"). */
 export const HelloReasons = {
@@ -34,29 +34,6 @@ export async function handleHello(conn: MatsSocketConnection, hello: C2SHello): 
   return hello.sid === undefined
     ? newSession(conn, hello, userId)
     : resumeSession(conn, hello, hello.sid, userId);
-}
-
-async function underUserLimit(
-  conn: MatsSocketConnection,
-  userId: string,
-  excludeSessionId?: string,
-): Promise<boolean> {
-  const core = conn.core;
-  let count: number;
-  try {
-    count = await core.store.getSessionsCount(
-      excludeSessionId === undefined ? { userId } : { userId, excludeSessionId },
-    );
-  } catch (err) {
-    conn.log.warn({ err }, "HELLO: could not count the user's sessions");
-    conn.close(1011, HelloReasons.storeFailure, 'none');
-    return false;
-  }
-  if (count >= core.options.limits.maxSessionsPerUser) {
-    conn.close(1008, HelloReasons.tooManySessions, 'none');
-    return false;
-  }
-  return conn.active;
 }
 
 async function newSession(conn: MatsSocketConnection, hello: C2SHello, userId: string): Promise<boolean> {
@@ -104,6 +81,13 @@ async function newSession(conn: MatsSocketConnection, hello: C2SHello, userId: s
   }
 }
 
+/**
+ * Resume (8.2). The store verifies the user (8.3), the session's existence (8.4) and the per-user cap in the same
+ * transaction that re-registers the session, batched with the other resumes of this node. Only then is anything of
+ * the session touched here: the local takeover (4003 to the connection holding it on this node) comes AFTER that
+ * verification, so a HELLO naming another user's `sid` is refused with 1008 and changes nothing. The takeover still
+ * happens before WELCOME, which is all the protocol asks.
+ */
 async function resumeSession(
   conn: MatsSocketConnection,
   hello: C2SHello,
@@ -111,43 +95,33 @@ async function resumeSession(
   userId: string,
 ): Promise<boolean> {
   const core = conn.core;
-  let previousRegistration: { nodename: string; connectionId: string } | null;
-  let previousLocal: MatsSocketConnection | undefined;
-  // The outbox read by the batched resume: the first forward round starts from it.
-  let outbox: StoredOutMessage[] | undefined;
-  if (!core.registry.get(sessionId)) {
-    // The common case (and all of a reconnect storm): batched with other resumes of this node.
-    const registered = await resumeBatched(conn, sessionId, userId);
-    if (registered === false) return false;
-    previousRegistration = registered.previous;
-    outbox = registered.outbox;
-    previousLocal = undefined;
-  } else {
-    if (!(await underUserLimit(conn, userId, sessionId))) return false;
-    // Local takeover: deregister and close the old connection before WELCOME.
-    previousLocal = core.registry.set(sessionId, conn);
-    if (previousLocal) previousLocal.close(4003, HelloReasons.takeoverLocal);
-    try {
-      const resumed = await core.store.registerResumedSession({
-        sessionId,
-        userId,
-        connectionId: conn.connectionId,
-        clientLib: conn.clientLib,
-        appName: conn.appName,
-        appVersion: conn.appVersion,
-      });
-      previousRegistration = resumed.previous;
-    } catch (err) {
-      core.registry.remove(sessionId, conn);
-      if (err instanceof SessionNotFoundError) conn.close(4001, HelloReasons.sessionGone, 'none');
-      else if (err instanceof WrongUserError) conn.close(1008, HelloReasons.wrongUser, 'none');
-      else {
-        conn.log.warn({ err, sessionId }, 'HELLO: could not register the resumed session');
-        conn.close(1011, HelloReasons.storeFailure, 'none');
-      }
+  const release = claimPendingResume(core, sessionId, conn);
+  let result: ResumeResult;
+  try {
+    result = await resumeCommitterOf(core).submit({
+      sessionId,
+      userId,
+      connectionId: conn.connectionId,
+      clientLib: conn.clientLib,
+      appName: conn.appName,
+      appVersion: conn.appVersion,
+    });
+    if (result.kind !== 'resumed') {
+      refuseResume(conn, sessionId, result);
       return false;
     }
+    if (!conn.active) {
+      // Gone while in the store (client left, or a later takeover closed it): undo, guarded by connection id.
+      conn.bindSession(sessionId, 'RECONNECT', userId);
+      return false;
+    }
+  } finally {
+    release();
   }
+  const previousRegistration = result.previous;
+  // A HELLO of this session racing on this node, or the connection that held it here: replaced.
+  const previousLocal = core.registry.set(sessionId, conn);
+  if (previousLocal) previousLocal.close(4003, HelloReasons.takeoverLocal);
   try {
     // Remote takeover: the notice goes out before WELCOME, so the old connection gets 4003 first.
     if (previousRegistration && previousRegistration.nodename !== core.options.nodeName) {
@@ -157,8 +131,8 @@ async function resumeSession(
           conn.log.warn({ err, sessionId }, 'HELLO: could not send CloseWS to the previous node'),
         );
     }
-    // A forward round of the replaced local connection must not mark rows attempted after the unmark below.
-    // (The batched resume unmarked in its transaction already.)
+    // The resume transaction unmarked already; a forward round of the replaced local connection still running is
+    // waited for, so nothing it marks stays marked.
     if (previousLocal) {
       await core.forwarderIdle(sessionId);
       await core.store.outboxMessagesUnmarkAttemptedDelivery(sessionId);
@@ -180,35 +154,17 @@ async function resumeSession(
       desc: previousLocal ? 'reconnected - existing local' : 'reconnected - existing in store',
     },
   ]);
-  core.pokeForwarder(sessionId, outbox);
+  // After a local takeover the outbox read in the resume transaction may predate the old forwarder's last round.
+  core.pokeForwarder(sessionId, previousLocal ? undefined : result.outbox);
   return conn.established;
 }
 
-/**
- * Resume through the node's {@link resumeCommitterOf resume committer}: the user check, the per-user cap, the
- * re-registration, the outbox unmark and the outbox read in one transaction shared with other HELLOs. Returns the
- * registration it replaced and the session's outbox, or false when the connection was closed.
- */
-async function resumeBatched(
+/** Closes a refused resume; the session itself is not touched (`none`), whoever it belongs to. */
+function refuseResume(
   conn: MatsSocketConnection,
   sessionId: string,
-  userId: string,
-): Promise<Pick<ResumedSession, 'previous' | 'outbox'> | false> {
-  const core = conn.core;
-  // Registered locally first: a poke arriving as soon as the row is ours must find the session here. A HELLO of the
-  // same session racing on this node is replaced like a local takeover.
-  const racing = core.registry.set(sessionId, conn);
-  if (racing) racing.close(4003, HelloReasons.takeoverLocal);
-  const result = await resumeCommitterOf(core).submit({
-    sessionId,
-    userId,
-    connectionId: conn.connectionId,
-    clientLib: conn.clientLib,
-    appName: conn.appName,
-    appVersion: conn.appVersion,
-  });
-  if (result.kind === 'resumed') return result;
-  core.registry.remove(sessionId, conn);
+  result: Exclude<ResumeResult, { kind: 'resumed' }>,
+): void {
   switch (result.kind) {
     case 'notFound':
       conn.close(4001, HelloReasons.sessionGone, 'none');
@@ -224,5 +180,4 @@ async function resumeBatched(
       conn.close(1011, HelloReasons.storeFailure, 'none');
       break;
   }
-  return false;
 }

@@ -373,14 +373,17 @@ export class MatsSocketConnection {
     core.dropSubscriptions(this);
     if (sid) core.registry.remove(sid, this);
     if (!sid || action === 'none') return;
+    // Both guarded by connection id: a connection superseded by a resume elsewhere (its CloseWS lost) ends without
+    // touching the session its successor holds.
+    let closed = false;
     try {
-      if (action === 'terminate') await core.store.closeSession(sid);
+      if (action === 'terminate') closed = await core.store.closeSessionOfConnection(sid, this.connectionId);
       else await core.store.deregisterSessionFromThisNode(sid, this.connectionId);
     } catch (err) {
       this.log.warn({ err, sessionId: sid, action }, 'could not update the store for an ended connection');
     }
-    const type = action === 'terminate' ? 'CLOSE' : 'DEREGISTER';
-    if (wasEstablished || action === 'terminate') {
+    const type = closed ? 'CLOSE' : 'DEREGISTER';
+    if (wasEstablished || closed) {
       core.metrics.sessionRemoved(type, core.registry.size);
       core.events.emit('sessionRemoved', {
         type,

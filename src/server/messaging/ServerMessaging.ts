@@ -3,6 +3,7 @@ import { currentStageContext } from '../../mats/ambientContext.ts';
 import { serverInitiatedDebugAtCreation } from '../../protocol/debugOptions.ts';
 import type { OutboxMessageInput } from '../../store/storeTypes.ts';
 import type { NodeControl } from '../cluster/NodeControl.ts';
+import { closePendingResumes } from '../connection/PendingResumes.ts';
 import type { ServerCore } from '../ServerCore.ts';
 import type { MatsSocketEndpointDefinition } from './EndpointTypes.ts';
 import { currentHandlerScope } from './HandlerScope.ts';
@@ -149,6 +150,7 @@ export class ServerMessaging {
       await local.ended;
       return;
     }
+    closePendingResumes(core, sessionId, reason);
     const reg = await core.store.getCurrentRegisteredNodeForSession(sessionId);
     if (reg && reg.nodename !== core.options.nodeName) {
       await this.#nodeControl.sendCloseSession(reg.nodename, sessionId, reason);

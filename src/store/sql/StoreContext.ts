@@ -14,6 +14,7 @@ export const T = {
   dlq: 'mats_socket_dlq',
   topic: 'mats_socket_topic',
   topicLog: 'mats_socket_topic_log',
+  node: 'mats_socket_node',
 } as const;
 
 /** Mutable per-store state the operations need across calls. */

@@ -265,10 +265,46 @@ export function getSessionsRegisteredToThisNode(
 }
 
 export function closeSession(ctx: StoreContext, sessionId: string, trx?: Knex.Transaction): Promise<boolean> {
-  return ctx.tx('closeSession', trx, async (t) => {
+  return closeWhere(ctx, 'closeSession', sessionId, {}, trx);
+}
+
+/**
+ * {@link closeSession} on behalf of a connection: only while the session is registered to this node under
+ * `connectionId`. A superseded connection (its session resumed elsewhere, the takeover notice lost) ending with a
+ * terminating code must not delete the session its successor holds.
+ */
+export function closeSessionOfConnection(
+  ctx: StoreContext,
+  sessionId: string,
+  connectionId: string,
+  trx?: Knex.Transaction,
+): Promise<boolean> {
+  return closeWhere(
+    ctx,
+    'closeSessionOfConnection',
+    sessionId,
+    { connection_id: connectionId, nodename: ctx.options.nodeName },
+    trx,
+  );
+}
+
+function closeWhere(
+  ctx: StoreContext,
+  operation: string,
+  sessionId: string,
+  guard: Record<string, string>,
+  trx: Knex.Transaction | undefined,
+): Promise<boolean> {
+  return ctx.tx(operation, trx, async (t) => {
     // Session row first (exclusive lock): a concurrent box writer either committed before (its rows are deleted
     // below) or waits and then finds no session (`docs/store.md` 6). Correlations and dead letters are kept.
-    const n = affected(await t(T.session).where('session_id', sessionId).delete());
+    const n = affected(
+      await t(T.session)
+        .where({ ...guard, session_id: sessionId })
+        .delete(),
+    );
+    // Unguarded, remnants of an already deleted session go too; guarded, the rows belong to whoever holds it.
+    if (n !== 1 && Object.keys(guard).length > 0) return false;
     await ctx.deleteWithIndex(t, t(T.inbox).where('session_id', sessionId), T.inbox, 'PRIMARY');
     await ctx.deleteWithIndex(t, t(T.outbox).where('session_id', sessionId), T.outbox, 'ux_mso_smid');
     return n === 1;
@@ -288,7 +324,11 @@ export function notifySessionLiveliness(
     async (db) => {
       const now = ctx.now();
       for (const ids of chunks) {
-        await db(T.session).whereIn('session_id', ids).update({ liveliness_timestamp: now });
+        // Only rows this node holds: a connection superseded by a resume on another node keeps nothing alive.
+        await db(T.session)
+          .whereIn('session_id', ids)
+          .where('nodename', ctx.options.nodeName)
+          .update({ liveliness_timestamp: now });
       }
     },
     chunks.length > 1,

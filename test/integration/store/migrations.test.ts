@@ -53,6 +53,7 @@ const EXPECTED_PKS: Record<string, string[]> = {
   mats_socket_dlq: ['id'],
   mats_socket_topic: ['topic_id'],
   mats_socket_topic_log: ['topic_id', 'seq'],
+  mats_socket_node: ['nodename'],
 };
 
 /** Reads the secondary indexes from the dialect's catalog. */
@@ -133,7 +134,10 @@ describeEachDatabase('store migrations', (db) => {
   it('a fresh database is reported outdated, and a verifying boot fails fast with SCHEMA_OUTDATED', async () => {
     const status = await schemaStatus(db().knex);
     expect(status.map((s) => s.name)).to.deep.equal(['matssocket', 'mats']);
-    expect(status[0]!.pending).to.deep.equal(['20250601000000_create_store_tables']);
+    expect(status[0]!.pending).to.deep.equal([
+      '20250601000000_create_store_tables',
+      '20261207000000_create_node_table',
+    ]);
     await expectRejection(verifySchemaLatest(db().knex), DataAccessError, ErrorCode.SCHEMA_OUTDATED);
     const store = new SqlClusterStore(db().knex, { nodeName: 'n', migrate: false });
     await expectRejection(store.boot(), DataAccessError, ErrorCode.SCHEMA_OUTDATED);
@@ -142,8 +146,11 @@ describeEachDatabase('store migrations', (db) => {
 
   it('migrates up with every table, primary key and named index of docs/store.md section 4', async () => {
     const [res] = await migrateLatest(db().knex, storeMigrationSets);
-    expect(res!.applied).to.deep.equal(['20250601000000_create_store_tables']);
-    for (const t of TABLES_IN_CREATION_ORDER) {
+    expect(res!.applied).to.deep.equal([
+      '20250601000000_create_store_tables',
+      '20261207000000_create_node_table',
+    ]);
+    for (const t of [...TABLES_IN_CREATION_ORDER, 'mats_socket_node'] as const) {
       expect(await db().knex.schema.hasTable(t), t).to.be.true;
       expect(await readPrimaryKey(db().knex, db().dialect, t), `${t} PK`).to.deep.equal(EXPECTED_PKS[t]);
     }
@@ -184,7 +191,7 @@ describeEachDatabase('store migrations', (db) => {
           WHERE table_schema = DATABASE() AND table_name LIKE 'mats_socket_%'`,
         )
       )[0]!;
-      expect(tables).to.have.length(7);
+      expect(tables).to.have.length(8);
       for (const t of tables) expect([t.e, t.c], t.t).to.deep.equal(['InnoDB', 'utf8mb4_bin']);
     } else {
       expect(type('mats_socket_outbox', 'envelope')).to.equal('text');

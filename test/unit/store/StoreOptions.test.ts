@@ -20,6 +20,8 @@ describe('resolveStoreOptions()', () => {
       scavengeOverlapMs: 600_000,
       scavengeMinAgeMs: 600_000,
       connectTimeoutMs: 10_000,
+      nodeLivelinessIntervalMs: 5_000,
+      nodeDeadAfterMs: 20_000,
     });
     expect(o.now).to.equal(Date.now);
     expect(o.logger).to.equal(silentLogger.child({}));

@@ -1,0 +1,68 @@
+import { NodeNameInUseError } from '../../errors.ts';
+import { isUniqueViolation } from '../sqlErrors.ts';
+import { affected, num, T, type StoreContext } from './StoreContext.ts';
+
+interface NodeRow {
+  incarnation: string;
+  liveliness_timestamp: number | string;
+}
+
+/**
+ * Takes this node's name for `incarnation` (one boot of one process). The name is free when no row carries it, when
+ * the row's liveliness is older than `nodeDeadAfterMs` (that node died), or when it is already this incarnation's.
+ * Runs before `boot()` deregisters the name's sessions: a second process started under a live node's name would
+ * otherwise cut that node's clients off.
+ * @throws NodeNameInUseError if a node with this name is alive.
+ */
+export function claimNodeName(ctx: StoreContext, incarnation: string): Promise<void> {
+  const nodename = ctx.options.nodeName;
+  return ctx.tx('claimNodeName', undefined, async (t) => {
+    const now = ctx.now();
+    const row = await ctx
+      .forUpdate(t(T.node).select('incarnation', 'liveliness_timestamp').where('nodename', nodename))
+      .first<NodeRow | undefined>();
+    if (!row) {
+      try {
+        await t(T.node).insert({
+          nodename,
+          incarnation,
+          started_timestamp: now,
+          liveliness_timestamp: now,
+        });
+      } catch (err) {
+        // Another process inserted the name between our read and insert: it is alive by definition.
+        if (isUniqueViolation(err)) throw new NodeNameInUseError(nodename, now, 0);
+        throw err;
+      }
+      return;
+    }
+    const lastSeen = num(row.liveliness_timestamp);
+    if (row.incarnation !== incarnation && now - lastSeen < ctx.options.nodeDeadAfterMs) {
+      throw new NodeNameInUseError(nodename, lastSeen, Math.max(0, now - lastSeen));
+    }
+    await t(T.node)
+      .where('nodename', nodename)
+      .update({ incarnation, started_timestamp: now, liveliness_timestamp: now });
+  });
+}
+
+/**
+ * Refreshes the liveliness of this node's row, if `incarnation` still holds the name. @returns false when it does
+ * not (the row is gone, or another process took the name after this one looked dead).
+ */
+export function notifyNodeLiveliness(ctx: StoreContext, incarnation: string): Promise<boolean> {
+  return ctx.write('notifyNodeLiveliness', undefined, async (db) => {
+    const n = await db(T.node)
+      .where({ nodename: ctx.options.nodeName, incarnation })
+      .update({ liveliness_timestamp: ctx.now() });
+    return affected(n) === 1;
+  });
+}
+
+/** Frees the name at a graceful stop, so a replacement can start at once. Only this incarnation's row. */
+export function releaseNodeName(ctx: StoreContext, incarnation: string): Promise<boolean> {
+  return ctx.write('releaseNodeName', undefined, async (db) => {
+    const n = await db(T.node).where({ nodename: ctx.options.nodeName, incarnation }).delete();
+    return affected(n) === 1;
+  });
+}

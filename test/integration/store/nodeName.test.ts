@@ -1,0 +1,98 @@
+import { expect } from 'chai';
+import { ConfigError, ErrorCode, NodeNameInUseError } from '../../../src/errors.ts';
+import { migrateLatest } from '../../../src/store/migrate.ts';
+import type { SqlClusterStore } from '../../../src/store/SqlClusterStore.ts';
+import { randomId } from '../../../src/util/ids.ts';
+import { eventually } from '../../helpers/clientKit.ts';
+import { describeEachDatabase } from '../../helpers/databases.ts';
+import { expectRejection, newSession, useStoreFixture } from './storeFixture.ts';
+
+/** No heartbeat during a test unless it asks for one: liveliness then moves only with the test clock. */
+const QUIET = { nodeLivelinessIntervalMs: 3_600_000, nodeDeadAfterMs: 7_200_000 };
+
+describeEachDatabase('ClusterStoreAndForward node name (boot)', (db) => {
+  const f = useStoreFixture(db);
+  const opened: SqlClusterStore[] = [];
+
+  before(async () => {
+    // boot() verifies the Mats layer's schema too.
+    await migrateLatest(db().knex);
+  });
+
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((s) => s.close()));
+  });
+
+  function node(nodeName: string, more: Parameters<typeof f.newStore>[0] = {}): SqlClusterStore {
+    const store = f.newStore({ nodeName, ...QUIET, ...more });
+    opened.push(store);
+    return store;
+  }
+
+  /** Node `a` booted with one live session. */
+  async function liveNode(nodeName: string): Promise<{ a: SqlClusterStore; sessionId: string }> {
+    const a = node(nodeName);
+    await a.boot();
+    const s = newSession({ connectionId: 'live' });
+    await a.registerNewSession(s);
+    return { a, sessionId: s.sessionId };
+  }
+
+  it('refuses to boot under the name of a live node, and leaves its sessions alone', async () => {
+    const name = `n-${randomId(6)}`;
+    const { a, sessionId } = await liveNode(name);
+    f.clock.advance(QUIET.nodeDeadAfterMs - 1);
+    const err = await expectRejection(node(name).boot(), NodeNameInUseError, ErrorCode.CONFIG_INVALID);
+    expect(err).to.be.instanceOf(ConfigError).with.property('field', 'nodeName');
+    expect(err.message).to.include(name).and.include('choose another node name, or stop the other node');
+    expect(await a.getCurrentRegisteredNodeForSession(sessionId)).to.deep.equal({
+      sessionId,
+      nodename: name,
+      connectionId: 'live',
+    });
+  });
+
+  it('lets a node take the name of a dead node (liveliness older than nodeDeadAfterMs)', async () => {
+    const name = `n-${randomId(6)}`;
+    const { a, sessionId } = await liveNode(name);
+    f.clock.advance(QUIET.nodeDeadAfterMs);
+    const b = node(name);
+    await b.boot();
+    // The dead node's registrations are stale: deregistered, the session itself kept.
+    expect(await b.getCurrentRegisteredNodeForSession(sessionId)).to.equal(null);
+    expect(await a.isSessionExists(sessionId)).to.be.true;
+  });
+
+  it('a graceful close frees the name at once; another name is never affected', async () => {
+    const name = `n-${randomId(6)}`;
+    const { a, sessionId } = await liveNode(name);
+    await node(`${name}-other`).boot();
+    expect(await a.getCurrentRegisteredNodeForSession(sessionId)).to.not.equal(null);
+    await a.close();
+    await node(name).boot();
+  });
+
+  it('the heartbeat keeps a node alive beyond nodeDeadAfterMs', async () => {
+    const name = `n-${randomId(6)}`;
+    await node(name, { nodeLivelinessIntervalMs: 10, nodeDeadAfterMs: 1000 }).boot();
+    const seen = f.clock.advance(5000);
+    await eventually(
+      async () => {
+        const row = (await db().knex('mats_socket_node').where('nodename', name).first()) as
+          { liveliness_timestamp: number | string } | undefined;
+        return Number(row?.liveliness_timestamp) === seen;
+      },
+      { what: 'a heartbeat at the advanced clock' },
+    );
+    await expectRejection(
+      node(name, { nodeDeadAfterMs: 1000, nodeLivelinessIntervalMs: 10 }).boot(),
+      NodeNameInUseError,
+    );
+  });
+
+  it('rejects nodeDeadAfterMs not above nodeLivelinessIntervalMs', () => {
+    expect(() => f.newStore({ nodeLivelinessIntervalMs: 1000, nodeDeadAfterMs: 1000 }))
+      .to.throw(ConfigError)
+      .with.property('field', 'nodeDeadAfterMs');
+  });
+});
