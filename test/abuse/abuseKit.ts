@@ -9,6 +9,11 @@ import { AbuseNode } from './AbuseNode.ts';
 import { GoodClient, percentile, type GoodClientFigures } from './GoodClient.ts';
 
 const MB = 1024 * 1024;
+/**
+ * The longest an attack runs (its waits for containment included); with the warm-up, the good client's 5 s request
+ * timeout and two GCs a test stays well inside its 90 s.
+ */
+const ATTACK_BOUND_MS = 45_000;
 
 /** Figures of one attack, printed as one line and asserted on. */
 export interface AttackResult {
@@ -136,33 +141,47 @@ export function describeAbuse(title: string, body: (kit: () => AbuseKit) => void
         good = new GoodClient(n.url, `good${suite}_${++attacks}`, `good-${runId}-${suite}-${attacks}`, 5000);
         await good.start();
         const warm = good;
-        await until(() => warm.answered >= 20, 'the good client warming up', 20_000);
+        await until(() => warm.answered >= 20, 'the good client warming up (before any attack)', 15_000);
         good.resetLatencies();
-        const before = await n.memory();
+        const before = await n.memory(true, 10_000);
+        const started = Date.now();
         n.resetPeak();
         let hostile: string;
         try {
+          const left = (): number => Math.max(0, started + ATTACK_BOUND_MS - Date.now());
           const goodAnswers = async (count: number, timeoutMs = 15_000): Promise<void> => {
             const target = warm.answered + count;
-            await until(() => warm.answered >= target, `${count} more good answers`, timeoutMs).catch(
-              () => undefined,
-            );
+            await until(
+              () => warm.answered >= target,
+              `${count} more good answers`,
+              Math.min(timeoutMs, left()),
+            ).catch(() => undefined);
           };
-          hostile = await attack({ url: n.url, node: n, connect, goodAnswers });
+          let bound: NodeJS.Timeout | undefined;
+          hostile = await Promise.race([
+            attack({ url: n.url, node: n, connect, goodAnswers }),
+            new Promise<string>((resolve) => {
+              bound = setTimeout(
+                () => resolve(`the attack did not end within ${ATTACK_BOUND_MS} ms`),
+                ATTACK_BOUND_MS,
+              );
+            }),
+          ]).finally(() => clearTimeout(bound));
         } catch (err) {
           hostile = `the attack threw: ${(err as Error).message.slice(0, 300)}`;
         }
         const nodeAlive = n.alive;
         const peak = nodeAlive ? n.procRss().peak : NaN;
         const figures = await good.finish();
-        const after = nodeAlive ? await n.memory().catch(() => undefined) : undefined;
+        const after = nodeAlive ? await n.memory(true, 10_000).catch(() => undefined) : undefined;
+        const seconds = ((Date.now() - started) / 1000).toFixed(1);
         const result: AttackResult = {
           good: figures,
           rssBefore: before.rss,
           peakGrowth: peak - before.rss,
           rssGrowthAfterGc: after ? after.rss - before.rss : NaN,
           heapGrowthAfterGc: after ? after.heapUsed - before.heapUsed : NaN,
-          hostile: nodeAlive ? hostile : `${hostile}; NODE DIED: ${n.exitDescription.slice(0, 300)}`,
+          hostile: `${nodeAlive ? hostile : `${hostile}; NODE DIED: ${n.exitDescription.slice(0, 300)}`} (${seconds} s)`,
           nodeAlive: nodeAlive && after !== undefined,
         };
         console.log(figuresLine(name, result));

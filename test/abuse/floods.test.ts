@@ -80,7 +80,7 @@ describeAbuse('floods after HELLO', (kit) => {
       hostile = await connect({ perMessageDeflate: false });
       await hostile.hello(testAuth('manyframes'));
       await writeRaw(hostile, bytes);
-      await closedOrAnswered(hostile, (a) => a.acked + a.nacked + a.retried >= 100_000, 40_000);
+      await closedOrAnswered(hostile, (a) => a.acked + a.nacked + a.retried >= 100_000, 35_000);
       await goodAnswers(20);
       return describeHostile(hostile);
     });

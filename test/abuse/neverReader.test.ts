@@ -14,7 +14,7 @@ const NEVER_READER_PEAK_MB = 50;
  * client's one), then lets the hostile read again to see what the server had sent and how it ended.
  */
 async function settle(node: AbuseNode, hostile: RawClient): Promise<string> {
-  const connections = await node.memory(false).then(
+  const connections = await node.memory(false, 5000).then(
     (m) => m.connections,
     () => NaN,
   );
