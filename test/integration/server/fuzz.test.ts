@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { deflateForWebSocket, rawTextFrame, writeRaw } from '../../abuse/hostile.ts';
 import { RawClient } from '../../helpers/rawClient.ts';
 import { testAuth } from '../../helpers/startTestCluster.ts';
 import { connectSession, describeEachServerEnv } from './serverTestKit.ts';
@@ -18,6 +19,11 @@ function prng(seed: number): () => number {
 const MAX_FRAMES = Number(process.env.FUZZ_FRAMES ?? 3000);
 const MAX_MS = Number(process.env.FUZZ_MS ?? 20_000);
 const FUZZ_CONNECTIONS = 8;
+/** Share of frames that are big: many envelopes, many ids, long strings, or prepared (compressed) wire frames. */
+const BIG_FRAME_SHARE = 0.03;
+
+/** A frame the fuzzer writes: text or binary through `ws`, or prepared wire bytes straight to the socket. */
+type FuzzFrame = string | Buffer | { wire: Buffer };
 
 function generator(random: () => number) {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
@@ -144,9 +150,45 @@ function generator(random: () => number) {
         return m;
     }
   };
-  /** One frame: mostly arrays of (possibly mutated) envelopes, sometimes garbage text or binary. */
-  return (): string | Buffer => {
+  const longString = (): string => pick(['a', 'é', '\u{1F600}', '"', '\\']).repeat(1000 + int(100_000));
+  /**
+   * A big frame, each kind small enough that a few dozen keep the run fast: hundreds of envelopes, thousands of ids
+   * in ACK/NACK/ACK2, fields of up to ~100 K characters, or wire bytes written past `ws`: a compressed frame that
+   * inflates ~1000 times, a compressed frame of garbage, RSV1 whether or not deflate was negotiated.
+   */
+  const big = (): FuzzFrame => {
+    switch (int(6)) {
+      case 0:
+        return JSON.stringify(
+          Array.from({ length: 100 + int(900) }, () => (random() < 0.2 ? mutate(valid()) : valid())),
+        );
+      case 1: {
+        const list = Array.from({ length: 1000 + int(9000) }, (_, i) =>
+          random() < 0.1 ? pick(ids) : `s${i}`,
+        );
+        return JSON.stringify([{ t: pick(['ACK', 'NACK', 'ACK2']), ids: list }]);
+      }
+      case 2: {
+        const e = valid();
+        e[pick([...Object.keys(e), 'desc', 'tid', 'eid', 'x', 'auth', 'msg'])] = longString();
+        return JSON.stringify([e]);
+      }
+      case 3: {
+        const inflated = JSON.stringify([{ ...valid(), msg: 'z'.repeat(100_000 + int(2_000_000)) }]);
+        return { wire: rawTextFrame(deflateForWebSocket(inflated), true) };
+      }
+      case 4:
+        return {
+          wire: rawTextFrame(Buffer.from(Array.from({ length: 1 + int(2000) }, () => int(256))), true),
+        };
+      default:
+        return { wire: rawTextFrame(Buffer.from(JSON.stringify([valid()])), random() < 0.5) };
+    }
+  };
+  /** One frame: mostly arrays of (possibly mutated) envelopes, sometimes garbage text or binary, a few big ones. */
+  return (): FuzzFrame => {
     const r = random();
+    if (r < BIG_FRAME_SHARE) return big();
     if (r < 0.04) return Buffer.from([int(256), int(256)]);
     if (r < 0.1) return pick(['', '{', '[', 'null', '{}', '[[]]', '"x"', '[1,2', 'x'.repeat(int(30_000))]);
     const n = 1 + int(4);
@@ -176,7 +218,8 @@ describeEachServerEnv('MatsSocketServer fuzz', { nodes: 1 }, (ctx) => {
       while (sent < MAX_FRAMES && Date.now() < deadline) {
         let client: RawClient;
         try {
-          client = await RawClient.connect(node.url);
+          // Some connections decline permessage-deflate: their RSV1 frames are protocol errors for `ws` to refuse.
+          client = await RawClient.connect(node.url, { perMessageDeflate: random() < 0.8 });
         } catch {
           continue;
         }
@@ -187,7 +230,9 @@ describeEachServerEnv('MatsSocketServer fuzz', { nodes: 1 }, (ctx) => {
             .hello(testAuth(random() < 0.2 ? 'enableAllDebugOptions' : 'fuzz'))
             .catch(() => undefined);
         while (!client.closeInfo && sent < MAX_FRAMES && Date.now() < deadline) {
-          client.send(nextFrame());
+          const frame = nextFrame();
+          if (typeof frame === 'object' && 'wire' in frame) await writeRaw(client, frame.wire);
+          else client.send(frame);
           sent++;
           await new Promise((r) => setTimeout(r, random() * 3));
         }
