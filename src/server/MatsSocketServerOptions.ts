@@ -35,6 +35,55 @@ export interface ServerLimits {
   envelopesRecordedPerSession?: number;
   /** `clv` is truncated to this many characters for storage. @default 1024 */
   maxClientLibLength?: number;
+  /**
+   * Envelopes per client frame; more closes 4004. Each is parsed and held before the first is handled, so this
+   * bounds the work one frame can queue. @default 10000
+   */
+  maxEnvelopesPerFrame?: number;
+  /** Ids in one client ACK/NACK/ACK2 envelope's `ids`; more closes 4004. @default 5000 */
+  maxIdsPerEnvelope?: number;
+  /** Ids of all ACK/NACK/ACK2 envelopes of one client frame together; more closes 4004. @default 10000 */
+  maxIdsPerFrame?: number;
+  /**
+   * A smid the client sends (ACK/NACK, RESOLVE/REJECT, SUB), in characters: the server makes them, and the store
+   * keeps at most 64, so a longer one is malformed and closes 4004. @default 64
+   */
+  maxServerMessageIdLength?: number;
+  /**
+   * A REQUEST's `to`, in ms: a larger one is clamped to this. It becomes the broker TTL of a non-essential
+   * forward (`to` + 15 s), which RabbitMQ refuses (closing the shared channel) beyond 2^32-1 ms; at most
+   * 4294952295. @default 86400000 (24 h)
+   */
+  maxClientTimeoutMs?: number;
+  /** A client ACK/NACK `desc`, in characters: a longer one is truncated (it is stored with dead letters). @default 1024 */
+  maxDescriptionLength?: number;
+  /**
+   * A SEND/REQUEST/RESOLVE/REJECT `tid`, in characters: it travels as the backend's traceId in broker headers and
+   * store rows, so a longer one is NACKed. @default 1024
+   */
+  maxTraceIdLength?: number;
+  /**
+   * Nesting depth of a client `msg` (arrays and objects): a deeper one is NACKed, since serializing it later
+   * would overflow the stack inside a commit shared with other sessions. @default 1000 (Jackson's default)
+   */
+  maxMessageDepth?: number;
+  /**
+   * Information-bearing client messages being handled per connection (handler, commit, answer); the next one
+   * waits, and so does the connection's frame processing, and the socket stops being read. @default 256
+   */
+  maxInFlightPerConnection?: number;
+  /** The same over all connections of this node (they wait in arrival order). @default 2048 */
+  maxInFlightPerNode?: number;
+  /**
+   * Client ACK/NACK/ACK2 ids being settled per connection; more waits (and the socket stops being read) until
+   * earlier ones are settled. @default 10000
+   */
+  maxAckIdsInFlightPerConnection?: number;
+  /**
+   * Received frame text waiting to be processed per connection, in bytes; above it the socket is paused until
+   * half of it is processed (one frame is always accepted). @default 104857600 (100 MiB)
+   */
+  maxQueuedInboundBytes?: number;
 }
 
 /** Delays of protocol.md section 11 and the connection timeouts of 2.6, in ms. */
@@ -189,6 +238,9 @@ export interface ResolvedServerOptions {
   now: () => number;
 }
 
+/** RabbitMQ's largest per-message TTL (2^32-1 ms) less the 15 s a non-essential forward adds (protocol.md 8.6). */
+const MAX_CLIENT_TIMEOUT_MS = 2 ** 32 - 1 - 15_000;
+
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
@@ -207,6 +259,18 @@ const limitDefaults: Required<ServerLimits> = {
   maxSmidAttempts: 100,
   envelopesRecordedPerSession: 200,
   maxClientLibLength: 1024,
+  maxEnvelopesPerFrame: 10_000,
+  maxIdsPerEnvelope: 5000,
+  maxIdsPerFrame: 10_000,
+  maxServerMessageIdLength: 64,
+  maxClientTimeoutMs: 24 * 3600_000,
+  maxDescriptionLength: 1024,
+  maxTraceIdLength: 1024,
+  maxMessageDepth: 1000,
+  maxInFlightPerConnection: 256,
+  maxInFlightPerNode: 2048,
+  maxAckIdsInFlightPerConnection: 10_000,
+  maxQueuedInboundBytes: 100 * MiB,
 };
 
 const timingDefaults: Required<ServerTimings> = {
@@ -262,6 +326,18 @@ const positiveFields = new Set<string>([
   'maxDeliveryAttempts',
   'maxSmidAttempts',
   'maxClientLibLength',
+  'maxEnvelopesPerFrame',
+  'maxIdsPerEnvelope',
+  'maxIdsPerFrame',
+  'maxServerMessageIdLength',
+  'maxClientTimeoutMs',
+  'maxDescriptionLength',
+  'maxTraceIdLength',
+  'maxMessageDepth',
+  'maxInFlightPerConnection',
+  'maxInFlightPerNode',
+  'maxAckIdsInFlightPerConnection',
+  'maxQueuedInboundBytes',
   'helloTimeoutMs',
   'idleTimeoutMs',
   'groupCommitMaxItems',
@@ -335,6 +411,10 @@ export function resolveServerOptions(options: MatsSocketServerOptions): Resolved
   if (typeof now !== 'function') throw new ConfigError('now', 'must be a function');
   const timings = resolveGroup('timings', options.timings, timingDefaults);
   if (timings.groupCommitMaxItems < 1) throw new ConfigError('timings.groupCommitMaxItems', 'must be >= 1');
+  const limits = resolveGroup('limits', options.limits, limitDefaults);
+  if (limits.maxClientTimeoutMs > MAX_CLIENT_TIMEOUT_MS) {
+    throw new ConfigError('limits.maxClientTimeoutMs', `must be <= ${MAX_CLIENT_TIMEOUT_MS}`);
+  }
   return {
     nodeName,
     instanceName,
@@ -343,7 +423,7 @@ export function resolveServerOptions(options: MatsSocketServerOptions): Resolved
     authenticationPlugin,
     logger: logger.child({ component: 'matssocket', node: nodeName }),
     metrics: options.metrics ?? noopMetrics,
-    limits: resolveGroup('limits', options.limits, limitDefaults),
+    limits,
     timings,
     jobs: resolveGroup('jobs', options.jobs, jobDefaults),
     replyHandlerConcurrency,

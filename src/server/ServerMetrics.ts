@@ -15,6 +15,7 @@ export class ServerMetrics {
   readonly #pokeLatency: Histogram;
   readonly #liveSessions: Gauge;
   readonly #outboxDepth: Gauge;
+  readonly #inboundLimits: Counter;
 
   constructor(metrics: Metrics, nodeName: string) {
     this.#node = nodeName;
@@ -64,6 +65,11 @@ export class ServerMetrics {
       help: 'Unattempted outbox messages of the sessions held by this node',
       labelNames: ['node'],
     });
+    this.#inboundLimits = m.counter({
+      name: 'matssocket_inbound_limit_total',
+      help: 'Client input that tripped a limit (closed, NACKed, clamped, or made to wait), by limit',
+      labelNames: ['node', 'limit'],
+    });
   }
 
   messageIn(type: string): void {
@@ -98,5 +104,10 @@ export class ServerMetrics {
 
   outboxDepth(depth: number): void {
     this.#outboxDepth.set({ node: this.#node }, depth);
+  }
+
+  /** A client input limit tripped; `limit` is the option's name (low cardinality). */
+  inboundLimit(limit: string, count = 1): void {
+    this.#inboundLimits.inc({ node: this.#node, limit }, count);
   }
 }

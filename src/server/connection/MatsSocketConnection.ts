@@ -61,6 +61,7 @@ export class MatsSocketConnection {
   #lastInboundTs: number;
   #chain: Promise<void> = Promise.resolve();
   #queuedFrames = 0;
+  #queuedBytes = 0;
   #helloTimer: NodeJS.Timeout | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
@@ -241,7 +242,12 @@ export class MatsSocketConnection {
       return;
     }
     const text = buffer.toString('utf8');
-    if (++this.#queuedFrames > MAX_QUEUED_FRAMES) this.#ws.pause();
+    const bytes = buffer.length;
+    this.#queuedBytes += bytes;
+    if (++this.#queuedFrames > MAX_QUEUED_FRAMES || this.#queuedBytes > limits.maxQueuedInboundBytes) {
+      if (!this.#ws.isPaused) this.core.metrics.inboundLimit('maxQueuedInboundBytes');
+      this.#ws.pause();
+    }
     this.#chain = this.#chain
       .then(() => (this.active ? this.#pipeline.process(text) : undefined))
       .catch((err: unknown) => {
@@ -249,7 +255,13 @@ export class MatsSocketConnection {
         this.close(1011, 'Unexpected server error processing a frame');
       })
       .finally(() => {
-        if (--this.#queuedFrames <= MAX_QUEUED_FRAMES / 2 && this.#ws.isPaused) this.#ws.resume();
+        this.#queuedBytes -= bytes;
+        if (
+          --this.#queuedFrames <= MAX_QUEUED_FRAMES / 2 &&
+          this.#queuedBytes <= limits.maxQueuedInboundBytes / 2 &&
+          this.#ws.isPaused
+        )
+          this.#ws.resume();
       });
   }
 
