@@ -116,6 +116,9 @@ export class AckProcessor {
     nacks: readonly ClientNack[],
   ): Promise<void> {
     for (let i = 0; i < nacks.length; i += NACK_CHUNK) {
+      // A synchronous driver (better-sqlite3) settles a chunk without returning to the event loop: let other
+      // sessions' I/O in between chunks.
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
       const chunk = nacks.slice(i, i + NACK_CHUNK);
       try {
         await this.#nackChunk(conn, sessionId, chunk);

@@ -1,0 +1,136 @@
+import { expect } from 'chai';
+import type { RawClient, Envelope } from '../../helpers/rawClient.ts';
+import { connectSession, describeEachServerEnv, type DataTO } from './serverTestKit.ts';
+
+/**
+ * How long the well-behaved client's request may take while another client floods the node, ms. Before the
+ * limits it took 5-25 s; with them well under a second, but the shared test machine needs the margin.
+ */
+const PROMPT_MS = 3000;
+
+/** Sends a REQUEST and awaits its reply, failing on a RETRY; returns the reply and how long it took. */
+async function request(
+  client: RawClient,
+  eid: string,
+  cmid: string,
+  msg: DataTO,
+): Promise<{ reply: Envelope; ms: number }> {
+  const start = Date.now();
+  client.send([{ t: 'REQUEST', eid, tid: `good.${cmid}`, cmid, msg }]);
+  const reply = await client.next(
+    (e) => e.cmid === cmid && ['RESOLVE', 'REJECT', 'NACK', 'RETRY'].includes(e.t),
+    10_000,
+  );
+  expect(reply.t, JSON.stringify(reply)).to.equal('RESOLVE');
+  return { reply, ms: Date.now() - start };
+}
+
+/** The answers (ACK/NACK/RETRY) a client got for its own messages, by type. */
+function answers(client: RawClient): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const frame of client.frames) for (const e of frame) counts[e.t] = (counts[e.t] ?? 0) + 1;
+  return counts;
+}
+
+describeEachServerEnv('MatsSocketServer inbound floods (hostile clients)', { nodes: 1 }, (ctx) => {
+  const node = () => ctx().cluster.nodes[0]!;
+
+  it('a SEND flood (5 frames of 10000) leaves another user’s REQUEST prompt, without RETRY', async function () {
+    this.timeout(60_000);
+    const hostile = await connectSession(node().url, 'hostile');
+    const good = await connectSession(node().url, 'good');
+    for (let f = 0; f < 5; f++) {
+      hostile.client.send(
+        Array.from({ length: 10_000 }, (_, i) => ({
+          t: 'SEND',
+          eid: 'Test.ignoreInIncomingHandler',
+          tid: 'flood',
+          cmid: `f${f}.${i}`,
+        })),
+      );
+    }
+    // The flood is on its way in: the first answers show the server is busy with it.
+    await hostile.client.next((e) => e.t === 'ACK', 10_000);
+    const { ms } = await request(good.client, 'Test.resolveInIncomingHandler', 'g1', { number: 1 });
+    expect(ms, `the good REQUEST took ${ms} ms`).to.be.below(PROMPT_MS);
+    expect(answers(good.client)).to.not.have.property('RETRY');
+    hostile.client.terminate();
+    await good.client.close(4000, 'done');
+  });
+
+  it('a NACK flood (3 frames of 10000 ids) leaves another user’s REQUEST prompt, without RETRY', async function () {
+    this.timeout(60_000);
+    const hostile = await connectSession(node().url, 'hostile');
+    const good = await connectSession(node().url, 'good');
+    for (let f = 0; f < 3; f++) {
+      const ids = (k: number) => Array.from({ length: 5000 }, (_, i) => `n${f}.${k}.${i}`);
+      hostile.client.send([
+        { t: 'NACK', ids: ids(0), desc: 'no' },
+        { t: 'NACK', ids: ids(1), desc: 'no' },
+      ]);
+    }
+    // ACK2s of the first settled NACKs: the flood is being processed.
+    await hostile.client.next((e) => e.t === 'ACK2', 10_000);
+    const { ms } = await request(good.client, 'Test.single', 'g2', { number: 2, string: 's' });
+    expect(ms, `the good REQUEST took ${ms} ms`).to.be.below(PROMPT_MS);
+    expect(answers(good.client)).to.not.have.property('RETRY');
+    hostile.client.terminate();
+    await good.client.close(4000, 'done');
+  });
+
+  it('a msg nested 100000 deep gets NACK with a reason (not RETRY), and shares no failure with others', async () => {
+    const hostile = await connectSession(node().url, 'hostile');
+    const good = await connectSession(node().url, 'good');
+    const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+    hostile.client.send(
+      `[{"t":"REQUEST","eid":"Test.single","tid":"deep","cmid":"d1","msg":${deep}},` +
+        `{"t":"SEND","eid":"Test.ignoreInIncomingHandler","tid":"deep","cmid":"d2","msg":${deep}}]`,
+    );
+    const goodReply = request(good.client, 'Test.single', 'g3', { number: 3, string: 's' });
+    for (const cmid of ['d1', 'd2']) {
+      const answer = await hostile.client.next((e) => e.cmid === cmid, 10_000);
+      expect(answer.t, JSON.stringify(answer)).to.equal('NACK');
+      expect(answer.desc).to.match(/nests deeper than 1000 levels/);
+    }
+    await goodReply;
+    expect(answers(good.client)).to.not.have.property('RETRY');
+    await hostile.client.close(4000, 'done');
+    await good.client.close(4000, 'done');
+  });
+
+  it('a tid longer than maxTraceIdLength gets NACK with a reason', async () => {
+    const { client } = await connectSession(node().url, 'hostile');
+    client.send([{ t: 'SEND', eid: 'Test.ignoreInIncomingHandler', tid: 'x'.repeat(1025), cmid: 't1' }]);
+    const answer = await client.next((e) => e.cmid === 't1', 10_000);
+    expect(answer).to.include({ t: 'NACK' });
+    expect(answer.desc).to.match(/traceId \(tid\) is longer than 1024/);
+    await client.close(4000, 'done');
+  });
+
+  it('a REQUEST with to: 2^53-1 to a non-essential forward does not strand another user’s request', async function () {
+    this.timeout(20_000);
+    const hostile = await connectSession(node().url, 'hostile');
+    const good = await connectSession(node().url, 'good');
+    hostile.client.send([
+      {
+        t: 'REQUEST',
+        eid: 'Test.slow',
+        tid: 'huge-to',
+        cmid: 'h1',
+        to: Number.MAX_SAFE_INTEGER,
+        msg: { number: 1, string: 'h' },
+      },
+    ]);
+    const hostileReply = await hostile.client.next(
+      (e) => e.cmid === 'h1' && ['RESOLVE', 'REJECT', 'NACK', 'RETRY'].includes(e.t),
+      10_000,
+    );
+    expect(hostileReply.t, JSON.stringify(hostileReply)).to.equal('RESOLVE');
+    for (let i = 0; i < 3; i++) {
+      await request(good.client, 'Test.slow', `g4.${i}`, { number: i, string: 'g' });
+    }
+    expect(answers(good.client)).to.not.have.property('RETRY');
+    await hostile.client.close(4000, 'done');
+    await good.client.close(4000, 'done');
+  });
+});
