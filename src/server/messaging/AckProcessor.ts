@@ -119,6 +119,9 @@ export class AckProcessor {
       // A synchronous driver (better-sqlite3) settles a chunk without returning to the event loop: let other
       // sessions' I/O in between chunks.
       if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      // Unsettled rows stay in the outbox: they are sent again after a resume and NACKed again (or go with the
+      // session), so a flood need not outlive its connection.
+      if (!conn.established) return;
       const chunk = nacks.slice(i, i + NACK_CHUNK);
       try {
         await this.#nackChunk(conn, sessionId, chunk);

@@ -4,9 +4,10 @@ import { connectSession, describeEachServerEnv, type DataTO } from './serverTest
 
 /**
  * How long the well-behaved client's request may take while another client floods the node, ms. Before the
- * limits it took 5-25 s; with them well under a second, but the shared test machine needs the margin.
+ * limits it took more than 10 s on MariaDB; with them 0.1-0.4 s, but on a loaded 2-CPU machine (the test process
+ * is also both clients) seconds at times.
  */
-const PROMPT_MS = 3000;
+const PROMPT_MS = 5000;
 
 /** Sends a REQUEST and awaits its reply, failing on a RETRY; returns the reply and how long it took. */
 async function request(
@@ -25,6 +26,13 @@ async function request(
   return { reply, ms: Date.now() - start };
 }
 
+/** Sends a frame and resolves once `ws` wrote it to the socket (the server is then reading it). */
+function sendWritten(client: RawClient, frame: object[]): Promise<void> {
+  return new Promise((resolve, reject) =>
+    client.ws.send(JSON.stringify(frame), (err) => (err ? reject(err) : resolve())),
+  );
+}
+
 /** The answers (ACK/NACK/RETRY) a client got for its own messages, by type. */
 function answers(client: RawClient): Record<string, number> {
   const counts: Record<string, number> = {};
@@ -35,12 +43,13 @@ function answers(client: RawClient): Record<string, number> {
 describeEachServerEnv('MatsSocketServer inbound floods (hostile clients)', { nodes: 1 }, (ctx) => {
   const node = () => ctx().cluster.nodes[0]!;
 
-  it('a SEND flood (5 frames of 10000) leaves another user’s REQUEST prompt, without RETRY', async function () {
+  it('a SEND flood (10 frames of 10000, as 5 of 20000 in the finding) leaves another user’s REQUEST prompt, without RETRY', async function () {
     this.timeout(60_000);
     const hostile = await connectSession(node().url, 'hostile');
     const good = await connectSession(node().url, 'good');
-    for (let f = 0; f < 5; f++) {
-      hostile.client.send(
+    for (let f = 0; f < 10; f++) {
+      await sendWritten(
+        hostile.client,
         Array.from({ length: 10_000 }, (_, i) => ({
           t: 'SEND',
           eid: 'Test.ignoreInIncomingHandler',
@@ -49,13 +58,14 @@ describeEachServerEnv('MatsSocketServer inbound floods (hostile clients)', { nod
         })),
       );
     }
-    // The flood is on its way in: the first answers show the server is busy with it.
-    await hostile.client.next((e) => e.t === 'ACK', 10_000);
-    const { ms } = await request(good.client, 'Test.resolveInIncomingHandler', 'g1', { number: 1 });
-    expect(ms, `the good REQUEST took ${ms} ms`).to.be.below(PROMPT_MS);
-    expect(answers(good.client)).to.not.have.property('RETRY');
-    hostile.client.terminate();
-    await good.client.close(4000, 'done');
+    try {
+      const { ms } = await request(good.client, 'Test.single', 'g1', { number: 1, string: 's' });
+      expect(ms, `the good REQUEST took ${ms} ms`).to.be.below(PROMPT_MS);
+      expect(answers(good.client)).to.not.have.property('RETRY');
+    } finally {
+      hostile.client.terminate();
+      await good.client.close(4000, 'done');
+    }
   });
 
   it('a NACK flood (3 frames of 10000 ids) leaves another user’s REQUEST prompt, without RETRY', async function () {
@@ -64,18 +74,19 @@ describeEachServerEnv('MatsSocketServer inbound floods (hostile clients)', { nod
     const good = await connectSession(node().url, 'good');
     for (let f = 0; f < 3; f++) {
       const ids = (k: number) => Array.from({ length: 5000 }, (_, i) => `n${f}.${k}.${i}`);
-      hostile.client.send([
+      await sendWritten(hostile.client, [
         { t: 'NACK', ids: ids(0), desc: 'no' },
         { t: 'NACK', ids: ids(1), desc: 'no' },
       ]);
     }
-    // ACK2s of the first settled NACKs: the flood is being processed.
-    await hostile.client.next((e) => e.t === 'ACK2', 10_000);
-    const { ms } = await request(good.client, 'Test.single', 'g2', { number: 2, string: 's' });
-    expect(ms, `the good REQUEST took ${ms} ms`).to.be.below(PROMPT_MS);
-    expect(answers(good.client)).to.not.have.property('RETRY');
-    hostile.client.terminate();
-    await good.client.close(4000, 'done');
+    try {
+      const { ms } = await request(good.client, 'Test.single', 'g2', { number: 2, string: 's' });
+      expect(ms, `the good REQUEST took ${ms} ms`).to.be.below(PROMPT_MS);
+      expect(answers(good.client)).to.not.have.property('RETRY');
+    } finally {
+      hostile.client.terminate();
+      await good.client.close(4000, 'done');
+    }
   });
 
   it('a msg nested 100000 deep gets NACK with a reason (not RETRY), and shares no failure with others', async () => {
@@ -108,6 +119,8 @@ describeEachServerEnv('MatsSocketServer inbound floods (hostile clients)', { nod
   });
 
   it('a REQUEST with to: 2^53-1 to a non-essential forward does not strand another user’s request', async function () {
+    // RabbitMQ refuses such a TTL (406, closing the channel); the in-memory broker takes any.
+    if (ctx().env.transport !== 'rabbitmq') this.skip();
     this.timeout(20_000);
     const hostile = await connectSession(node().url, 'hostile');
     const good = await connectSession(node().url, 'good');

@@ -179,7 +179,7 @@ describe('resolveServerOptions() client input limits', () => {
       ...defaultClientFrameLimits,
       maxTraceIdLength: 1024,
       maxMessageDepth: 1000,
-      maxInFlightPerConnection: 256,
+      maxInFlightPerConnection: 64,
       maxInFlightPerNode: 2048,
       maxAckIdsInFlightPerConnection: 10_000,
       maxQueuedInboundBytes: 100 * 1024 * 1024,
