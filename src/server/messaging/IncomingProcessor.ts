@@ -1,6 +1,5 @@
 import { runOutsideStageContext } from '../../mats/ambientContext.ts';
 import { replyDebugInfo, resolveDebugOptions } from '../../protocol/debugOptions.ts';
-import { jsonDepthExceeds } from '../../protocol/messageDepth.ts';
 import type { C2SReply, C2SRequest, C2SSend } from '../../protocol/envelopes.ts';
 import type { InboxEntry } from '../../store/storeTypes.ts';
 import type { MatsSocketConnection } from '../connection/MatsSocketConnection.ts';
@@ -8,7 +7,7 @@ import type { OutEnvelope } from '../connection/OutgoingQueue.ts';
 import type { InformationEnvelope, ServerCore } from '../ServerCore.ts';
 import { IncomingDescriptions, type MatsSocketEndpointDefinition } from './EndpointTypes.ts';
 import { HandlerScope, runInHandlerScope } from './HandlerScope.ts';
-import { InFlightLimiter } from './InFlightLimiter.ts';
+import { IncomingAdmission } from './IncomingAdmission.ts';
 import { IncomingContextImpl } from './IncomingContextImpl.ts';
 import type { CommitResult, IncomingCommitter, IncomingItem } from './IncomingCommitter.ts';
 import {
@@ -25,9 +24,8 @@ import {
  * only after the commit. Client replies to server requests are de-duplicated by the correlation's
  * get-and-delete and run their reply terminator in that transaction.
  *
- * A message whose `tid` or `msg` is beyond the limits is NACKed before anything runs. Messages being handled are
- * bounded per connection and per node: {@link dispatch} resolves once the message got its slots, so the
- * connection's frame processing (and, behind it, the socket) waits instead of queueing without bound.
+ * Messages pass an {@link IncomingAdmission} first (NACK for bad input, in-flight slots): {@link dispatch}
+ * resolves once the message got its slots, so the connection's frame processing waits instead of queueing.
  */
 export class IncomingProcessor {
   readonly #core: ServerCore;
@@ -35,8 +33,7 @@ export class IncomingProcessor {
   readonly #committer: IncomingCommitter;
   readonly #invoker: ReplyTerminatorInvoker;
   readonly #afterCommit: (effects: CommittedEffects) => void;
-  readonly #nodeSlots: InFlightLimiter;
-  readonly #connectionSlots = new WeakMap<MatsSocketConnection, InFlightLimiter>();
+  readonly #admission: IncomingAdmission;
 
   constructor(
     core: ServerCore,
@@ -50,7 +47,7 @@ export class IncomingProcessor {
     this.#committer = committer;
     this.#invoker = invoker;
     this.#afterCommit = afterCommit;
-    this.#nodeSlots = new InFlightLimiter(core.options.limits.maxInFlightPerNode);
+    this.#admission = new IncomingAdmission(core);
   }
 
   /** Resolves when the message was NACKed or started (it then completes on its own); never rejects. */
@@ -59,56 +56,15 @@ export class IncomingProcessor {
     envelope: InformationEnvelope,
     receivedTs: number,
   ): Promise<void> {
-    const problem = this.#inputProblem(envelope);
-    if (problem !== undefined) {
-      conn.out.enqueue(
-        { t: 'NACK', cmid: envelope.cmid, desc: problem },
-        this.#core.options.timings.ackDelayMs,
-      );
+    const admission = await this.#admission.admit(conn, envelope);
+    if ('refused' in admission) {
+      const nack: OutEnvelope = { t: 'NACK', cmid: envelope.cmid, desc: admission.refused };
+      conn.out.enqueue(nack, this.#core.options.timings.ackDelayMs);
       return;
     }
-    const connectionSlots = this.#slotsOf(conn);
-    const metrics = this.#core.metrics;
-    const waitConnection = connectionSlots.acquire();
-    if (waitConnection) {
-      metrics.inboundLimit('maxInFlightPerConnection');
-      await waitConnection;
-    }
-    const waitNode = this.#nodeSlots.acquire();
-    if (waitNode) {
-      metrics.inboundLimit('maxInFlightPerNode');
-      await waitNode;
-    }
-    const release = (): void => {
-      this.#nodeSlots.release();
-      connectionSlots.release();
-    };
     // The session may have ended while waiting: nothing was done, the client resends after resuming.
-    if (!conn.established) release();
-    else void this.#start(conn, envelope, receivedTs).finally(release);
-  }
-
-  /** Application-level bad input: a NACK with a reason, never a failure of a commit shared with others. */
-  #inputProblem(envelope: InformationEnvelope): string | undefined {
-    const limits = this.#core.options.limits;
-    if (envelope.tid.length > limits.maxTraceIdLength) {
-      this.#core.metrics.inboundLimit('maxTraceIdLength');
-      return `The traceId (tid) is longer than ${limits.maxTraceIdLength} characters`;
-    }
-    if (jsonDepthExceeds(envelope.msg, limits.maxMessageDepth)) {
-      this.#core.metrics.inboundLimit('maxMessageDepth');
-      return `The message (msg) nests deeper than ${limits.maxMessageDepth} levels`;
-    }
-    return undefined;
-  }
-
-  #slotsOf(conn: MatsSocketConnection): InFlightLimiter {
-    let slots = this.#connectionSlots.get(conn);
-    if (!slots) {
-      slots = new InFlightLimiter(this.#core.options.limits.maxInFlightPerConnection);
-      this.#connectionSlots.set(conn, slots);
-    }
-    return slots;
+    if (!conn.established) admission.release();
+    else void this.#start(conn, envelope, receivedTs).finally(admission.release);
   }
 
   #start(conn: MatsSocketConnection, envelope: InformationEnvelope, receivedTs: number): Promise<void> {
