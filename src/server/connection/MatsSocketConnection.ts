@@ -244,8 +244,9 @@ export class MatsSocketConnection {
     const text = buffer.toString('utf8');
     const bytes = buffer.length;
     this.#queuedBytes += bytes;
-    if (++this.#queuedFrames > MAX_QUEUED_FRAMES || this.#queuedBytes > limits.maxQueuedInboundBytes) {
-      if (!this.#ws.isPaused) this.core.metrics.inboundLimit('maxQueuedInboundBytes');
+    const overBytes = this.#queuedBytes > limits.maxQueuedInboundBytes;
+    if (++this.#queuedFrames > MAX_QUEUED_FRAMES || overBytes) {
+      if (overBytes && !this.#ws.isPaused) this.core.metrics.inboundLimit('maxQueuedInboundBytes');
       this.#ws.pause();
     }
     this.#chain = this.#chain
