@@ -35,12 +35,26 @@ export interface ServerCore {
   isStopped(): boolean;
   /** Throws `SERVER_STOPPED` once `stop()` completed: the guard of the server-initiated API. */
   requireRunning(): void;
-  /** Hands an information-bearing envelope to asynchronous handling (docs/protocol.md 7.2 step 14). */
-  dispatchIncoming(connection: MatsSocketConnection, envelope: InformationEnvelope, receivedTs: number): void;
-  /** Client ACK/NACK of server messages: complete the outbox rows, then ACK2 (7.2 step 5). */
-  onClientAcks(connection: MatsSocketConnection, acks: readonly string[], nacks: readonly ClientNack[]): void;
-  /** Client ACK2: delete the inbox rows (7.2 step 6). */
-  onClientAck2(connection: MatsSocketConnection, cmids: readonly string[]): void;
+  /**
+   * Hands an information-bearing envelope to asynchronous handling (docs/protocol.md 7.2 step 14). Resolves when it
+   * was admitted (the in-flight limits); the connection awaits it before the next, which is its backpressure.
+   */
+  dispatchIncoming(
+    connection: MatsSocketConnection,
+    envelope: InformationEnvelope,
+    receivedTs: number,
+  ): Promise<void>;
+  /**
+   * Client ACK/NACK of server messages: complete the outbox rows, then ACK2 (7.2 step 5). Resolves when the ids
+   * were admitted (the connection's ack-id limit), not when they are settled.
+   */
+  onClientAcks(
+    connection: MatsSocketConnection,
+    acks: readonly string[],
+    nacks: readonly ClientNack[],
+  ): Promise<void>;
+  /** Client ACK2: delete the inbox rows (7.2 step 6). Resolves when admitted, as {@link onClientAcks}. */
+  onClientAck2(connection: MatsSocketConnection, cmids: readonly string[]): Promise<void>;
   /** Runs (or re-runs) the forwarder of a local session; `outbox`: its rows just read (a resume), for the first round. */
   pokeForwarder(sessionId: string, outbox?: StoredOutMessage[]): void;
   /** Resolves when no forward round of the session is running. */

@@ -28,6 +28,7 @@ export class ServerMetrics {
   readonly #liveSessions: Gauge;
   readonly #outboxDepth: Gauge;
   readonly #limitTrips: Counter;
+  readonly #inboundLimits: Counter;
 
   constructor(metrics: Metrics, nodeName: string) {
     this.#node = nodeName;
@@ -82,6 +83,11 @@ export class ServerMetrics {
       help: 'Connections refused, closed, terminated or paused (inbound_queue) by a per-connection resource limit, by limit',
       labelNames: ['node', 'limit'],
     });
+    this.#inboundLimits = m.counter({
+      name: 'matssocket_inbound_limit_total',
+      help: 'Client input that tripped a limit (closed, NACKed, clamped, or made to wait), by limit',
+      labelNames: ['node', 'limit'],
+    });
   }
 
   messageIn(type: string): void {
@@ -121,5 +127,10 @@ export class ServerMetrics {
 
   outboxDepth(depth: number): void {
     this.#outboxDepth.set({ node: this.#node }, depth);
+  }
+
+  /** A client input limit tripped; `limit` is the option's name (low cardinality). */
+  inboundLimit(limit: string, count = 1): void {
+    this.#inboundLimits.inc({ node: this.#node, limit }, count);
   }
 }

@@ -133,20 +133,20 @@ export class ServerRuntime implements ServerCore {
     connection: MatsSocketConnection,
     envelope: InformationEnvelope,
     receivedTs: number,
-  ): void {
-    this.incoming.dispatch(connection, envelope, receivedTs);
+  ): Promise<void> {
+    return this.incoming.dispatch(connection, envelope, receivedTs);
   }
 
   onClientAcks(
     connection: MatsSocketConnection,
     acks: readonly string[],
     nacks: readonly ClientNack[],
-  ): void {
-    this.acks.onClientAcks(connection, acks, nacks);
+  ): Promise<void> {
+    return this.acks.onClientAcks(connection, acks, nacks);
   }
 
-  onClientAck2(connection: MatsSocketConnection, cmids: readonly string[]): void {
-    this.acks.onClientAck2(connection, cmids);
+  onClientAck2(connection: MatsSocketConnection, cmids: readonly string[]): Promise<void> {
+    return this.acks.onClientAck2(connection, cmids);
   }
 
   pokeForwarder(sessionId: string, outbox?: StoredOutMessage[]): void {

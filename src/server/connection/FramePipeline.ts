@@ -31,7 +31,7 @@ export class FramePipeline {
     // 1. Parse.
     let envelopes: C2SEnvelope[];
     try {
-      envelopes = parseClientFrame(text);
+      envelopes = parseClientFrame(text, core.options.limits, (limit) => core.metrics.inboundLimit(limit));
     } catch (err) {
       const code = err instanceof ProtocolError ? err.closeCode : 4004;
       conn.close(code, `Protocol error: ${(err as Error).message}`);
@@ -85,8 +85,10 @@ export class FramePipeline {
           remaining.push(e);
       }
     }
-    if (acks.length > 0 || nacks.length > 0) core.onClientAcks(conn, acks, nacks);
-    if (ack2s.length > 0) core.onClientAck2(conn, ack2s);
+    // Awaited: they resolve at once unless this connection has too many ids being settled (backpressure).
+    if (acks.length > 0 || nacks.length > 0) await core.onClientAcks(conn, acks, nacks);
+    if (ack2s.length > 0) await core.onClientAck2(conn, ack2s);
+    if (!conn.active) return;
     // 7. Early exit: control traffic needs no valid authorization.
     if (remaining.length === 0 && this.#held.length === 0 && newAuth === undefined) return;
     // 8. Authenticate (one evaluation per frame).
@@ -137,7 +139,8 @@ export class FramePipeline {
         case 'REQUEST':
         case 'RESOLVE':
         case 'REJECT':
-          core.dispatchIncoming(conn, e, core.now());
+          // Resolves once admitted by the in-flight limits: a flooding client waits here, its socket unread.
+          await core.dispatchIncoming(conn, e, core.now());
           break;
         case 'SUB':
           await core.subscribe(conn, e);

@@ -2,6 +2,7 @@ import type { SessionIds } from '../../store/storeTypes.ts';
 import type { MatsSocketConnection } from '../connection/MatsSocketConnection.ts';
 import type { ClientNack, ServerCore } from '../ServerCore.ts';
 import { GroupCommitter } from './GroupCommitter.ts';
+import { InFlightLimiter } from './InFlightLimiter.ts';
 import { retryWhileDatabaseUnavailable, serverOutageRetry } from './retryWhileDatabaseUnavailable.ts';
 import type { CommittedEffects, ReplyTerminatorInvoker } from './ReplyTerminatorInvoker.ts';
 
@@ -9,13 +10,21 @@ import type { CommittedEffects, ReplyTerminatorInvoker } from './ReplyTerminator
  * Client acknowledgements (docs/protocol.md 7.2 steps 5-6): ACKs complete outbox rows (batched across sessions),
  * then ACK2 (25 ms); a NACK completes (or, with `deadLetterOnNack`, dead-letters) the row and, for a server
  * REQUEST, tells its reply terminator (BR-4, message type NACK); ACK2 deletes inbox rows (batched).
+ *
+ * A client chooses how many ids it sends, so the ids being settled are bounded per connection (the frame
+ * processing waits beyond it), and NACKs are settled in chunks of {@link NACK_CHUNK}, one transaction each,
+ * one after the other: a flood of ids costs its sender time, not the other sessions their connection pool.
  */
+/** NACKed smids settled per transaction (the outbox delete or dead-lettering is one store call per chunk). */
+const NACK_CHUNK = 200;
+
 export class AckProcessor {
   readonly #core: ServerCore;
   readonly #invoker: ReplyTerminatorInvoker;
   readonly #afterCommit: (effects: CommittedEffects) => void;
   readonly #completer: GroupCommitter<SessionIds, void>;
   readonly #inboxDeleter: GroupCommitter<SessionIds, void>;
+  readonly #connectionIds = new WeakMap<MatsSocketConnection, InFlightLimiter>();
 
   constructor(
     core: ServerCore,
@@ -46,38 +55,88 @@ export class AckProcessor {
     });
   }
 
-  onClientAcks(conn: MatsSocketConnection, acks: readonly string[], nacks: readonly ClientNack[]): void {
+  async onClientAcks(
+    conn: MatsSocketConnection,
+    acks: readonly string[],
+    nacks: readonly ClientNack[],
+  ): Promise<void> {
     const sessionId = conn.sessionId;
     if (!sessionId) return;
     const core = this.#core;
     if (acks.length > 0) {
+      const release = await this.#admit(conn, acks.length);
       void core.track(
         this.#completer
           .submit({ sessionId, ids: [...acks] })
           .then(() => this.#ack2(conn, acks))
           .catch((err: unknown) =>
             conn.log.warn({ err, sessionId }, 'could not complete ACKed outbox messages'),
-          ),
+          )
+          .finally(release),
       );
     }
-    for (const nack of nacks) {
-      void core.track(
-        this.#nack(conn, sessionId, nack).catch((err: unknown) =>
-          conn.log.warn({ err, sessionId, smid: nack.smid }, 'could not process a client NACK'),
-        ),
-      );
+    if (nacks.length > 0) {
+      const release = await this.#admit(conn, nacks.length);
+      void core.track(this.#settleNacks(conn, sessionId, nacks).finally(release));
     }
   }
 
-  onClientAck2(conn: MatsSocketConnection, cmids: readonly string[]): void {
+  async onClientAck2(conn: MatsSocketConnection, cmids: readonly string[]): Promise<void> {
     const sessionId = conn.sessionId;
     if (!sessionId) return;
     for (const cmid of cmids) conn.seenCmids.delete(cmid);
+    const release = await this.#admit(conn, cmids.length);
     void this.#core.track(
       this.#inboxDeleter
         .submit({ sessionId, ids: [...cmids] })
-        .catch((err: unknown) => conn.log.warn({ err, sessionId }, 'could not delete inbox rows on ACK2')),
+        .catch((err: unknown) => conn.log.warn({ err, sessionId }, 'could not delete inbox rows on ACK2'))
+        .finally(release),
     );
+  }
+
+  /** Waits until the connection may have `n` more ids being settled; returns their release. */
+  async #admit(conn: MatsSocketConnection, n: number): Promise<() => void> {
+    let limiter = this.#connectionIds.get(conn);
+    if (!limiter) {
+      limiter = new InFlightLimiter(this.#core.options.limits.maxAckIdsInFlightPerConnection);
+      this.#connectionIds.set(conn, limiter);
+    }
+    const wait = limiter.acquire(n);
+    if (wait) {
+      this.#core.metrics.inboundLimit('maxAckIdsInFlightPerConnection');
+      await wait;
+    }
+    return () => limiter.release(n);
+  }
+
+  /** One transaction per chunk; a chunk that fails is retried NACK by NACK, so one bad row fails only itself. */
+  async #settleNacks(
+    conn: MatsSocketConnection,
+    sessionId: string,
+    nacks: readonly ClientNack[],
+  ): Promise<void> {
+    for (let i = 0; i < nacks.length; i += NACK_CHUNK) {
+      // A synchronous driver (better-sqlite3) settles a chunk without returning to the event loop: let other
+      // sessions' I/O in between chunks.
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      // Unsettled rows stay in the outbox: they are sent again after a resume and NACKed again (or go with the
+      // session), so a flood need not outlive its connection.
+      if (!conn.established) return;
+      const chunk = nacks.slice(i, i + NACK_CHUNK);
+      try {
+        await this.#nackChunk(conn, sessionId, chunk);
+      } catch (err) {
+        if (chunk.length === 1) {
+          conn.log.warn({ err, sessionId, smid: chunk[0]!.smid }, 'could not process a client NACK');
+          continue;
+        }
+        for (const nack of chunk) {
+          await this.#nackChunk(conn, sessionId, [nack]).catch((e: unknown) =>
+            conn.log.warn({ err: e, sessionId, smid: nack.smid }, 'could not process a client NACK'),
+          );
+        }
+      }
+    }
   }
 
   #ack2(conn: MatsSocketConnection, smids: readonly string[]): void {
@@ -85,47 +144,78 @@ export class AckProcessor {
     for (const smid of smids) conn.out.enqueue({ t: 'ACK2', smid }, delay);
   }
 
-  async #nack(conn: MatsSocketConnection, sessionId: string, nack: ClientNack): Promise<void> {
+  async #nackChunk(
+    conn: MatsSocketConnection,
+    sessionId: string,
+    nacks: readonly ClientNack[],
+  ): Promise<void> {
     const core = this.#core;
     const deadLetter = core.options.deadLetterOnNack;
-    let moved: string[] = [];
+    const moved: { smids: string[]; desc: string | undefined }[] = [];
     const effects = await core.store.transaction(async (trx) => {
       if (deadLetter) {
-        moved = await core.store.outboxMessagesDeadLetter(
+        // One dead-lettering call per distinct description (a NACK envelope's ids share one).
+        for (const [desc, smids] of groupByDescription(nacks)) {
+          const smidsMoved = await core.store.outboxMessagesDeadLetter(
+            sessionId,
+            smids,
+            'client_nack',
+            desc ?? null,
+            trx,
+          );
+          if (smidsMoved.length > 0) moved.push({ smids: smidsMoved, desc });
+        }
+      } else {
+        await core.store.outboxMessagesComplete(
           sessionId,
-          [nack.smid],
-          'client_nack',
-          nack.desc ?? null,
+          nacks.map((n) => n.smid),
           trx,
         );
-      } else {
-        await core.store.outboxMessagesComplete(sessionId, [nack.smid], trx);
       }
-      const corr = await core.store.getAndDeleteRequestCorrelation(sessionId, nack.smid, trx);
-      if (!corr) return undefined;
-      return this.#invoker.invokeInTrx(trx, corr, {
-        messageType: 'NACK',
-        message: undefined,
-        traceId: corr.traceId,
-        cmid: undefined,
-        description: nack.desc,
-        conn,
-      });
+      const all: CommittedEffects[] = [];
+      for (const nack of nacks) {
+        const corr = await core.store.getAndDeleteRequestCorrelation(sessionId, nack.smid, trx);
+        if (!corr) continue;
+        all.push(
+          await this.#invoker.invokeInTrx(trx, corr, {
+            messageType: 'NACK',
+            message: undefined,
+            traceId: corr.traceId,
+            cmid: undefined,
+            description: nack.desc,
+            conn,
+          }),
+        );
+      }
+      return all;
     }, 'client NACK');
-    if (moved.length > 0) {
-      core.metrics.deadLettered('client_nack', moved.length);
+    for (const { smids, desc } of moved) {
+      core.metrics.deadLettered('client_nack', smids.length);
       core.events.emit('deadLetter', {
         sessionId,
-        smids: moved,
+        smids,
         reason: 'client_nack',
-        ...(nack.desc !== undefined ? { description: nack.desc } : {}),
+        ...(desc !== undefined ? { description: desc } : {}),
       });
     }
-    if (effects) this.#afterCommit(effects);
-    this.#ack2(conn, [nack.smid]);
+    for (const e of effects) this.#afterCommit(e);
+    this.#ack2(
+      conn,
+      nacks.map((n) => n.smid),
+    );
   }
 
   async idle(): Promise<void> {
     await Promise.all([this.#completer.idle(), this.#inboxDeleter.idle()]);
   }
+}
+
+function groupByDescription(nacks: readonly ClientNack[]): Map<string | undefined, string[]> {
+  const groups = new Map<string | undefined, string[]>();
+  for (const { smid, desc } of nacks) {
+    const smids = groups.get(desc);
+    if (smids) smids.push(smid);
+    else groups.set(desc, [smid]);
+  }
+  return groups;
 }

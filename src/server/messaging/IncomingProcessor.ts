@@ -7,6 +7,7 @@ import type { OutEnvelope } from '../connection/OutgoingQueue.ts';
 import type { InformationEnvelope, ServerCore } from '../ServerCore.ts';
 import { IncomingDescriptions, type MatsSocketEndpointDefinition } from './EndpointTypes.ts';
 import { HandlerScope, runInHandlerScope } from './HandlerScope.ts';
+import { IncomingAdmission } from './IncomingAdmission.ts';
 import { IncomingContextImpl } from './IncomingContextImpl.ts';
 import type { CommitResult, IncomingCommitter, IncomingItem } from './IncomingCommitter.ts';
 import {
@@ -22,6 +23,9 @@ import {
  * never runs it. The result is committed with others by the {@link IncomingCommitter}; the answer is scheduled
  * only after the commit. Client replies to server requests are de-duplicated by the correlation's
  * get-and-delete and run their reply terminator in that transaction.
+ *
+ * Messages pass an {@link IncomingAdmission} first (NACK for bad input, in-flight slots): {@link dispatch}
+ * resolves once the message got its slots, so the connection's frame processing waits instead of queueing.
  */
 export class IncomingProcessor {
   readonly #core: ServerCore;
@@ -29,6 +33,7 @@ export class IncomingProcessor {
   readonly #committer: IncomingCommitter;
   readonly #invoker: ReplyTerminatorInvoker;
   readonly #afterCommit: (effects: CommittedEffects) => void;
+  readonly #admission: IncomingAdmission;
 
   constructor(
     core: ServerCore,
@@ -42,9 +47,27 @@ export class IncomingProcessor {
     this.#committer = committer;
     this.#invoker = invoker;
     this.#afterCommit = afterCommit;
+    this.#admission = new IncomingAdmission(core);
   }
 
-  dispatch(conn: MatsSocketConnection, envelope: InformationEnvelope, receivedTs: number): void {
+  /** Resolves when the message was NACKed or started (it then completes on its own); never rejects. */
+  async dispatch(
+    conn: MatsSocketConnection,
+    envelope: InformationEnvelope,
+    receivedTs: number,
+  ): Promise<void> {
+    const admission = await this.#admission.admit(conn, envelope);
+    if ('refused' in admission) {
+      const nack: OutEnvelope = { t: 'NACK', cmid: envelope.cmid, desc: admission.refused };
+      conn.out.enqueue(nack, this.#core.options.timings.ackDelayMs);
+      return;
+    }
+    // The session may have ended while waiting: nothing was done, the client resends after resuming.
+    if (!conn.established) admission.release();
+    else void this.#start(conn, envelope, receivedTs).finally(admission.release);
+  }
+
+  #start(conn: MatsSocketConnection, envelope: InformationEnvelope, receivedTs: number): Promise<void> {
     let work: Promise<void>;
     if (envelope.t === 'SEND' || envelope.t === 'REQUEST') {
       // A copy of a message still being handled waits for it, so the duplicate check then sees its inbox row.
@@ -59,7 +82,7 @@ export class IncomingProcessor {
         if (conn.inFlightCmids.get(cmid) === tracked) conn.inFlightCmids.delete(cmid);
       });
     } else work = this.#handleClientReply(conn, envelope);
-    void this.#core.track(
+    return this.#core.track(
       work.catch((err: unknown) => {
         conn.log.error(
           { err, cmid: envelope.cmid },
