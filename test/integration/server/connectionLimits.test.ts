@@ -160,20 +160,21 @@ describeEachServerEnv(
     it('keeps the recorded envelopes of a session within envelopesRecordedMaxBytes', async () => {
       const { client, sid } = await connectSession(node().url);
       const cmids: string[] = [];
-      for (let i = 0; i < 30; i++) {
+      // The longest tid the parser accepts (1024 characters), 300 times: more than the byte bound can keep.
+      for (let i = 0; i < 300; i++) {
         cmids.push(`c${i}`);
         client.send([
           {
             t: 'SEND',
             eid: 'Test.ignoreInIncomingHandler',
-            tid: `${i}:${'t'.repeat(100 * KiB)}`,
+            tid: `${i}:${'t'.repeat(1000)}`,
             cmid: `c${i}`,
           },
         ]);
       }
       await client.next(
         (e) =>
-          e.t === 'ACK' && (e.cmid === 'c29' || (e.ids as string[] | undefined)?.includes('c29') === true),
+          e.t === 'ACK' && (e.cmid === 'c299' || (e.ids as string[] | undefined)?.includes('c299') === true),
       );
       const session = node()
         .server.getActiveSessions()
@@ -186,7 +187,7 @@ describeEachServerEnv(
       const lastSend = session.lastEnvelopes.filter((e) => e.t === 'SEND').at(-1)!;
       expect(lastSend.tid)
         .to.have.length(257)
-        .and.match(/^29:t+…$/);
+        .and.match(/^299:t+…$/);
       await client.close(4000, 'done');
     });
   },

@@ -182,7 +182,7 @@ describe('resolveServerOptions() client input limits', () => {
       maxInFlightPerConnection: 64,
       maxInFlightPerNode: 2048,
       maxAckIdsInFlightPerConnection: 10_000,
-      maxQueuedInboundBytes: 100 * 1024 * 1024,
+      maxQueuedInboundBytes: 64 * 1024 * 1024,
     });
   });
 
