@@ -31,7 +31,7 @@ interface Attempt {
 }
 
 /**
- * Publishes leased outbox rows and settles each by its own outcome (`mats-semantics.md` 2.3): a confirmed row is
+ * Publishes leased outbox rows and settles each by its own outcome (`docs/mats-semantics.md` 2.3): a confirmed row is
  * deleted; a row refused by the broker (returned, nacked, its channel closed by a 406, unencodable) is released
  * with one more attempt counted and, at `maxAttempts`, dead-lettered to `DLQ.<its target>`; a row that failed
  * because the broker is unreachable or blocked is released without counting. No database transaction is open

@@ -293,7 +293,7 @@ export interface ResolvedServerOptions {
   now: () => number;
 }
 
-/** RabbitMQ's largest per-message TTL (2^32-1 ms) less the 15 s a non-essential forward adds (protocol.md 8.6). */
+/** RabbitMQ's largest per-message TTL (2^32-1 ms) less the 15 s a non-essential forward adds (docs/protocol.md 8.6). */
 const MAX_CLIENT_TIMEOUT_MS = 2 ** 32 - 1 - 15_000;
 
 const KiB = 1024;

@@ -32,7 +32,7 @@ export interface AttackResult {
   nodeAlive: boolean;
 }
 
-/** The bounds one attack must stay within (protocol.md section 12 and the abuse brief). */
+/** The bounds one attack must stay within (docs/protocol.md section 12 and the abuse brief). */
 export interface Bounds {
   /** p99 of the good client's round trips, ms. @default 1000 */
   p99Ms?: number;

@@ -3,7 +3,7 @@ import { RawClient } from '../../helpers/rawClient.ts';
 import { testAuth, testAuthPlugin } from '../../helpers/startTestCluster.ts';
 import { connectSession, describeEachServerEnv } from './serverTestKit.ts';
 
-/** A HELLO naming a session it does not own (protocol.md 8.3) must change nothing for that session. */
+/** A HELLO naming a session it does not own (docs/protocol.md 8.3) must change nothing for that session. */
 describeEachServerEnv('MatsSocketServer session ownership', { nodes: 2 }, (ctx) => {
   const url = (i: number): string => ctx().cluster.nodes[i]!.url;
 
