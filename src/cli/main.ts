@@ -3,7 +3,8 @@
  * embedded stack (SQLite file `data/matssocket.sqlite`, migrated at start-up, and the in-process broker); with
  * `MATSSOCKET_AMQP_URL` / `MATSSOCKET_DB_URL` on RabbitMQ and MySQL/MariaDB or PostgreSQL. Listens on `HOST:PORT`
  * (default 127.0.0.1:8080). Logs (pino JSON, `LOG_LEVEL`) go to stdout. SIGINT/SIGTERM stop gracefully; a second
- * signal forces the exit.
+ * signal forces the exit. The admin API takes `MATSSOCKET_ADMIN_TOKEN` as its bearer token; without it a token is
+ * generated and the admin page's URL below carries it.
  */
 import { MatsSocketError } from '../errors.ts';
 import { redactUrl } from '../store/database.ts';
