@@ -121,9 +121,6 @@ function createInMemoryTestBroker(prefix: string): TestBroker {
 
 const execFileAsync = promisify(execFile);
 
-/** How long dropConnections() waits for the broker to finish closing the connections (clients answer at once). */
-const DROP_WAIT_MS = 10_000;
-
 async function rabbitmqctl(...args: string[]): Promise<string> {
   const { stdout } = await execFileAsync('rabbitmqctl', ['-q', ...args], { timeout: 30_000 });
   return stdout;
@@ -167,11 +164,11 @@ async function createRabbitTestBroker(prefix: string): Promise<TestBroker> {
       // One `rabbitmqctl eval` (a single CLI VM start, ~1-2 s) instead of list_connections + a close_connection per
       // connection; closes exactly the connections whose client-provided name starts with the suite prefix (and
       // the transport name, if given).
-      // Two races made this flaky: (1) a client closes its other connection as soon as one is dropped, so a listed
-      // reader can exit between close_connection's membership check and its gen_server:call (infinity), which then
-      // exits `noproc` and aborts the eval with the rest still open; (2) close_connection returns once the close
-      // frame is sent, not when the connection is gone. So each close is caught, and the eval waits for every
-      // listed reader process to end (a monitor also fires for one already gone).
+      // Each close is caught: close_connection checks that the connection is registered, then gen_server:calls its
+      // reader; a reader that ends in between (its client closing this connection because we just dropped its
+      // other one, or a transport of the previous test closing) made the call exit `noproc`, which aborted the
+      // whole eval with the remaining connections still open (flaky S31). Not waiting for the readers to end: tests
+      // rely on this resolving while the clients are still reconnecting.
       const namePrefix = `${prefix}${transportName}`;
       if (!/^[\w.-]+$/.test(namePrefix)) throw new Error(`unsafe name prefix ${namePrefix}`);
       const code = [
@@ -181,21 +178,10 @@ async function createRabbitTestBroker(prefix: string): Promise<TestBroker> {
         '    {_, longstr, N} -> binary:longest_common_prefix([N, Prefix]) =:= byte_size(Prefix);',
         '    _ -> false',
         '  end],',
-        'Refs = [erlang:monitor(process, P) || P <- Pids],',
         '[catch rabbit_networking:close_connection(P, "test: dropConnections()") || P <- Pids],',
-        `Deadline = erlang:monotonic_time(millisecond) + ${DROP_WAIT_MS},`,
-        "Alive = [R || R <- Refs, receive {'DOWN', R, process, _, _} -> false",
-        '  after max(0, Deadline - erlang:monotonic_time(millisecond)) -> true end],',
-        '{length(Pids), length(Alive)}.',
+        'length(Pids).',
       ].join(' ');
-      const out = (await rabbitmqctl('eval', code)).trim();
-      const counts = /^\{(\d+),(\d+)\}$/.exec(out);
-      if (!counts) throw new Error(`dropConnections: unexpected rabbitmqctl eval output: ${out}`);
-      if (counts[2] !== '0') {
-        throw new Error(
-          `dropConnections: ${counts[2]} of ${counts[1]} connections still open after ${DROP_WAIT_MS} ms`,
-        );
-      }
+      await rabbitmqctl('eval', code);
     },
     queueDepth: (queue) => admin.queueDepth(queue),
     drainQueue: (queue, max) => admin.drainQueue(queue, max),
