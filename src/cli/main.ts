@@ -2,8 +2,9 @@
  * `npm start`: one MatsSocket node with the demo page, the admin page, `/metrics` and `/health`. By default on the
  * embedded stack (SQLite file `data/matssocket.sqlite`, migrated at start-up, and the in-process broker); with
  * `MATSSOCKET_AMQP_URL` / `MATSSOCKET_DB_URL` on RabbitMQ and MySQL/MariaDB or PostgreSQL. Listens on `HOST:PORT`
- * (default 127.0.0.1:8080). Logs (`LOG_LEVEL`) go to stdout: readable lines on a terminal, pino JSON otherwise. SIGINT/SIGTERM stop gracefully; a second
- * signal forces the exit.
+ * (default 127.0.0.1:8080). Logs (`LOG_LEVEL`) go to stdout: readable lines on a terminal, pino JSON otherwise.
+ * SIGINT/SIGTERM stop gracefully; a second signal forces the exit. The admin API takes `MATSSOCKET_ADMIN_TOKEN` as
+ * its bearer token; without it a token is generated and the admin page's URL below carries it.
  */
 import { MatsSocketError, NodeNameInUseError } from '../errors.ts';
 import { redactUrl } from '../store/database.ts';

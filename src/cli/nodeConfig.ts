@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { ConfigError } from '../errors.ts';
 import { parseDatabaseUrl, type DatabaseUrl } from '../store/database.ts';
+import { hostNameOf, isValidAdminToken, MIN_ADMIN_TOKEN_LENGTH } from './demo/adminAccess.ts';
 
 /** The environment as the CLI reads it (`process.env`, or a plain object in tests). */
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -57,6 +58,17 @@ export interface MainNodeConfig extends InfrastructureConfig {
    * @default 5000
    */
   tickerIntervalMs: number;
+  /**
+   * `MATSSOCKET_ADMIN_TOKEN`: the bearer token of the admin API (at least 16 visible ASCII characters).
+   * @default undefined: a random token is generated at each start and printed in the admin page's URL
+   */
+  adminToken: string | undefined;
+  /**
+   * `MATSSOCKET_ADMIN_HOSTS`: comma-separated host names (no port) the admin API accepts in the `Host` header
+   * besides localhost, 127.0.0.1, [::1] and `HOST`; needed to administer a node bound to 0.0.0.0 from elsewhere.
+   * @default []
+   */
+  adminAllowedHosts: string[];
 }
 
 function text(env: Environment, name: string): string | undefined {
@@ -137,5 +149,23 @@ export function readMainNodeConfig(env: Environment, pid: number = process.pid):
   const tickerText = text(env, 'DEMO_TICKER_INTERVAL_MS');
   const tickerIntervalMs =
     tickerText === undefined ? 5000 : parseNonNegativeInt(tickerText, 'DEMO_TICKER_INTERVAL_MS', 0);
-  return { ...infra, host, port, nodeName, tickerIntervalMs };
+  const adminToken = text(env, 'MATSSOCKET_ADMIN_TOKEN');
+  if (adminToken !== undefined && !isValidAdminToken(adminToken)) {
+    throw new ConfigError(
+      'MATSSOCKET_ADMIN_TOKEN',
+      `must be at least ${MIN_ADMIN_TOKEN_LENGTH} visible ASCII characters without spaces`,
+    );
+  }
+  const adminAllowedHosts = (text(env, 'MATSSOCKET_ADMIN_HOSTS') ?? '')
+    .split(',')
+    .map((h) => h.trim())
+    .filter((h) => h.length > 0)
+    .map((h) => {
+      const name = hostNameOf(h);
+      if (name === undefined || name !== h.toLowerCase()) {
+        throw new ConfigError('MATSSOCKET_ADMIN_HOSTS', `must list host names without ports, got '${h}'`);
+      }
+      return name;
+    });
+  return { ...infra, host, port, nodeName, tickerIntervalMs, adminToken, adminAllowedHosts };
 }

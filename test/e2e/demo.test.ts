@@ -95,10 +95,20 @@ describe('demo page in Chromium (npm start, in-process broker, SQLite file)', fu
   it('admin page: shows the session, and a dead letter that can be re-queued and purged', async () => {
     await p().click('#poison');
     await p().locator('#log li', { hasText: 'Demo.poison acknowledged' }).waitFor({ timeout: 5000 });
+    // The admin API needs the token the node generated and printed in the admin URL's fragment.
+    const apiUrl = new URL('/api/overview', urls!.admin).href;
+    expect((await fetch(apiUrl)).status).to.equal(401);
+    expect(urls!.admin).to.match(/\/admin#token=[\w-]{40,}$/);
     const admin = await browser!.context.newPage();
     try {
+      const bare = new URL('/admin', urls!.admin).href;
+      await admin.goto(bare);
+      await admin.locator('#tokenForm').waitFor({ state: 'visible', timeout: 10_000 });
       await admin.goto(urls!.admin);
       await admin.locator('#sessions tr', { hasText: 'e2e-user' }).waitFor({ timeout: 10_000 });
+      // Stored by the page and taken out of the address bar.
+      expect(admin.url()).to.equal(bare);
+      await admin.locator('#tokenForm').waitFor({ state: 'hidden', timeout: 10_000 });
       const row = admin.locator('#deadLetters tr', { hasText: 'client_nack' });
       await row.first().waitFor({ timeout: 10_000 });
       await row.first().locator('button', { hasText: 'Re-queue' }).click();

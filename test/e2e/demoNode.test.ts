@@ -1,13 +1,14 @@
 import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
 import type { MessageEvent } from '../../src/client/clientEvents.ts';
 import { dummyAuthValue } from '../../src/cli/compat/DummyAuth.ts';
 import { DemoIds } from '../../src/cli/demo/demoEndpoints.ts';
 import { startDemoNode, type DemoNode } from '../../src/cli/demo/startDemoNode.ts';
 import { readMainNodeConfig } from '../../src/cli/nodeConfig.ts';
-import { silentLogger } from '../../src/logging.ts';
+import { silentLogger, type Logger } from '../../src/logging.ts';
 import { TerminatorInbox, eventually, nextEvent, useClientPool } from '../helpers/clientKit.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
 import { requireService, serviceUrls } from '../helpers/services.ts';
@@ -43,14 +44,15 @@ for (const env of ENVS.filter((e) => !e.external || testTransportKinds().include
       return demo;
     };
     const http = (path: string): string => `${node().node.httpUrl}${path}`;
+    const bearer = (): Record<string, string> => ({ authorization: `Bearer ${node().adminToken}` });
+    const get = (path: string) => fetch(http(path), { headers: bearer() });
     const post = (path: string, body: unknown) =>
       fetch(http(path), {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { ...bearer(), 'content-type': 'application/json' },
         body: JSON.stringify(body),
       });
-    const overview = async (): Promise<Overview> =>
-      (await (await fetch(http('/api/overview'))).json()) as Overview;
+    const overview = async (): Promise<Overview> => (await (await get('/api/overview')).json()) as Overview;
 
     before(async function () {
       this.timeout(60_000);
@@ -133,11 +135,11 @@ for (const env of ENVS.filter((e) => !e.external || testTransportKinds().include
       expect(view.node).to.equal(node().node.nodeName);
       const session = view.sessions.find((s) => s.sessionId === c.sessionId);
       expect(session).to.deep.include({ userId: 'admin-test', liveHere: true, outboxDepth: 0 });
-      const detail = (await (await fetch(http(`/api/dead-letters/${dead.id}`))).json()) as {
+      const detail = (await (await get(`/api/dead-letters/${dead.id}`)).json()) as {
         envelope: string;
       };
       expect(JSON.parse(detail.envelope)).to.deep.include({ eid: DemoIds.poisonTerminator });
-      expect((await fetch(http('/api/dead-letters/999999999'))).status).to.equal(404);
+      expect((await get('/api/dead-letters/999999999')).status).to.equal(404);
 
       const requeued = await post(`/api/dead-letters/${dead.id}/requeue`, {});
       expect(requeued.status).to.equal(200);
@@ -155,8 +157,58 @@ for (const env of ENVS.filter((e) => !e.external || testTransportKinds().include
       expect((await post('/api/dead-letters/purge', {})).status).to.equal(400);
       expect((await post('/api/dead-letters/purge', { all: true })).status).to.equal(200);
       expect((await overview()).deadLetters).to.deep.equal([]);
-      const nonJson = await fetch(http('/api/dead-letters/purge'), { method: 'POST', body: '{"all":true}' });
+      const nonJson = await fetch(http('/api/dead-letters/purge'), {
+        method: 'POST',
+        headers: bearer(),
+        body: '{"all":true}',
+      });
       expect(nonJson.status).to.equal(415);
+    });
+
+    it('admin API: no token or a wrong one → 401, a foreign Host → 403 (DNS rebinding), the token → 200', async () => {
+      const token = node().adminToken;
+      expect(token).to.have.length.of.at.least(40);
+      // Generated: the printed admin URL carries it in the fragment, for the page to store.
+      expect(node().urls.admin).to.equal(`${node().node.httpUrl}/admin#token=${token}`);
+      const a = client('admin-secret');
+      await a.request(DemoIds.echo, 'e', { text: 'x' });
+
+      const none = await fetch(http('/api/overview'));
+      expect(none.status).to.equal(401);
+      expect(none.headers.get('www-authenticate')).to.match(/^Bearer /);
+      expect(await none.text()).to.not.contain(a.sessionId);
+      const wrong = { authorization: `Bearer ${token.slice(0, -1)}x` };
+      expect((await fetch(http('/api/overview'), { headers: wrong })).status).to.equal(401);
+      expect((await fetch(http('/api/overview'), { headers: { authorization: token } })).status).to.equal(
+        401,
+      );
+      for (const path of [`/api/sessions/${a.sessionId}/close`, '/api/dead-letters/purge']) {
+        const res = await fetch(http(path), {
+          method: 'POST',
+          headers: { ...wrong, 'content-type': 'application/json' },
+          body: '{"all":true}',
+        });
+        expect(res.status, path).to.equal(401);
+      }
+      expect(a.state).to.equal('SESSION_ESTABLISHED');
+
+      // A rebinding page's requests name its own host; with the right token too (it cannot have it, but the
+      // Host check does not depend on that).
+      expect(await rawGet(node().node.port, '/api/overview', { host: 'evil.example', ...bearer() })).to.equal(
+        403,
+      );
+      expect(await rawGet(node().node.port, '/api/overview', { host: 'localhost:1', ...bearer() })).to.equal(
+        200,
+      );
+      expect(await rawGet(node().node.port, '/api/overview', { host: '[::1]', ...bearer() })).to.equal(200);
+
+      const ok = await get('/api/overview');
+      expect(ok.status).to.equal(200);
+      expect(((await ok.json()) as Overview).sessions.map((s) => s.sessionId)).to.include(a.sessionId);
+      const metrics = await (await fetch(http('/metrics'))).text();
+      expect(metrics).to.match(/^matssocket_admin_requests_refused_total\{reason="host"\} 1$/m);
+      expect(metrics).to.match(/^matssocket_admin_requests_refused_total\{reason="bad_token"\} 3$/m);
+      expect(metrics).to.match(/^matssocket_admin_requests_refused_total\{reason="unauthenticated"\} 2$/m);
     });
 
     it('admin API and close_session close sessions (4000 to the client)', async () => {
@@ -206,3 +258,78 @@ for (const env of ENVS.filter((e) => !e.external || testTransportKinds().include
     }
   });
 }
+
+/** A GET with headers fetch() will not send as given (`Host`); resolves to the status. */
+function rawGet(port: number, path: string, headers: OutgoingHttpHeaders): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, headers }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('npm start node: admin token configuration [embedded]', function () {
+  this.timeout(20_000);
+  let dir: string | undefined;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'matssocket-admin-'));
+  });
+  after(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function start(env: Record<string, string>): Promise<{ demo: DemoNode; warnings: string[] }> {
+    const warnings: string[] = [];
+    const logger: Logger = {
+      trace() {},
+      debug() {},
+      info() {},
+      warn: (_o, msg) => void warnings.push(msg ?? ''),
+      error() {},
+      child: () => logger,
+    };
+    const config = readMainNodeConfig({
+      PORT: '0',
+      DEMO_TICKER_INTERVAL_MS: '0',
+      MATSSOCKET_DB_URL: `sqlite:${join(dir!, `${Object.keys(env).length}.sqlite`)}`,
+      ...env,
+    });
+    return { demo: await startDemoNode(config, { logger, stopGraceMs: 300 }), warnings };
+  }
+
+  it('HOST=0.0.0.0 without MATSSOCKET_ADMIN_TOKEN warns that the printed token is all that guards the admin API', async () => {
+    const { demo, warnings } = await start({ HOST: '0.0.0.0' });
+    try {
+      expect(warnings.filter((w) => w.includes('MATSSOCKET_ADMIN_TOKEN'))).to.have.length(1);
+      expect(warnings[0]).to.contain('HOST=0.0.0.0');
+    } finally {
+      await demo.stop();
+    }
+  });
+
+  it('a configured token: no warning, kept out of the printed URL; MATSSOCKET_ADMIN_HOSTS names pass the Host check', async () => {
+    const token = 'configured-admin-token-0123456789';
+    const { demo, warnings } = await start({
+      HOST: '0.0.0.0',
+      MATSSOCKET_ADMIN_TOKEN: token,
+      MATSSOCKET_ADMIN_HOSTS: 'admin.example, Other.Example',
+    });
+    try {
+      expect(warnings).to.deep.equal([]);
+      expect(demo.adminToken).to.equal(token);
+      expect(demo.urls.admin).to.not.contain(token);
+      const port = demo.node.port;
+      const auth = { authorization: `Bearer ${token}` };
+      expect(await rawGet(port, '/api/overview', { host: `admin.example:${port}`, ...auth })).to.equal(200);
+      expect(await rawGet(port, '/api/overview', { host: 'other.example', ...auth })).to.equal(200);
+      expect(await rawGet(port, '/api/overview', { host: '0.0.0.0', ...auth })).to.equal(403);
+      expect(await rawGet(port, '/api/overview', { host: 'admin.example.evil', ...auth })).to.equal(403);
+      expect(await rawGet(port, '/api/overview', { host: 'admin.example' })).to.equal(401);
+    } finally {
+      await demo.stop();
+    }
+  });
+});

@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { MatsSocketServer } from '../../server/MatsSocketServer.ts';
+import type { ClusterStoreAndForward } from '../../store/ClusterStoreAndForward.ts';
 import type { DeadLetterPurge } from '../../store/storeTypes.ts';
 import { json } from '../compat/compatHttp.ts';
-import type { AssembledNode } from '../NodeAssembly.ts';
+import type { AdminAccess } from './adminAccess.ts';
 
 /** Sessions listed by `/api/overview` at most. */
 const MAX_SESSIONS = 500;
@@ -9,6 +11,23 @@ const MAX_SESSIONS = 500;
 const MAX_DEAD_LETTERS = 200;
 /** Largest accepted JSON body, in bytes. */
 const MAX_BODY_BYTES = 64 * 1024;
+
+/** What the admin API works on: one node's server and the cluster's store. */
+export interface AdminApiNode {
+  readonly nodeName: string;
+  readonly server: MatsSocketServer;
+  readonly store: Pick<ClusterStoreAndForward, 'getOutboxDepths'>;
+}
+
+/** Options of {@link createAdminApiHandler}. */
+export interface AdminApiOptions {
+  node: AdminApiNode;
+  /** Authenticates every admin API request (see `createAdminAccess`). */
+  access: AdminAccess;
+}
+
+/** Answers an admin API request; false when the request is not for the admin API (not under `/api/`). */
+export type AdminApiHandler = (request: IncomingMessage, response: ServerResponse) => Promise<boolean>;
 
 /** A session as the admin page shows it. */
 export interface AdminSession {
@@ -40,7 +59,7 @@ async function readJson(request: IncomingMessage): Promise<unknown> {
 }
 
 /** The overview the admin page polls: sessions with outbox depth, this node's live sessions, dead letters. */
-export async function adminOverview(node: AssembledNode): Promise<unknown> {
+export async function adminOverview(node: AdminApiNode): Promise<unknown> {
   const [sessions, deadLetters] = await Promise.all([
     node.server.getSessions({ limit: MAX_SESSIONS }),
     node.server.listDeadLetters({ limit: MAX_DEAD_LETTERS }),
@@ -76,18 +95,24 @@ export async function adminOverview(node: AssembledNode): Promise<unknown> {
  * - `POST /api/dead-letters/purge` with `{"ids": [..]}` or `{"all": true}`
  * - `POST /api/sessions/<id>/close`
  *
- * POSTs must be `application/json`, which a cross-origin page cannot send without a CORS preflight (never granted
- * here). There is no authentication: the demo node binds to 127.0.0.1 by default.
- * @returns false when the request is not for the admin API.
+ * Every request passes `access` first (Host check, then bearer token). POSTs must also be `application/json`,
+ * which a cross-origin page cannot send without a CORS preflight (never granted here).
  */
-export async function handleAdminApi(
-  node: AssembledNode,
+export function createAdminApiHandler(options: AdminApiOptions): AdminApiHandler {
+  return async (request, response) => {
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    if (!url.pathname.startsWith('/api/')) return false;
+    if (!options.access(request, response)) return true;
+    return answer(options.node, request, response, url.pathname);
+  };
+}
+
+async function answer(
+  node: AdminApiNode,
   request: IncomingMessage,
   response: ServerResponse,
-  url: URL,
+  path: string,
 ): Promise<boolean> {
-  const path = url.pathname;
-  if (!path.startsWith('/api/')) return false;
   const method = request.method ?? 'GET';
   if (method === 'GET' && path === '/api/overview') return json(response, 200, await adminOverview(node));
 

@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { ServerResponse } from 'node:http';
-import type { Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import { handleCloseSession, json } from '../compat/compatHttp.ts';
-import type { NodeHttpHandler } from '../NodeAssembly.ts';
-import { handleAdminApi } from './adminApi.ts';
+import type { AssembledNode, NodeHttpHandler } from '../NodeAssembly.ts';
+import { createAdminAccess } from './adminAccess.ts';
+import { createAdminApiHandler, type AdminApiHandler } from './adminApi.ts';
 import { BUNDLE_FILE } from './browserBundle.ts';
 import { checkHealth } from './health.ts';
 
@@ -25,15 +26,37 @@ export interface DemoHttpOptions {
   registry: Registry;
   /** The WebSocket path. @default '/matssocket' */
   path?: string;
+  /** The admin API's bearer token (see `createAdminAccess`). */
+  adminToken: string;
+  /** Host names the admin API accepts in `Host` besides the loopback names. @default [] */
+  adminAllowedHosts?: readonly string[];
 }
 
 /**
  * The demo node's HTTP routes: the demo page (`/`), the admin page (`/admin`), their scripts and styles, the client
  * bundle, `/metrics` (Prometheus text), `/health` (JSON, 503 when the store or the broker is down), the admin JSON
- * API (`/api/...`) and the clients' out-of-band `close_session`.
+ * API (`/api/...`, bearer token and Host check) and the clients' out-of-band `close_session`. Refused admin requests
+ * count in `matssocket_admin_requests_refused_total{reason}`.
  */
 export function createDemoHttpHandler(options: DemoHttpOptions): NodeHttpHandler {
   const wsPath = options.path ?? '/matssocket';
+  const refused = new Counter({
+    name: 'matssocket_admin_requests_refused_total',
+    help: 'Admin API requests refused: reason host (Host header not allowed), unauthenticated, bad_token',
+    labelNames: ['reason'],
+    registers: [options.registry],
+  });
+  const access = createAdminAccess({
+    token: options.adminToken,
+    allowedHosts: options.adminAllowedHosts ?? [],
+    onRefused: (reason) => refused.inc({ reason }),
+  });
+  const adminApis = new WeakMap<AssembledNode, AdminApiHandler>();
+  const adminApiOf = (node: AssembledNode): AdminApiHandler => {
+    let handler = adminApis.get(node);
+    if (!handler) adminApis.set(node, (handler = createAdminApiHandler({ node, access })));
+    return handler;
+  };
   const files = new Map<string, string>([
     ['/', join(options.publicDir, 'index.html')],
     ['/index.html', join(options.publicDir, 'index.html')],
@@ -59,7 +82,7 @@ export function createDemoHttpHandler(options: DemoHttpOptions): NodeHttpHandler
       const report = await checkHealth(node);
       return json(response, report.status === 'UP' ? 200 : 503, report);
     }
-    if (await handleAdminApi(node, request, response, url)) return true;
+    if (await adminApiOf(node)(request, response)) return true;
     return handleCloseSession(node, request, response, url, wsPath);
   };
 }

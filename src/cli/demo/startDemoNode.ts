@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Logger } from '../../logging.ts';
@@ -17,6 +18,7 @@ export const DEMO_APP_NAME = 'MatsSocketDemo';
 /** The URLs a started demo node serves. */
 export interface DemoNodeUrls {
   demo: string;
+  /** The admin page; with a generated token it carries it as `#token=<token>` (the page stores and sends it). */
   admin: string;
   webSocket: string;
   metrics: string;
@@ -28,6 +30,8 @@ export interface DemoNode {
   readonly node: AssembledNode;
   readonly urls: DemoNodeUrls;
   readonly registry: Registry;
+  /** The admin API's bearer token: `MATSSOCKET_ADMIN_TOKEN`, or generated at start. */
+  readonly adminToken: string;
   /** Graceful stop (ticker, then the node). Idempotent. */
   stop(): Promise<void>;
 }
@@ -50,6 +54,15 @@ export async function startDemoNode(
   options: StartDemoNodeOptions,
 ): Promise<DemoNode> {
   const { logger } = options;
+  const adminToken = config.adminToken ?? randomBytes(32).toString('base64url');
+  if (config.adminToken === undefined && !isLoopback(config.host)) {
+    logger.warn(
+      { host: config.host },
+      `HOST=${config.host} serves other machines, and the admin API's token was generated and printed at start: ` +
+        'anyone who sees this log can administer the node. Set MATSSOCKET_ADMIN_TOKEN (and MATSSOCKET_ADMIN_HOSTS ' +
+        'for the names the admin page is reached by).',
+    );
+  }
   const root = packageRoot();
   const bundleDir = await ensureBrowserBundle(root, logger);
   const registry = new Registry();
@@ -77,6 +90,8 @@ export async function startDemoNode(
       publicDir: join(root, 'src', 'cli', 'demo', 'public'),
       bundleDir,
       registry,
+      adminToken,
+      adminAllowedHosts: [...config.adminAllowedHosts, ...hostNamesOfBindAddress(config.host)],
     }),
   });
   for (const t of tickers) t.start();
@@ -86,9 +101,11 @@ export async function startDemoNode(
   return {
     node,
     registry,
+    adminToken,
     urls: {
       demo: `${base}/`,
-      admin: `${base}/admin`,
+      // A configured token is the operator's secret and stays out of the logs; a generated one must be shown.
+      admin: `${base}/admin${config.adminToken === undefined ? `#token=${adminToken}` : ''}`,
       webSocket: `${base.replace(/^http/, 'ws')}/matssocket`,
       metrics: `${base}/metrics`,
       health: `${base}/health`,
@@ -101,4 +118,14 @@ export async function startDemoNode(
       return stopped;
     },
   };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\./.test(host);
+}
+
+/** The bind address as a `Host` header names it; none for the wildcard addresses (no client sends those). */
+function hostNamesOfBindAddress(host: string): string[] {
+  if (host === '0.0.0.0' || host === '::' || host === '[::]') return [];
+  return [host.includes(':') && !host.startsWith('[') ? `[${host}]` : host.toLowerCase()];
 }

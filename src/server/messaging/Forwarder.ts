@@ -6,6 +6,7 @@ import type { DebugInfo } from '../../protocol/envelopes.ts';
 import { encodeFrame, RawJson } from '../../protocol/encodeFrame.ts';
 import type { DeadLetterReason, SessionIds, StoredOutMessage } from '../../store/storeTypes.ts';
 import type { ServerCore } from '../ServerCore.ts';
+import { framesInStoredOrder, type FrameItem } from './framesInStoredOrder.ts';
 import { GroupCommitter } from './GroupCommitter.ts';
 import { retryWhileDatabaseUnavailable, serverOutageRetry } from './retryWhileDatabaseUnavailable.ts';
 
@@ -26,8 +27,8 @@ interface LoopState {
 /**
  * Delivers session outboxes to the connections of this node (docs/protocol.md 9.2, BR-2): one loop per session at a
  * time; each round fetches up to 20 unattempted rows in stored order, checks outgoing authorization (REAUTH and
- * hold), dead-letters rows at the delivery limit or undeliverable, writes fresh rows in one frame and already
- * attempted rows one per frame, then marks them attempted (batched across sessions). Rounds repeat while a full
+ * hold), dead-letters rows at the delivery limit or undeliverable, writes the rows in stored order (runs of fresh
+ * rows in one frame, already attempted rows one per frame), then marks them attempted (batched across sessions). Rounds repeat while a full
  * batch was fetched or a poke arrived meanwhile.
  */
 export class Forwarder {
@@ -197,9 +198,7 @@ export class Forwarder {
         `Not acknowledged after ${limits.maxDeliveryAttempts} delivery attempts`,
       );
     }
-    const fresh: OutEnvelope[] = [];
-    const freshSmids: string[] = [];
-    const retried: { envelope: OutEnvelope; smid: string }[] = [];
+    const deliverable: FrameItem<{ envelope: OutEnvelope; smid: string }>[] = [];
     const undeliverable: string[] = [];
     const now = core.now();
     for (const row of rows) {
@@ -209,11 +208,7 @@ export class Forwarder {
         undeliverable.push(row.smid);
         continue;
       }
-      if (row.deliveryCount > 0) retried.push({ envelope, smid: row.smid });
-      else {
-        fresh.push(envelope);
-        freshSmids.push(row.smid);
-      }
+      deliverable.push({ item: { envelope, smid: row.smid }, attempted: row.deliveryCount > 0 });
     }
     if (undeliverable.length > 0) {
       await this.deadLetter(
@@ -223,9 +218,10 @@ export class Forwarder {
         'Cannot be serialized or exceeds the frame limit',
       );
     }
-    const frames: { envelopes: OutEnvelope[]; smids: string[] }[] = [];
-    if (fresh.length > 0) frames.push({ envelopes: fresh, smids: freshSmids });
-    for (const r of retried) frames.push({ envelopes: [r.envelope], smids: [r.smid] });
+    const frames = framesInStoredOrder(deliverable).map((f) => ({
+      envelopes: f.map((r) => r.envelope),
+      smids: f.map((r) => r.smid),
+    }));
     let failed = false;
     const written: string[] = [];
     for (const frame of frames) {

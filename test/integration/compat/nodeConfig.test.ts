@@ -94,6 +94,18 @@ describe('CLI configuration from the environment (nodeConfig)', () => {
       expect(readMainNodeConfig({ MATSSOCKET_NODE_NAME: 'node-a' }).nodeName).to.equal('node-a');
     });
 
+    it('admin: no token (generated at start) and no extra hosts by default; both from the environment', () => {
+      expect(readMainNodeConfig({})).to.deep.include({ adminToken: undefined, adminAllowedHosts: [] });
+      const config = readMainNodeConfig({
+        MATSSOCKET_ADMIN_TOKEN: ' 0123456789abcdef ',
+        MATSSOCKET_ADMIN_HOSTS: 'Admin.Example, [fd00::1],',
+      });
+      expect(config).to.deep.include({
+        adminToken: '0123456789abcdef',
+        adminAllowedHosts: ['admin.example', '[fd00::1]'],
+      });
+    });
+
     it('names the offending variable', () => {
       expect(configError(() => readMainNodeConfig({ PORT: 'http' })).field).to.equal('PORT');
       expect(configError(() => readMainNodeConfig({ MATSSOCKET_NODE_NAME: 'a b' })).field).to.equal(
@@ -102,6 +114,12 @@ describe('CLI configuration from the environment (nodeConfig)', () => {
       expect(configError(() => readMainNodeConfig({ DEMO_TICKER_INTERVAL_MS: '-1' })).field).to.equal(
         'DEMO_TICKER_INTERVAL_MS',
       );
+      expect(configError(() => readMainNodeConfig({ MATSSOCKET_ADMIN_TOKEN: 'too-short' })).field).to.equal(
+        'MATSSOCKET_ADMIN_TOKEN',
+      );
+      expect(
+        configError(() => readMainNodeConfig({ MATSSOCKET_ADMIN_HOSTS: 'a.example:80' })).field,
+      ).to.equal('MATSSOCKET_ADMIN_HOSTS');
     });
   });
 });

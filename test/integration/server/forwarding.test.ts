@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { RawClient } from '../../helpers/rawClient.ts';
+import { testAuth } from '../../helpers/startTestCluster.ts';
 import { connectSession, describeEachServerEnv } from './serverTestKit.ts';
 
 // The attempt marks of delivered rows gather for `storeBatchWindowMs` (fewer transactions under load), and a
@@ -23,3 +25,48 @@ describeEachServerEnv(
     });
   },
 );
+
+describeEachServerEnv('Forwarding after a resume', { nodes: 1 }, (ctx) => {
+  it('delivers a retried row and fresh rows in stored order (protocol.md 9.5 #4)', async () => {
+    const node = ctx().cluster.nodes[0]!;
+    const { client, sid } = await connectSession(node.url);
+    expect(await node.server.send(sid, 'o1', 'ClientSide.terminator', { n: 1 })).to.equal(true);
+    await client.next((e) => e.t === 'SEND' && e.tid === 'o1');
+    // Row 1 is attempted (delivery count 1) once it leaves the unattempted fetch; not ACKed.
+    await waitUntil(async () => (await node.store.getMessagesFromOutbox(sid, 10)).length === 0);
+    const deregistered = new Promise<void>((resolve) => {
+      const off = node.server.on('sessionRemoved', (e) => {
+        if (e.sessionId === sid && e.type === 'DEREGISTER') {
+          off();
+          resolve();
+        }
+      });
+    });
+    client.terminate();
+    await deregistered;
+    for (const tid of ['o2', 'o3'])
+      expect(await node.server.send(sid, tid, 'ClientSide.terminator', { n: tid })).to.equal(true);
+
+    const again = await RawClient.connect(node.url);
+    try {
+      await again.hello(testAuth('standard'), { sid });
+      await again.next((e) => e.t === 'SEND' && e.tid === 'o3');
+      await again.next((e) => e.t === 'SEND' && e.tid === 'o1');
+      const frames = again.frames
+        .map((f) => f.filter((e) => e.t === 'SEND').map((e) => e.tid))
+        .filter((f) => f.length > 0);
+      // The retried row goes alone in its frame (9.2), but not after rows stored later.
+      expect(frames).to.deep.equal([['o1'], ['o2', 'o3']]);
+    } finally {
+      again.terminate();
+    }
+  });
+});
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -1,17 +1,37 @@
-/* global document, fetch, setInterval */
-// The admin page: polls /api/overview and calls the small admin JSON API.
+/* global document, fetch, history, localStorage, location, setInterval, window */
+// The admin page: polls /api/overview and calls the small admin JSON API with the admin token as a bearer token.
 'use strict';
 
 (() => {
   const $ = (id) => document.getElementById(id);
   const time = (ms) => (ms ? new Date(ms).toISOString().replace('T', ' ').slice(0, 19) : '-');
+  const TOKEN_KEY = 'matssocket-admin-token';
+
+  // The start-up line prints the admin URL with `#token=...`: a fragment never reaches the server or a Referer.
+  // Stored, then removed from the address bar so it does not end up in bookmarks or screenshots.
+  function takeTokenFromUrl() {
+    const fromUrl = /^#token=(.+)$/.exec(location.hash);
+    if (!fromUrl) return false;
+    localStorage.setItem(TOKEN_KEY, decodeURIComponent(fromUrl[1]));
+    history.replaceState(null, '', location.pathname + location.search);
+    return true;
+  }
+  takeTokenFromUrl();
+  // Pasting the printed URL into an open admin tab changes only the fragment: no reload.
+  window.addEventListener('hashchange', () => {
+    if (takeTokenFromUrl()) void refresh();
+  });
 
   async function api(path, body) {
+    const token = localStorage.getItem(TOKEN_KEY) ?? '';
+    const headers = { authorization: `Bearer ${token}` };
+    if (body !== undefined) headers['content-type'] = 'application/json';
     const response = await fetch(path, {
       method: body === undefined ? 'GET' : 'POST',
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
+    $('tokenForm').hidden = response.status !== 401;
     const data = await response.json();
     if (!response.ok) throw new Error(`${response.status}: ${JSON.stringify(data)}`);
     return data;
@@ -105,6 +125,12 @@
     if ($('status').textContent === 'loading...') $('status').textContent = 'up to date';
   }
 
+  $('tokenForm').addEventListener('submit', (event) => {
+    event.preventDefault();
+    localStorage.setItem(TOKEN_KEY, $('token').value.trim());
+    $('token').value = '';
+    void refresh();
+  });
   $('purgeAll').addEventListener(
     'click',
     () => void act(async () => `purged ${(await api('/api/dead-letters/purge', { all: true })).purged}`),
