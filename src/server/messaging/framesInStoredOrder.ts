@@ -6,7 +6,7 @@ export interface FrameItem<T> {
 
 /**
  * Splits a round's rows, in stored order, into frames: runs of fresh rows share a frame, and every already
- * attempted row gets a frame of its own, so one poison message cannot take a batch down with it (protocol.md 9.2).
+ * attempted row gets a frame of its own, so one poison message cannot take a batch down with it (docs/protocol.md 9.2).
  * The frames keep the stored order (9.5 #4): a retried row is not sent after rows stored later.
  */
 export function framesInStoredOrder<T>(rows: readonly FrameItem<T>[]): T[][] {

@@ -27,7 +27,7 @@ describeEachServerEnv(
 );
 
 describeEachServerEnv('Forwarding after a resume', { nodes: 1 }, (ctx) => {
-  it('delivers a retried row and fresh rows in stored order (protocol.md 9.5 #4)', async () => {
+  it('delivers a retried row and fresh rows in stored order (docs/protocol.md 9.5 #4)', async () => {
     const node = ctx().cluster.nodes[0]!;
     const { client, sid } = await connectSession(node.url);
     expect(await node.server.send(sid, 'o1', 'ClientSide.terminator', { n: 1 })).to.equal(true);
