@@ -71,7 +71,9 @@ export class ChaosCluster {
     };
     const ports = await freePorts(nodeCount);
     ports.forEach((port, i) =>
-      c.nodes.push(new ChaosProcess('chaosNodeProgram.ts', { ...base, nodeName: `chaos${i + 1}_${runId}`, port })),
+      c.nodes.push(
+        new ChaosProcess('chaosNodeProgram.ts', { ...base, nodeName: `chaos${i + 1}_${runId}`, port }),
+      ),
     );
     c.#backend = new ChaosProcess('chaosBackendProgram.ts', { ...base, nodeName: `chaosBackend_${runId}` });
     try {
@@ -112,13 +114,17 @@ export class ChaosCluster {
       await this.#perform(action);
       entry.endedMs = this.clock();
       const startedMs = entry.startedMs;
-      onAction(`      ${describeAction(action)}: ran t+${(startedMs / 1000).toFixed(1)}s..t+${(entry.endedMs / 1000).toFixed(1)}s`);
+      onAction(
+        `      ${describeAction(action)}: ran t+${(startedMs / 1000).toFixed(1)}s..t+${(entry.endedMs / 1000).toFixed(1)}s`,
+      );
     }
   }
 
   async #perform(a: ChaosAction): Promise<void> {
     const target = (): ChaosProcess => {
-      const p = this.processes.find((x) => (a.target === BACKEND ? x === this.#backend : x.name === a.target));
+      const p = this.processes.find((x) =>
+        a.target === BACKEND ? x === this.#backend : x.name === a.target,
+      );
       if (!p) throw new Error(`no process ${a.target}`);
       return p;
     };
@@ -147,15 +153,16 @@ export class ChaosCluster {
   /** The last fault that began before `atMs` (for failure messages: what preceded a loss). */
   faultBefore(atMs: number): string {
     const before = this.log.filter((e) => e.startedMs <= atMs).at(-1);
-    return before ? `${describeAction(before.action)}, ran from t+${(before.startedMs / 1000).toFixed(1)}s` : 'no fault yet';
+    return before
+      ? `${describeAction(before.action)}, ran from t+${(before.startedMs / 1000).toFixed(1)}s`
+      : 'no fault yet';
   }
 
   /** Stops every process (SIGCONT + SIGTERM, SIGKILL if needed), the proxies, the broker's queues, the database. */
   async stop(): Promise<void> {
     await Promise.allSettled(this.processes.map((p) => p.stop()));
-    await Promise.allSettled(
-      [...this.#clientProxies, this.#rabbitProxy, this.#dbProxy].map((p) => p?.close()),
-    );
+    const proxies = [...this.#clientProxies, this.#rabbitProxy, this.#dbProxy].filter((p) => p !== undefined);
+    await Promise.allSettled(proxies.map((p) => p.close()));
     await this.broker.close();
     await this.db.drop();
   }

@@ -85,13 +85,19 @@ export class ChaosWorkload {
         else if (e.type === 'LOST_MESSAGES') topicEvent('LOST');
         else this.#anomaly(`client ${index}: subscription ${e.type}`);
       });
-      // A session the server closes loses whatever was outstanding on it: always worth a line in the report.
-      client.on('session:closed', (e) =>
-        this.#anomaly(
-          `client ${index}: session closed by the server: ${e.code} ${e.codeName} "${e.reason}", ` +
-            `${e.outstandingInitiations} outstanding requests rejected`,
-        ),
-      );
+      // A session the server closes loses whatever was outstanding on it: one line per client (the first close,
+      // then how many followed), as a client retrying into an outage can be closed hundreds of times.
+      let closes: { anomaly: Anomaly; first: string; count: number; rejected: number } | undefined;
+      client.on('session:closed', (e) => {
+        if (!closes) {
+          const first = `client ${index}: session closed by the server: ${e.code} ${e.codeName} "${e.reason}"`;
+          closes = { anomaly: { atMs: options.clock(), what: first }, first, count: 0, rejected: 0 };
+          this.anomalies.push(closes.anomaly);
+        }
+        closes.count++;
+        closes.rejected += e.outstandingInitiations;
+        closes.anomaly.what = `${closes.first}; ${closes.count} session(s) closed, ${closes.rejected} outstanding requests rejected`;
+      });
       return book;
     });
   }
@@ -206,9 +212,13 @@ export class ChaosWorkload {
           what: `${c} never got server sends ${compact(missing)} (their request push-${b.index}-${batch} was resolved)`,
         });
       }
-      if (doubled.length > 0) r.problems.push({ atMs: doubledAt, what: `${c} got server sends twice: ${compact(doubled)}` });
+      if (doubled.length > 0)
+        r.problems.push({ atMs: doubledAt, what: `${c} got server sends twice: ${compact(doubled)}` });
       if (outOfOrder.length > 0)
-        r.problems.push({ atMs: outOfOrderAt, what: `${c} got server sends out of order: ${compact(outOfOrder)}` });
+        r.problems.push({
+          atMs: outOfOrderAt,
+          what: `${c} got server sends out of order: ${compact(outOfOrder)}`,
+        });
     }
     return r;
   }
@@ -274,7 +284,7 @@ export interface TopicReport {
 /** `1-4,7,9-10` for a sorted list of integers (keeps failure messages short). */
 export function compact(values: readonly number[]): string {
   const parts: string[] = [];
-  for (let i = 0; i < values.length; ) {
+  for (let i = 0; i < values.length;) {
     let j = i;
     while (j + 1 < values.length && values[j + 1] === values[j]! + 1) j++;
     parts.push(i === j ? `${values[i]}` : `${values[i]}-${values[j]}`);

@@ -26,7 +26,7 @@ const POISON = 2;
 /** Bound on mats_socket_inbox rows once every request is answered (each row lives until its ACK2). */
 const SOCKET_INBOX_BOUND = CLIENTS * 4;
 /** Bound on each settle wait: after it, whatever is missing is reported as lost. */
-const SETTLE_MS = 60_000;
+const SETTLE_MS = 30_000;
 
 describe('Chaos soak: kill -9, outages, cuts and pauses under load [3 nodes + backend, RabbitMQ + MariaDB]', function () {
   const seed = chaosSeed();
@@ -60,7 +60,7 @@ describe('Chaos soak: kill -9, outages, cuts and pauses under load [3 nodes + ba
       endpointId: ChaosIds.echo,
       idPrefix: `chaos-${runId}`,
       authorization: testAuth('chaos'),
-      requestTimeoutMs: 45_000,
+      requestTimeoutMs: 30_000,
       client: { shuffleUrls: true },
     });
     const work = new ChaosWorkload({ clients: load.clients, topicId: c.topicId, clock: c.clock });
@@ -83,18 +83,25 @@ describe('Chaos soak: kill -9, outages, cuts and pauses under load [3 nodes + ba
     await work.stop();
     const problems: Anomaly[] = [...work.anomalies];
     const settle = async (what: string, condition: () => boolean | Promise<boolean>): Promise<void> => {
-      await eventually(async () => (await condition()) || undefined, { timeoutMs: SETTLE_MS, intervalMs: 100, what }).catch(
-        (err: Error) => problems.push({ atMs: c.clock(), what: `settle: ${err.message}` }),
-      );
+      await eventually(async () => (await condition()) || undefined, {
+        timeoutMs: SETTLE_MS,
+        intervalMs: 100,
+        what,
+      }).catch((err: Error) => problems.push({ atMs: c.clock(), what: `settle: ${err.message}` }));
     };
     const lastSeq = async (): Promise<number> =>
       Number(
-        ((await c.db.knex('mats_socket_topic').where({ topic_id: c.topicId }).first()) as { last_seq?: number })
-          ?.last_seq ?? 0,
+        (
+          (await c.db.knex('mats_socket_topic').where({ topic_id: c.topicId }).first()) as {
+            last_seq?: number;
+          }
+        )?.last_seq ?? 0,
       );
     await settle('every server send delivered', () => work.pushesSettled);
     const logSeq = await lastSeq();
-    await settle('every subscriber at the last topic seq (or told SUB_LOST)', () => work.topicSettled(logSeq));
+    await settle('every subscriber at the last topic seq (or told SUB_LOST)', () =>
+      work.topicSettled(logSeq),
+    );
     let left: StoreLeftovers | undefined;
     await settle('both outboxes empty', async () => {
       left = await storeLeftovers(c.db.knex);
@@ -109,32 +116,50 @@ describe('Chaos soak: kill -9, outages, cuts and pauses under load [3 nodes + ba
     const topic = work.topicReport(logSeq);
     const acc: LoadAccounting = await load.finish();
     const poison = await poisonDeadLetters(c.broker, poisonIds);
-    const otherDlqs = [...(await brokerDeadLetters(prefix))].filter(([q, n]) => q !== poisonDlq(prefix) && n > 0);
+    const otherDlqs = [...(await brokerDeadLetters(prefix))].filter(
+      ([q, n]) => q !== poisonDlq(prefix) && n > 0,
+    );
     left = await storeLeftovers(c.db.knex);
     const poisonFailed = (await Promise.all(poisonOutcomes)).filter((o) => o === 'failed').length;
 
     // Accounting: every figure of the run, then every problem with the fault that preceded it.
     const at = (ms: number): string => `t+${(ms / 1000).toFixed(1)}s`;
     const echoProblems = [
-      ...acc.lost.map((id) => `request ${id} lost (no answer)`),
+      ...(acc.lost.length > 0
+        ? [`${acc.lost.length} requests lost (rejected, no answer): ${acc.lost.join(', ')}`]
+        : []),
       ...acc.mismatched.map((id) => `request ${id} answered with another id`),
-      ...[...new Set([...acc.duplicateOutcomes, ...acc.duplicateWireReplies])].map((id) => `request ${id} answered twice`),
+      ...[...new Set([...acc.duplicateOutcomes, ...acc.duplicateWireReplies])].map(
+        (id) => `request ${id} answered twice`,
+      ),
     ];
     if (acc.resolved !== acc.sent) echoProblems.push(`${acc.sent} requests sent, ${acc.resolved} answered`);
     const log = await topicLogCheck(c.db.knex, c.topicId, work.publishedTraceIds);
-    if (log.doubled.length > 0) echoProblems.push(`publishes logged twice (doubled): ${log.doubled.join(', ')}`);
-    if (log.missing.length > 0) echoProblems.push(`answered publishes not in the topic log (lost): ${log.missing.join(', ')}`);
+    if (log.doubled.length > 0)
+      echoProblems.push(`publishes logged twice (doubled): ${log.doubled.join(', ')}`);
+    if (log.missing.length > 0)
+      echoProblems.push(`answered publishes not in the topic log (lost): ${log.missing.join(', ')}`);
     problems.push(...pushes.problems, ...topic.problems);
     for (const [tid, ids] of poison) {
       if (ids.length === 1) continue;
-      const how = ids.length === 0 ? '' : new Set(ids).size === ids.length ? ' (distinct Mats messages: sent twice)' : ' (one Mats message dead-lettered again)';
-      problems.push({ atMs: chaosEndedMs, what: `poison ${tid} dead-lettered ${ids.length} times, want 1${how}: ${ids.join(', ')}` });
+      const how =
+        ids.length === 0
+          ? ''
+          : new Set(ids).size === ids.length
+            ? ' (distinct Mats messages: sent twice)'
+            : ' (one Mats message dead-lettered again)';
+      problems.push({
+        atMs: chaosEndedMs,
+        what: `poison ${tid} dead-lettered ${ids.length} times, want 1${how}: ${ids.join(', ')}`,
+      });
     }
     if (poisonFailed !== POISON) echoProblems.push(`${POISON - poisonFailed} poison requests were answered`);
     for (const [q, n] of otherDlqs) echoProblems.push(`${n} unexpected dead letters in ${q}`);
     if (left.matsSocketDlq > 0) echoProblems.push(`${left.matsSocketDlq} unexpected rows in mats_socket_dlq`);
     if (left.matsSocketOutbox + left.matsOutbox > 0)
-      echoProblems.push(`outbox rows left: mats_socket_outbox ${left.matsSocketOutbox}, mats_outbox ${left.matsOutbox}`);
+      echoProblems.push(
+        `outbox rows left: mats_socket_outbox ${left.matsSocketOutbox}, mats_outbox ${left.matsOutbox}`,
+      );
     if (left.matsSocketInbox > SOCKET_INBOX_BOUND)
       echoProblems.push(`mats_socket_inbox holds ${left.matsSocketInbox} rows (bound ${SOCKET_INBOX_BOUND})`);
 

@@ -21,9 +21,9 @@ export async function topicLogCheck(
   topicId: string,
   answered: ReadonlySet<string>,
 ): Promise<{ doubled: string[]; missing: string[] }> {
-  const rows = (await knex('mats_socket_topic_log').where({ topic_id: topicId }).select('trace_id')) as {
-    trace_id: string;
-  }[];
+  const rows = await knex('mats_socket_topic_log')
+    .where({ topic_id: topicId })
+    .select<{ trace_id: string }[]>('trace_id');
   const counts = new Map<string, number>();
   for (const r of rows) counts.set(r.trace_id, (counts.get(r.trace_id) ?? 0) + 1);
   return {

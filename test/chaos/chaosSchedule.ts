@@ -117,7 +117,8 @@ export function chaosSeed(env: NodeJS.ProcessEnv = process.env): number {
   const given = env.CHAOS_SEED;
   if (given === undefined || given === '') return Math.floor(Math.random() * 2 ** 31);
   const seed = Number(given);
-  if (!Number.isInteger(seed) || seed < 0) throw new Error(`CHAOS_SEED must be a non-negative integer: ${given}`);
+  if (!Number.isInteger(seed) || seed < 0)
+    throw new Error(`CHAOS_SEED must be a non-negative integer: ${given}`);
   return seed;
 }
 
