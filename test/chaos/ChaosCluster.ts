@@ -1,0 +1,169 @@
+import { createTestBroker, type TestBroker } from '../helpers/transports.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
+import { freePorts } from '../helpers/clientKit.ts';
+import { serviceUrls } from '../helpers/services.ts';
+import { runId } from '../hooks.ts';
+import { OutageProxy } from '../faults/OutageProxy.ts';
+import { ChaosProcess } from './ChaosProcess.ts';
+import { BACKEND, describeAction, type ChaosAction } from './chaosSchedule.ts';
+
+/** A fault action as it ran: the schedule's action and when it really began and ended (ms after the chaos began). */
+export interface ChaosLogEntry {
+  action: ChaosAction;
+  startedMs: number;
+  endedMs: number;
+}
+
+/** `host`/`port` of a service URL. */
+function endpointOf(url: string, defaultPort: number): { host: string; port: number } {
+  const u = new URL(url);
+  return { host: u.hostname, port: Number(u.port || defaultPort) };
+}
+
+/** `url` with its port replaced (a proxy's). */
+function viaPort(url: string, port: number): string {
+  const u = new URL(url);
+  u.port = String(port);
+  return u.toString();
+}
+
+/**
+ * The soak's system under test: `nodes` MatsSocket node processes and one backend process, all reaching RabbitMQ
+ * and MariaDB only through {@link OutageProxy}s (a service "restart" is an outage of its proxy: the real services
+ * are shared and stay up), and clients reaching each node through a proxy too (cutting client connections is an
+ * outage of those). Runs a schedule's actions against them and keeps the log.
+ */
+export class ChaosCluster {
+  readonly nodes: ChaosProcess[] = [];
+  readonly log: ChaosLogEntry[] = [];
+  readonly #clientProxies: OutageProxy[] = [];
+  #backend: ChaosProcess | undefined;
+  #rabbitProxy: OutageProxy | undefined;
+  #dbProxy: OutageProxy | undefined;
+  #t0 = 0;
+
+  readonly db: TestDatabase;
+  readonly broker: TestBroker;
+  readonly topicId: string;
+
+  private constructor(db: TestDatabase, broker: TestBroker, topicId: string) {
+    this.db = db;
+    this.broker = broker;
+    this.topicId = topicId;
+  }
+
+  /** Creates the database, queues prefix and proxies, then starts the processes (the first node alone: it migrates). */
+  static async start(nodeCount: number): Promise<ChaosCluster> {
+    const cluster = new ChaosCluster(
+      await createTestDatabase('mysql'),
+      await createTestBroker('rabbitmq'),
+      `Chaos.topic.${runId}`,
+    );
+    const c = cluster;
+    c.#dbProxy = await OutageProxy.start(endpointOf(c.db.url, 3306));
+    c.#rabbitProxy = await OutageProxy.start(endpointOf(serviceUrls.rabbitmq, 5672));
+    const base = {
+      instanceName: `C${runId}`,
+      amqpUrl: viaPort(serviceUrls.rabbitmq, c.#rabbitProxy.port),
+      dbUrl: viaPort(c.db.url, c.#dbProxy.port),
+      queuePrefix: c.broker.prefix,
+      topicId: c.topicId,
+    };
+    const ports = await freePorts(nodeCount);
+    ports.forEach((port, i) =>
+      c.nodes.push(
+        new ChaosProcess('chaosNodeProgram.ts', { ...base, nodeName: `chaos${i + 1}_${runId}`, port }),
+      ),
+    );
+    c.#backend = new ChaosProcess('chaosBackendProgram.ts', { ...base, nodeName: `chaosBackend_${runId}` });
+    try {
+      await c.nodes[0]!.start();
+      await Promise.all([c.#backend.start(), ...c.nodes.slice(1).map((n) => n.start())]);
+      for (const port of ports) c.#clientProxies.push(await OutageProxy.start({ host: '127.0.0.1', port }));
+    } catch (err) {
+      await c.stop();
+      throw err;
+    }
+    return cluster;
+  }
+
+  /** The URLs clients use: one proxy per node. */
+  get clientUrls(): string[] {
+    return this.#clientProxies.map((p) => `ws://127.0.0.1:${p.port}/matssocket`);
+  }
+
+  get processes(): ChaosProcess[] {
+    return this.#backend ? [...this.nodes, this.#backend] : this.nodes;
+  }
+
+  /** ms since {@link run} began (0 before). */
+  readonly clock = (): number => (this.#t0 === 0 ? 0 : performance.now() - this.#t0);
+
+  /**
+   * Runs the actions one after the other, each at its scheduled time or, when the previous one overran (a restart
+   * takes seconds), right after it: the schedule, not the wall clock, is what a replay reproduces.
+   */
+  async run(actions: readonly ChaosAction[], onAction: (line: string) => void): Promise<void> {
+    this.#t0 = performance.now();
+    for (const action of actions) {
+      const wait = action.atMs - this.clock();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      // Logged before it runs, so a loss seen while it runs is put down to it.
+      const entry = { action, startedMs: this.clock(), endedMs: NaN };
+      this.log.push(entry);
+      await this.#perform(action);
+      entry.endedMs = this.clock();
+      const startedMs = entry.startedMs;
+      onAction(
+        `      ${describeAction(action)}: ran t+${(startedMs / 1000).toFixed(1)}s..t+${(entry.endedMs / 1000).toFixed(1)}s`,
+      );
+    }
+  }
+
+  async #perform(a: ChaosAction): Promise<void> {
+    const target = (): ChaosProcess => {
+      const p = this.processes.find((x) =>
+        a.target === BACKEND ? x === this.#backend : x.name === a.target,
+      );
+      if (!p) throw new Error(`no process ${a.target}`);
+      return p;
+    };
+    switch (a.kind) {
+      case 'kill-node':
+      case 'kill-backend': {
+        const p = target();
+        await p.kill9();
+        // Dead time of the schedule (not a wait for state): how long the process stays down.
+        await new Promise((r) => setTimeout(r, a.durationMs));
+        await p.start();
+        return;
+      }
+      case 'rabbitmq-outage':
+        return this.#rabbitProxy!.outage(a.durationMs);
+      case 'mariadb-outage':
+        return this.#dbProxy!.outage(a.durationMs);
+      case 'cut-clients':
+        await Promise.all(this.#clientProxies.map((p) => p.outage(a.durationMs)));
+        return;
+      case 'pause':
+        return target().pause(a.durationMs);
+    }
+  }
+
+  /** The last fault that began before `atMs` (for failure messages: what preceded a loss). */
+  faultBefore(atMs: number): string {
+    const before = this.log.filter((e) => e.startedMs <= atMs).at(-1);
+    return before
+      ? `${describeAction(before.action)}, ran from t+${(before.startedMs / 1000).toFixed(1)}s`
+      : 'no fault yet';
+  }
+
+  /** Stops every process (SIGCONT + SIGTERM, SIGKILL if needed), the proxies, the broker's queues, the database. */
+  async stop(): Promise<void> {
+    await Promise.allSettled(this.processes.map((p) => p.stop()));
+    const proxies = [...this.#clientProxies, this.#rabbitProxy, this.#dbProxy].filter((p) => p !== undefined);
+    await Promise.allSettled(proxies.map((p) => p.close()));
+    await this.broker.close();
+    await this.db.drop();
+  }
+}
