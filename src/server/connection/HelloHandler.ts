@@ -6,6 +6,14 @@ import { claimPendingResume } from './PendingResumes.ts';
 import { resumeCommitterOf, type ResumeResult } from './ResumeCommitter.ts';
 
 /** Close reasons the official clients and test suites look for (substrings "same MatsSocketSessionId", "does not match"). */
+/**
+ * The close code of a HELLO the store could not serve (an outage: a database restart, a failover). The protocol
+ * names 1011, but every client (ours and the official ones) treats 1011 as the end of the session and rejects
+ * everything outstanding, so an outage would lose the client's messages. 1012 (service restart) makes every
+ * client reconnect, with backoff, and resume the same session once the store answers again.
+ */
+const STORE_FAILURE_CLOSE = 1012;
+
 export const HelloReasons = {
   takeoverLocal:
     'Cannot have two MatsSockets with the same MatsSocketSessionId - closing the previous (from local node)',
@@ -14,7 +22,7 @@ export const HelloReasons = {
   sessionGone: 'HELLO from client asked for reconnect, but given MatsSocketSessionId was gone.',
   wrongUser: 'UserId of existing SessionId does not match currently logged in user.',
   tooManySessions: 'Too many sessions for resolved userId',
-  storeFailure: 'Could not establish Session information in permanent storage',
+  storeFailure: 'Could not establish Session information in permanent storage; reconnect',
 } as const;
 
 const SESSION_ID_ATTEMPTS = 5;
@@ -63,7 +71,7 @@ async function newSession(conn: MatsSocketConnection, hello: C2SHello, userId: s
       core.registry.remove(sessionId, conn);
       if (err instanceof MessageIdAlreadyExistsError && attempt < SESSION_ID_ATTEMPTS) continue;
       conn.log.warn({ err }, 'HELLO: could not register the new session');
-      conn.close(1011, HelloReasons.storeFailure, 'none');
+      conn.close(STORE_FAILURE_CLOSE, HelloReasons.storeFailure, 'none');
       return false;
     }
     if (!registered) {
@@ -141,7 +149,7 @@ async function resumeSession(
     conn.log.warn({ err, sessionId }, 'HELLO: could not unmark attempted outbox messages');
     core.registry.remove(sessionId, conn);
     void core.store.deregisterSessionFromThisNode(sessionId, conn.connectionId).catch(() => undefined);
-    conn.close(1011, HelloReasons.storeFailure, 'none');
+    conn.close(STORE_FAILURE_CLOSE, HelloReasons.storeFailure, 'none');
     return false;
   }
   conn.bindSession(sessionId, 'RECONNECT', userId);
@@ -177,7 +185,7 @@ function refuseResume(
       break;
     case 'failed':
       conn.log.warn({ err: result.error, sessionId }, 'HELLO: could not register the resumed session');
-      conn.close(1011, HelloReasons.storeFailure, 'none');
+      conn.close(STORE_FAILURE_CLOSE, HelloReasons.storeFailure, 'none');
       break;
   }
 }
