@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { DataAccessError, ErrorCode } from '../errors.ts';
 import { dialectOf } from './database.ts';
+import { toDataAccessError } from './sqlErrors.ts';
 
 /** How long a migrator waits for another process's migration to finish, in ms. */
 export const DEFAULT_MIGRATION_LOCK_TIMEOUT_MS = 120_000;
@@ -27,6 +28,18 @@ export async function withMigrationLock<T>(
   const dialect = dialectOf(knex);
   const poolMax = (knex.client as { pool?: { max?: number } }).pool?.max ?? 1;
   if (dialect === 'sqlite' || poolMax < 2) return retryOnCollision(migrate, timeoutMs);
+  return lockedTransaction(knex, dialect, migrate, timeoutMs).catch((err: unknown) => {
+    // The migration's own errors are DataAccessErrors already; a failure to connect or lock is wrapped here.
+    throw toDataAccessError(err, 'taking the migration lock');
+  });
+}
+
+function lockedTransaction<T>(
+  knex: Knex,
+  dialect: 'mysql' | 'postgres',
+  migrate: () => Promise<T>,
+  timeoutMs: number,
+): Promise<T> {
   return knex.transaction(async (trx) => {
     if (dialect === 'mysql') {
       const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));

@@ -460,12 +460,18 @@ describeEachTransport('Transport contract', (broker) => {
       const reconnects = [producer, consumerTransport].map((t) =>
         once(t, 'transport:connected', { signal: AbortSignal.timeout(20_000) }),
       );
+      // RabbitMQ closes a connection some time after `rabbitmqctl` returns: wait for the producer to see it, or
+      // the last third could all be confirmed before it (no failed publish: flaky under load).
+      const producerLost = once(producer, 'transport:disconnected', { signal: AbortSignal.timeout(20_000) });
       let drop: Promise<void> | undefined;
       let failures = 0;
       for (let i = 0; i < K; i++) {
         // Drop while publishing; by two thirds make sure the drop has happened (RabbitMQ's CLI is slow).
         if (i === K / 3) drop = broker().dropConnections();
-        if (i === (2 * K) / 3) await drop;
+        if (i === (2 * K) / 3) {
+          await drop;
+          await producerLost;
+        }
         // Retry until confirmed, with the same message id (receivers de-duplicate).
         for (;;) {
           try {
