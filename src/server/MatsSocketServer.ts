@@ -237,6 +237,7 @@ export class MatsSocketServer {
       await rt.jobs.stop();
       await Promise.allSettled(this.#matsEndpoints.map((e) => e.remove(graceMs)));
       rt.nodeControl.detach();
+      rt.topics.detach();
       await rt.nodeControl.flush();
       await rt.drain(Date.now() + graceMs);
       await this.#gateway.close();

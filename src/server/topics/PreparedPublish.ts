@@ -1,4 +1,5 @@
 import { RawJson } from '../../protocol/encodeFrame.ts';
+import type { TopicReplay } from '../../store/storeTypes.ts';
 import type { OutEnvelope } from '../connection/OutgoingQueue.ts';
 
 /**
@@ -19,4 +20,21 @@ export function pubEnvelope(p: PreparedPublish): OutEnvelope {
   const envelope = JSON.parse(p.envelope) as OutEnvelope;
   if (p.message !== undefined) envelope.msg = new RawJson(p.message);
   return envelope;
+}
+
+/** A publish as the replay log kept it, ready to deliver again (its smid is `<epoch>.<seq>`, BR-1). */
+export function fromLogged(
+  topicId: string,
+  epoch: string,
+  m: TopicReplay['messages'][number],
+): PreparedPublish {
+  const envelope = JSON.parse(m.envelope) as Record<string, unknown>;
+  const smid = `${epoch}.${m.seq}`;
+  return {
+    topicId,
+    smid,
+    seq: m.seq,
+    envelope: JSON.stringify({ ...envelope, smid }),
+    ...(m.messageText !== null ? { message: m.messageText } : {}),
+  };
 }

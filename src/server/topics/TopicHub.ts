@@ -12,6 +12,7 @@ import { currentHandlerScope, type CollectedPublish } from '../messaging/Handler
 import { newSmid } from '../messaging/OutboxWriter.ts';
 import type { ServerCore } from '../ServerCore.ts';
 import type { PreparedPublish } from './PreparedPublish.ts';
+import { TopicContinuity } from './TopicContinuity.ts';
 import { TopicSubscriptions } from './TopicSubscriptions.ts';
 
 export type { PreparedPublish } from './PreparedPublish.ts';
@@ -23,6 +24,7 @@ export type { PreparedPublish } from './PreparedPublish.ts';
  */
 export class TopicHub {
   readonly subscriptions: TopicSubscriptions;
+  readonly #continuity: TopicContinuity;
   readonly #core: ServerCore;
   readonly #factory: MatsFactory;
   readonly #initiator: MatsInitiator;
@@ -36,10 +38,27 @@ export class TopicHub {
       outbox: false,
     });
     this.subscriptions = new TopicSubscriptions(core);
+    this.#continuity = new TopicContinuity({
+      readReplay: (topicId, afterSeq, limit) => core.store.getTopicReplay(topicId, afterSeq, limit),
+      deliver: (p) => this.subscriptions.deliver(p),
+      hasSubscribers: (topicId) => this.subscriptions.hasSubscribers(topicId),
+      replayBatch: core.store.options.topicReplayMaxPerTopic,
+      logger: core.logger,
+    });
   }
 
-  /** Registers the broadcast subscription terminator. */
+  /**
+   * After the broker connection came back: broadcasts sent while it was down were lost for this node, so each
+   * topic with subscribers here reads what it missed from the replay log.
+   */
+  readonly #onConnected = (event: { reconnect: boolean }): void => {
+    if (!event.reconnect || this.#core.isStopped()) return;
+    void this.#core.track(this.#continuity.catchUp());
+  };
+
+  /** Registers the broadcast subscription terminator, and follows broker reconnects (until {@link detach}). */
   register(): MatsEndpoint {
+    this.#factory.options.transport.on('transport:connected', this.#onConnected);
     return this.#factory
       .createInternalEndpoint(this.#endpointId, 'subscriptionTerminator', {
         concurrency: 1,
@@ -48,8 +67,13 @@ export class TopicHub {
         outbox: false,
       })
       .addOnlyStage((_ctx, _state, incoming) => {
-        runOutsideStageContext(() => this.subscriptions.deliver(incoming as PreparedPublish));
+        runOutsideStageContext(() => this.#continuity.receive(incoming as PreparedPublish));
       }, false);
+  }
+
+  /** Stops following broker reconnects (server stop). Idempotent. */
+  detach(): void {
+    this.#factory.options.transport.off('transport:connected', this.#onConnected);
   }
 
   /**

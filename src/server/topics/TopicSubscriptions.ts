@@ -1,7 +1,7 @@
 import type { C2SSub } from '../../protocol/envelopes.ts';
 import type { MatsSocketConnection } from '../connection/MatsSocketConnection.ts';
 import type { ServerCore } from '../ServerCore.ts';
-import { pubEnvelope, type PreparedPublish } from './PreparedPublish.ts';
+import { fromLogged, pubEnvelope, type PreparedPublish } from './PreparedPublish.ts';
 
 /** One subscription of one connection. While the replay lookup runs, live PUBs are buffered (BR-1 step 1). */
 interface Subscription {
@@ -28,6 +28,11 @@ export class TopicSubscriptions {
 
   constructor(core: ServerCore) {
     this.#core = core;
+  }
+
+  /** Whether any connection of this node subscribes to the topic. */
+  hasSubscribers(topic: string): boolean {
+    return (this.#byTopic.get(topic)?.size ?? 0) > 0;
   }
 
   /** Number of subscriptions of a connection. */
@@ -140,15 +145,7 @@ export class TopicSubscriptions {
             break;
           result = 'SUB_OK';
           for (const m of replay.messages) {
-            const envelope = JSON.parse(m.envelope) as Record<string, unknown>;
-            const smidOf = `${replay.epoch}.${m.seq}`;
-            replayed.push({
-              topicId: topic,
-              smid: smidOf,
-              seq: m.seq,
-              envelope: JSON.stringify({ ...envelope, smid: smidOf }),
-              ...(m.messageText !== null ? { message: m.messageText } : {}),
-            });
+            replayed.push(fromLogged(topic, replay.epoch, m));
             lastSeq = m.seq;
           }
           if (replay.messages.length < limit || lastSeq >= replay.lastSeq) break;
