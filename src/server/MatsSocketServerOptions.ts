@@ -75,6 +75,14 @@ export interface ServerLimits {
    * @default 67108864 (64 MiB)
    */
   maxQueuedInboundBytes?: number;
+  /**
+   * Bytes per second a connection may send, on average; over it (beyond `inboundBurstBytes`) its socket is not read
+   * until it is back within the rate. Each MiB a client sends costs the node ~13 ms of CPU (unmask, decode, parse),
+   * so without a rate one connection can keep it busy. @default 4194304 (4 MiB/s)
+   */
+  maxInboundBytesPerSecond?: number;
+  /** Bytes a connection may send at once before `maxInboundBytesPerSecond` applies. @default 16777216 (16 MiB) */
+  inboundBurstBytes?: number;
   /** `clv` is truncated to this many characters for storage. @default 1024 */
   maxClientLibLength?: number;
   /**
@@ -322,6 +330,8 @@ const limitDefaults: Required<ServerLimits> = {
   maxPingIdLength: 256,
   maxSendBufferBytes: 8 * MiB,
   maxQueuedInboundBytes: 64 * MiB,
+  maxInboundBytesPerSecond: 4 * MiB,
+  inboundBurstBytes: 16 * MiB,
   maxClientLibLength: 1024,
   maxEnvelopesPerFrame: 10_000,
   maxIdsPerEnvelope: 5000,
@@ -409,6 +419,8 @@ const positiveFields = new Set<string>([
   'maxInFlightPerNode',
   'maxAckIdsInFlightPerConnection',
   'maxQueuedInboundBytes',
+  'maxInboundBytesPerSecond',
+  'inboundBurstBytes',
   'helloTimeoutMs',
   'sendDrainTimeoutMs',
   'idleTimeoutMs',

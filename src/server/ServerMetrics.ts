@@ -10,7 +10,8 @@ export type ConnectionLimit =
   | 'ping_id_length'
   | 'send_buffer'
   | 'send_drain'
-  | 'inbound_queue';
+  | 'inbound_queue'
+  | 'inbound_rate';
 
 /**
  * The server's instruments, all with low-cardinality labels (`node` and a message type or reason at most):
@@ -80,7 +81,7 @@ export class ServerMetrics {
     });
     this.#limitTrips = m.counter({
       name: 'matssocket_connection_limit_trips_total',
-      help: 'Connections refused, closed, terminated or paused (inbound_queue) by a per-connection resource limit, by limit',
+      help: 'Connections refused, closed, terminated or paused (inbound_queue, inbound_rate) by a per-connection resource limit, by limit',
       labelNames: ['node', 'limit'],
     });
     this.#inboundLimits = m.counter({

@@ -36,7 +36,7 @@ export class AbuseNode {
     this.config = config;
     this.child = spawn(
       process.execPath,
-      ['--expose-gc', '--import', 'tsx', resolve(here, 'abuseNodeProgram.ts')],
+      [...(process.env.ABUSE_NODE_ARGS ?? '').split(' ').filter(Boolean), '--expose-gc', '--import', 'tsx', resolve(here, 'abuseNodeProgram.ts')],
       {
         cwd: repoRoot,
         env: { ...process.env, ABUSE_NODE_CONFIG: JSON.stringify(config) },

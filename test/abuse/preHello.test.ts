@@ -64,7 +64,7 @@ describeAbuse('before HELLO', (kit) => {
       return closed ? `closed ${closed.code} '${closed.reason.slice(0, 60)}'` : 'not closed in 30 s';
     });
     expectNoProblems(
-      closedByProtocol(hostile, '30 MiB frame'),
+      closedByProtocol(hostile, '30 MiB frame', { resetWhileWriting: true }),
       goodClientProblems(r, { peakGrowthMb: PRE_AUTH_PEAK_MB }),
     );
   });

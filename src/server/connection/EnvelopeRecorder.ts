@@ -1,4 +1,5 @@
 import type { MessageEvent } from '../ServerEvents.ts';
+import { detachedPrefix } from '../../util/detachedPrefix.ts';
 
 interface RecordableConnection {
   readonly sessionId: string | undefined;
@@ -91,7 +92,7 @@ export class EnvelopeRecorder {
     for (const field of STRING_FIELDS) {
       const value = kept[field];
       if (value === undefined) continue;
-      if (value.length > max) kept[field] = `${value.slice(0, max)}…`;
+      if (value.length > max) kept[field] = detachedPrefix(value, max, '…');
       chars += kept[field]!.length;
     }
     if (kept.ids) {

@@ -11,6 +11,7 @@ import { EnvelopeRecorder } from './EnvelopeRecorder.ts';
 import { FramePipeline } from './FramePipeline.ts';
 import { OutgoingQueue, type OutEnvelope } from './OutgoingQueue.ts';
 import { SendBufferGuard } from './SendBufferGuard.ts';
+import { InboundFlow } from './InboundRate.ts';
 
 /** docs/protocol.md 7.1. */
 export type ConnectionState = 'OPEN' | 'SESSION_ESTABLISHED' | 'DEREGISTERED' | 'CLOSED';
@@ -63,8 +64,7 @@ export class MatsSocketConnection {
   readonly openedTs: number;
   #lastInboundTs: number;
   #chain: Promise<void> = Promise.resolve();
-  #queuedFrames = 0;
-  #queuedBytes = 0;
+  readonly #inbound: InboundFlow;
   #helloTimer: NodeJS.Timeout | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
@@ -105,6 +105,16 @@ export class MatsSocketConnection {
         this.log.info({ sessionId: this.#sessionId, limit }, reason);
         this.terminate(reason);
       },
+    );
+    this.#inbound = new InboundFlow(
+      ws,
+      {
+        maxQueuedFrames: MAX_QUEUED_FRAMES,
+        maxQueuedInboundBytes: limits.maxQueuedInboundBytes,
+        maxInboundBytesPerSecond: limits.maxInboundBytesPerSecond,
+        inboundBurstBytes: limits.inboundBurstBytes,
+      },
+      (limit) => core.metrics.limitTripped(limit),
     );
     this.out = new OutgoingQueue({
       writeEnvelopes: (envelopes) => void this.writeEnvelopes(envelopes),
@@ -279,33 +289,14 @@ export class MatsSocketConnection {
       return;
     }
     const text = buffer.toString('utf8');
-    // Frames wait here while an earlier one awaits the plugin or the store: bounded by count and by bytes (64
-    // frames of up to 50 MiB each would be 3.2 GB).
-    const bytes = buffer.length;
-    this.#queuedBytes += bytes;
-    if (
-      (++this.#queuedFrames > MAX_QUEUED_FRAMES || this.#queuedBytes > limits.maxQueuedInboundBytes) &&
-      !this.#ws.isPaused
-    ) {
-      this.core.metrics.limitTripped('inbound_queue');
-      this.#ws.pause();
-    }
+    const processed = this.#inbound.admit(buffer.length);
     this.#chain = this.#chain
       .then(() => (this.active ? this.#pipeline.process(text) : undefined))
       .catch((err: unknown) => {
         this.log.error({ err }, 'unexpected error processing a frame');
         this.close(1011, 'Unexpected server error processing a frame');
       })
-      .finally(() => {
-        this.#queuedBytes -= bytes;
-        if (
-          --this.#queuedFrames <= MAX_QUEUED_FRAMES / 2 &&
-          this.#queuedBytes <= limits.maxQueuedInboundBytes / 2 &&
-          this.#ws.isPaused
-        ) {
-          this.#ws.resume();
-        }
-      });
+      .finally(processed);
   }
 
   #onInbound(): void {
@@ -342,6 +333,7 @@ export class MatsSocketConnection {
 
   #stopTimers(): void {
     this.#sendGuard.stop();
+    this.#inbound.stop();
     clearTimeout(this.#helloTimer);
     clearTimeout(this.#idleTimer);
     clearInterval(this.#pingTimer);
