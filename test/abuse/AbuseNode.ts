@@ -36,7 +36,14 @@ export class AbuseNode {
     this.config = config;
     this.child = spawn(
       process.execPath,
-      [...(process.env.ABUSE_NODE_ARGS ?? '').split(' ').filter(Boolean), '--expose-gc', '--import', 'tsx', resolve(here, 'abuseNodeProgram.ts')],
+      [
+        // e.g. ABUSE_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the node under an attack
+        ...(process.env.ABUSE_NODE_ARGS ?? '').split(' ').filter(Boolean),
+        '--expose-gc',
+        '--import',
+        'tsx',
+        resolve(here, 'abuseNodeProgram.ts'),
+      ],
       {
         cwd: repoRoot,
         env: { ...process.env, ABUSE_NODE_CONFIG: JSON.stringify(config) },
