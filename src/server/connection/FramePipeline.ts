@@ -232,10 +232,12 @@ export class FramePipeline {
     for (const e of remaining) {
       if (e.t === 'SUB' || e.t === 'UNSUB') {
         if (e.eid.length > limits.maxTopicIdLength) {
+          conn.core.metrics.inboundLimit('maxTopicIdLength');
           conn.close(1008, `Topic id longer than ${limits.maxTopicIdLength} characters`);
           return;
         }
         if (this.#held.length - this.#heldInfoCount >= limits.reauthHoldMaxSubs) {
+          conn.core.metrics.inboundLimit('reauthHoldMaxSubs');
           conn.close(1008, 'Too many SUB/UNSUB held while waiting for REAUTH');
           return;
         }
@@ -248,6 +250,7 @@ export class FramePipeline {
       }
       const info = e as InformationEnvelope;
       if (++this.#withoutProgress > limits.reauthMaxWithoutProgress) {
+        conn.core.metrics.inboundLimit('reauthMaxWithoutProgress');
         conn.close(1008, 'Too many messages without progress while waiting for REAUTH');
         return;
       }
@@ -260,6 +263,11 @@ export class FramePipeline {
         this.#heldInfoCount++;
         this.#heldBytes += bytes;
       } else {
+        conn.core.metrics.inboundLimit(
+          this.#heldInfoCount >= limits.reauthHoldMaxEnvelopes
+            ? 'reauthHoldMaxEnvelopes'
+            : 'reauthHoldMaxBytes',
+        );
         conn.out.enqueue(
           { t: 'RETRY', cmid: info.cmid, desc: 'Too many messages held while waiting for REAUTH' },
           conn.core.options.timings.ackDelayMs,

@@ -76,6 +76,7 @@ async function newSession(conn: MatsSocketConnection, hello: C2SHello, userId: s
     }
     if (!registered) {
       core.registry.remove(sessionId, conn);
+      core.metrics.inboundLimit('maxSessionsPerUser');
       conn.close(1008, HelloReasons.tooManySessions, 'none');
       return false;
     }
@@ -181,6 +182,7 @@ function refuseResume(
       conn.close(1008, HelloReasons.wrongUser, 'none');
       break;
     case 'tooMany':
+      conn.core.metrics.inboundLimit('maxSessionsPerUser');
       conn.close(1008, HelloReasons.tooManySessions, 'none');
       break;
     case 'failed':

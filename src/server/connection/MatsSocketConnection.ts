@@ -129,7 +129,9 @@ export class MatsSocketConnection {
     ws.on('error', (err) => this.log.debug({ err }, 'WebSocket error'));
     ws.on('close', (code, reason) => this.#onClose(code, reason.toString('utf8')));
     this.#helloTimer = setTimeout(() => {
-      if (this.#state === 'OPEN') this.close(1001, 'no HELLO in time');
+      if (this.#state !== 'OPEN') return;
+      core.metrics.inboundLimit('helloTimeoutMs');
+      this.close(1001, 'no HELLO in time');
     }, core.options.timings.helloTimeoutMs);
   }
 
@@ -285,6 +287,7 @@ export class MatsSocketConnection {
     const limits = this.core.options.limits;
     const max = this.#state === 'OPEN' ? limits.preHelloMaxFrameBytes : limits.maxFrameBytes;
     if (buffer.length > max) {
+      this.core.metrics.inboundLimit(this.#state === 'OPEN' ? 'preHelloMaxFrameBytes' : 'maxFrameBytes');
       this.close(1009, `Frame of ${buffer.length} bytes exceeds the limit of ${max} bytes`);
       return;
     }
@@ -308,13 +311,16 @@ export class MatsSocketConnection {
   #startIdleAndPing(): void {
     const t = this.core.options.timings;
     this.#idleTimer = setTimeout(() => {
-      if (this.established) this.close(1001, 'Idle timeout: no frame from the client in time');
+      if (!this.established) return;
+      this.core.metrics.inboundLimit('idleTimeoutMs');
+      this.close(1001, 'Idle timeout: no frame from the client in time');
     }, t.idleTimeoutMs);
     if (t.wsPingIntervalMs > 0) {
       this.#pingTimer = setInterval(() => {
         if (!this.established) return;
         // The previous ping got no inbound frame in reply: this would be the 2nd ping without one (BR-6, ~50 s).
         if (++this.#unansweredPings >= 2) {
+          this.core.metrics.inboundLimit('wsPingIntervalMs');
           this.log.info(
             { sessionId: this.#sessionId },
             'no answer to 2 WebSocket pings: terminating the connection',

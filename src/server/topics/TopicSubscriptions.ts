@@ -50,10 +50,12 @@ export class TopicSubscriptions {
       return;
     }
     if ([...topic].length > limits.maxTopicIdLength) {
+      core.metrics.inboundLimit('maxTopicIdLength');
       conn.close(1008, `Topic id longer than ${limits.maxTopicIdLength} characters`);
       return;
     }
     if ((subs?.size ?? 0) >= limits.maxTopicsPerConnection) {
+      core.metrics.inboundLimit('maxTopicsPerConnection');
       conn.close(4004, `Too many topics: at most ${limits.maxTopicsPerConnection} per connection`);
       return;
     }

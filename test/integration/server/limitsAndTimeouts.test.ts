@@ -1,7 +1,12 @@
 import { expect } from 'chai';
+import { InMemoryMetrics } from '../../../src/metrics/InMemoryMetrics.ts';
 import { RawClient } from '../../helpers/rawClient.ts';
 import { testAuth } from '../../helpers/startTestCluster.ts';
 import { connectSession, describeEachServerEnv } from './serverTestKit.ts';
+
+/** Every limit that trips is counted, so operators can see an attack (docs/security.md). */
+const limitMetrics = new InMemoryMetrics();
+const tripped = (limit: string): number => limitMetrics.total('matssocket_inbound_limit_total', { limit });
 
 describeEachServerEnv(
   'MatsSocketServer limits and timeouts',
@@ -9,6 +14,7 @@ describeEachServerEnv(
     nodes: 1,
     envs: ['in-memory + SQLite'],
     server: {
+      metrics: limitMetrics,
       limits: {
         maxSessionsPerUser: 3,
         maxTopicsPerConnection: 3,
@@ -26,6 +32,7 @@ describeEachServerEnv(
       const client = await RawClient.connect(node().url);
       const closed = await client.closed();
       expect(closed).to.deep.equal({ code: 1001, reason: 'no HELLO in time' });
+      expect(tripped('helloTimeoutMs')).to.be.at.least(1);
     });
 
     it('BR-6: a client that does not answer WebSocket pings is terminated and its session deregistered', async () => {
@@ -42,6 +49,7 @@ describeEachServerEnv(
       const closed = await client.closed();
       expect(closed.code).to.equal(1006);
       expect(await removed).to.equal('DEREGISTER');
+      expect(tripped('wsPingIntervalMs')).to.be.at.least(1);
       const again = await RawClient.connect(node().url);
       expect((await again.hello(testAuth('standard'), { sid })).sid).to.equal(sid);
       await again.close(4000, 'done');
@@ -54,6 +62,7 @@ describeEachServerEnv(
       fourth.send([{ t: 'HELLO', clv: 'c', an: 'a', av: '1', auth: testAuth('many') }]);
       const closed = await fourth.closed();
       expect(closed).to.deep.equal({ code: 1008, reason: 'Too many sessions for resolved userId' });
+      expect(tripped('maxSessionsPerUser')).to.equal(1);
       // Resuming one of the three is allowed.
       const { sid } = sessions[0]!;
       sessions[0]!.client.terminate();
@@ -68,6 +77,7 @@ describeEachServerEnv(
       client.send([1, 2, 3, 4].map((i) => ({ t: 'SUB', eid: `limit.${i}` })));
       const closed = await client.closed();
       expect(closed.code).to.equal(4004);
+      expect(tripped('maxTopicsPerConnection')).to.equal(1);
     });
 
     it('REAUTH hold: excess information-bearing envelopes get RETRY', async () => {
@@ -83,6 +93,7 @@ describeEachServerEnv(
       );
       await client.nextOfType('REAUTH');
       expect(await client.nextOfType('RETRY')).to.include({ cmid: '3' });
+      expect(tripped('reauthHoldMaxEnvelopes')).to.be.at.least(1);
       client.send([{ t: 'AUTH', auth: testAuth('standard') }]);
       await client.next((e) => e.t === 'ACK' && (e.ids as string[] | undefined)?.join() === '1,2');
       await client.close(4000, 'done');
@@ -95,6 +106,7 @@ describeEachServerEnv(
         client.send([{ t: 'SEND', eid: 'Test.ignoreInIncomingHandler', tid: 'h', cmid: i }]);
       const closed = await client.closed();
       expect(closed.code).to.equal(1008);
+      expect(tripped('reauthMaxWithoutProgress')).to.equal(1);
     });
 
     it('REAUTH hold: too many held SUBs close 1008', async () => {
@@ -105,6 +117,7 @@ describeEachServerEnv(
       ]);
       const closed = await client.closed();
       expect(closed.code).to.equal(1008);
+      expect(tripped('reauthHoldMaxSubs')).to.equal(1);
     });
   },
 );
