@@ -241,6 +241,9 @@ describeMats('Mats flags, topics and the futurizer (statements 29-33)', (env) =>
     });
     expect(await b.waitForReceiving(10_000)).to.equal(true);
     const fut = a.getFuturizer();
+    // The futurizer's reply subscription must be bound first: futurize() waits for it only up to its own timeout,
+    // and a 150 ms request not sent because the binding took longer (RabbitMQ under load) never reached `started`.
+    expect(await a.waitForReceiving(10_000)).to.equal(true);
     const timedOut = fut.futurize('S33t', 'edge', svc, 150, 1).catch((err: unknown) => err);
     const pending = fut.futurize('S33t', 'edge', svc, 10_000, 2).catch((err: unknown) => err);
     const capped = await fut.futurize('S33t', 'edge', svc, 10_000, 3).catch((err: unknown) => err);

@@ -61,8 +61,13 @@ describeEachServerEnv('MatsSocketServer basics', { nodes: 1 }, (ctx) => {
       { t: 'ACK2', cmid: '7' },
     ]);
     expect(await client.nextOfType('ACK2')).to.deep.equal({ t: 'ACK2', smid: resolve.smid });
-    // The ACK of the REQUEST was elided because the reply came first.
-    expect(client.frames.flat().filter((e) => e.t === 'ACK' && e.cmid === '7')).to.have.length(0);
+    // The ACK of the REQUEST is elided when the reply is written within requestAckDelayMs (100 ms; the unit test of
+    // OutgoingQueue pins that); on a loaded machine the ACK may go first. Never both ways round: no ACK after the
+    // RESOLVE, and at most one.
+    const all = client.frames.flat();
+    const acks = all.flatMap((e, i) => (e.t === 'ACK' && e.cmid === '7' ? [i] : []));
+    expect(acks.length).to.be.at.most(1);
+    if (acks.length === 1) expect(acks[0]).to.be.below(all.indexOf(resolve));
     await client.close();
   });
 
