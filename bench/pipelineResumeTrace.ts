@@ -6,9 +6,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { BackendRuns, registerFaultEndpoints } from '../test/faults/faultEndpoints.ts';
-import { createTestDatabase } from '../test/helpers/databases.ts';
-import { startTestCluster } from '../test/helpers/startTestCluster.ts';
+import { BackendRuns, registerFaultEndpoints } from '../harness/faultEndpoints.ts';
+import { createTestDatabase } from '../harness/databases.ts';
+import { startTestCluster } from '../harness/startTestCluster.ts';
 import { openSession, pooled } from './pipeline/scale.ts';
 
 const { values: args } = parseArgs({ options: { n: { type: 'string', default: '1000' } } });

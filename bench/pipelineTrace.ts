@@ -8,8 +8,8 @@
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { WebSocket } from 'ws';
-import { createTestDatabase } from '../test/helpers/databases.ts';
-import { testAuth } from '../test/helpers/startTestCluster.ts';
+import { createTestDatabase } from '../harness/databases.ts';
+import { testAuth } from '../harness/startTestCluster.ts';
 import { startBenchCluster } from './pipeline/benchCluster.ts';
 
 const { values: args } = parseArgs({

@@ -2,9 +2,9 @@ import { performance } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
 import { SqlClusterStore } from '../../src/store/SqlClusterStore.ts';
 import type { OutboxMessageInput } from '../../src/store/storeTypes.ts';
-import { NodeProcess } from '../../test/faults/NodeProcess.ts';
-import type { FaultNodeConfig } from '../../test/faults/faultNodeProgram.ts';
-import { testAuth } from '../../test/helpers/startTestCluster.ts';
+import { NodeProcess } from '../../harness/NodeProcess.ts';
+import type { FaultNodeConfig } from '../../harness/faultNodeProgram.ts';
+import { testAuth } from '../../harness/startTestCluster.ts';
 import { pooled } from './scale.ts';
 
 /** One raw session that ACKs every SEND it gets and counts first deliveries and repeats. */

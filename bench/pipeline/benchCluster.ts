@@ -1,6 +1,6 @@
-import { BackendRuns, registerFaultEndpoints } from '../../test/faults/faultEndpoints.ts';
-import type { TestDatabase } from '../../test/helpers/databases.ts';
-import { startTestCluster, type TestCluster } from '../../test/helpers/startTestCluster.ts';
+import { BackendRuns, registerFaultEndpoints } from '../../harness/faultEndpoints.ts';
+import type { TestDatabase } from '../../harness/databases.ts';
+import { startTestCluster, type TestCluster } from '../../harness/startTestCluster.ts';
 
 /**
  * The pipeline benches' cluster: two nodes in this process on RabbitMQ and `db`, each with the backend endpoints

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
-import type { NodeProcess } from '../../test/faults/NodeProcess.ts';
-import { testAuth } from '../../test/helpers/startTestCluster.ts';
+import type { NodeProcess } from '../../harness/NodeProcess.ts';
+import { testAuth } from '../../harness/startTestCluster.ts';
 import { cpuMsOf } from './cpu.ts';
 
 /** Resident set size of a process, bytes (Linux /proc). */

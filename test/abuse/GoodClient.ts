@@ -2,7 +2,7 @@ import { WebSocket } from 'ws';
 import { MatsSocketClient } from '../../src/client/MatsSocketClient.ts';
 import type { WebSocketConstructor } from '../../src/client/WebSocketLike.ts';
 import { fastClientTimings } from '../helpers/clientKit.ts';
-import { testAuth } from '../helpers/startTestCluster.ts';
+import { testAuth } from '../../harness/startTestCluster.ts';
 import { AbuseEndpoints, type AbuseEchoReply } from './abuseEndpoints.ts';
 
 /** What the well-behaved client saw during one test. */

@@ -1,10 +1,10 @@
 import { expect } from 'chai';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
+import { createTestDatabase, type TestDatabase } from '../../harness/databases.ts';
 import { RawClient, type RawClientOptions } from '../helpers/rawClient.ts';
-import { serviceUrls } from '../helpers/services.ts';
-import { requireClusterServices } from '../helpers/startTestCluster.ts';
-import { createTestBroker, type TestBroker } from '../helpers/transports.ts';
-import { runId } from '../hooks.ts';
+import { serviceUrls } from '../../harness/services.ts';
+import { requireClusterServices } from '../../harness/startTestCluster.ts';
+import { createTestBroker, type TestBroker } from '../../harness/transports.ts';
+import { runId } from '../../harness/runState.ts';
 import { AbuseNode } from './AbuseNode.ts';
 import { GoodClient, percentile, type GoodClientFigures } from './GoodClient.ts';
 

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { constants as zlibConstants, deflateRawSync } from 'node:zlib';
 import type { RawClient } from '../helpers/rawClient.ts';
-import { testAuth } from '../helpers/startTestCluster.ts';
+import { testAuth } from '../../harness/startTestCluster.ts';
 
 /** Close codes by which the protocol contains a misbehaving client (docs/protocol.md section 6). */
 export const CONTAINING_CLOSE_CODES: readonly number[] = [1001, 1008, 1009, 1011, 1013, 4004];

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { RawClient } from '../helpers/rawClient.ts';
-import { testAuth } from '../helpers/startTestCluster.ts';
+import { testAuth } from '../../harness/startTestCluster.ts';
 import type { AbuseNode } from './AbuseNode.ts';
 import { describeAbuse, expectNoProblems, goodClientProblems } from './abuseKit.ts';
 import { describeHostile, rawTextFrame, writeRaw } from './hostile.ts';

@@ -1,8 +1,8 @@
-import { createTestBroker, type TestBroker } from '../helpers/transports.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
+import { createTestBroker, type TestBroker } from '../../harness/transports.ts';
+import { createTestDatabase, type TestDatabase } from '../../harness/databases.ts';
 import { freePorts } from '../helpers/clientKit.ts';
-import { serviceUrls } from '../helpers/services.ts';
-import { runId } from '../hooks.ts';
+import { serviceUrls } from '../../harness/services.ts';
+import { runId } from '../../harness/runState.ts';
 import { OutageProxy } from '../faults/OutageProxy.ts';
 import { ChaosProcess } from './ChaosProcess.ts';
 import { BACKEND, describeAction, type ChaosAction } from './chaosSchedule.ts';

@@ -1,7 +1,7 @@
 import { eventually } from '../helpers/clientKit.ts';
-import { requireService } from '../helpers/services.ts';
-import { testAuth } from '../helpers/startTestCluster.ts';
-import { runId } from '../hooks.ts';
+import { requireService } from '../../harness/services.ts';
+import { testAuth } from '../../harness/startTestCluster.ts';
+import { runId } from '../../harness/runState.ts';
 import { LoadRun, type LoadAccounting } from '../faults/LoadRun.ts';
 import { ChaosCluster } from './ChaosCluster.ts';
 import {

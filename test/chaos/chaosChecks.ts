@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { inflateSync } from 'node:zlib';
 import type { Knex } from 'knex';
 import { dlqName } from '../../src/mats/MatsWire.ts';
-import type { TestBroker } from '../helpers/transports.ts';
+import type { TestBroker } from '../../harness/transports.ts';
 import { ChaosIds } from './chaosEndpoints.ts';
 
 /** Rows of a table. */

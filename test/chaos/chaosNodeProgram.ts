@@ -9,7 +9,7 @@ import { MatsFactory } from '../../src/mats/MatsFactory.ts';
 import { MatsSocketServer } from '../../src/server/MatsSocketServer.ts';
 import { createDatabase } from '../../src/store/database.ts';
 import { SqlClusterStore } from '../../src/store/SqlClusterStore.ts';
-import { testAuthPlugin } from '../helpers/startTestCluster.ts';
+import { testAuthPlugin } from '../../harness/startTestCluster.ts';
 import { registerNodeEndpoints, stderrLogger, type ChaosProgramConfig } from './chaosEndpoints.ts';
 
 const logger = stderrLogger();

@@ -10,9 +10,9 @@ import { startDemoNode, type DemoNode } from '../../src/cli/demo/startDemoNode.t
 import { readMainNodeConfig } from '../../src/cli/nodeConfig.ts';
 import { silentLogger, type Logger } from '../../src/logging.ts';
 import { TerminatorInbox, eventually, nextEvent, useClientPool } from '../helpers/clientKit.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
-import { requireService, serviceUrls } from '../helpers/services.ts';
-import { createTestBroker, testTransportKinds, type TestBroker } from '../helpers/transports.ts';
+import { createTestDatabase, type TestDatabase } from '../../harness/databases.ts';
+import { requireService, serviceUrls } from '../../harness/services.ts';
+import { createTestBroker, testTransportKinds, type TestBroker } from '../../harness/transports.ts';
 
 interface Overview {
   node: string;

@@ -4,7 +4,7 @@ import type { MatsSocketClientOptions } from '../../src/client/clientOptions.ts'
 import { MatsSocketClient } from '../../src/client/MatsSocketClient.ts';
 import type { WebSocketConstructor } from '../../src/client/WebSocketLike.ts';
 import { fastClientTimings } from '../helpers/clientKit.ts';
-import type { EchoReply } from './faultEndpoints.ts';
+import type { EchoReply } from '../../harness/faultEndpoints.ts';
 
 /** Per-request accounting of a run: every request has a unique id; replies are counted per id on three levels. */
 export interface LoadAccounting {

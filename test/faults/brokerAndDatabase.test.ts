@@ -1,13 +1,13 @@
 import { expect } from 'chai';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
+import { createTestDatabase, type TestDatabase } from '../../harness/databases.ts';
 import {
   requireClusterServices,
   startTestCluster,
   testAuth,
   type TestCluster,
-} from '../helpers/startTestCluster.ts';
-import { runId } from '../hooks.ts';
-import { BackendRuns, registerFaultEndpoints } from './faultEndpoints.ts';
+} from '../../harness/startTestCluster.ts';
+import { runId } from '../../harness/runState.ts';
+import { BackendRuns, registerFaultEndpoints } from '../../harness/faultEndpoints.ts';
 import { killDatabaseConnections } from './faultKit.ts';
 import { expectExactlyOnce, LoadRun, summary, until } from './LoadRun.ts';
 

@@ -1,6 +1,6 @@
 import { createDatabase } from '../../src/store/database.ts';
-import type { TestDatabase } from '../helpers/databases.ts';
-import { serviceUrls } from '../helpers/services.ts';
+import type { TestDatabase } from '../../harness/databases.ts';
+import { serviceUrls } from '../../harness/services.ts';
 
 /**
  * Kills (`KILL <id>`) every MariaDB connection using the test database, as a server-side failure or a DBA would.

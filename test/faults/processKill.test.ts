@@ -1,11 +1,11 @@
 import { expect } from 'chai';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
-import { requireClusterServices, testAuth } from '../helpers/startTestCluster.ts';
-import { serviceUrls } from '../helpers/services.ts';
-import { createTestBroker, type TestBroker } from '../helpers/transports.ts';
-import { runId } from '../hooks.ts';
+import { createTestDatabase, type TestDatabase } from '../../harness/databases.ts';
+import { requireClusterServices, testAuth } from '../../harness/startTestCluster.ts';
+import { serviceUrls } from '../../harness/services.ts';
+import { createTestBroker, type TestBroker } from '../../harness/transports.ts';
+import { runId } from '../../harness/runState.ts';
 import { LoadRun, summary, until } from './LoadRun.ts';
-import { NodeProcess } from './NodeProcess.ts';
+import { NodeProcess } from '../../harness/NodeProcess.ts';
 
 describe('Faults: kill -9 of one of two node processes mid-run [RabbitMQ + MariaDB]', function () {
   this.timeout(90_000);

@@ -1,16 +1,16 @@
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { createDatabase } from '../../src/store/database.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
+import { createTestDatabase, type TestDatabase } from '../../harness/databases.ts';
 import {
   requireClusterServices,
   startTestCluster,
   testAuth,
   type TestCluster,
-} from '../helpers/startTestCluster.ts';
-import { serviceUrls } from '../helpers/services.ts';
-import { runId } from '../hooks.ts';
-import { BackendRuns, registerFaultEndpoints } from './faultEndpoints.ts';
+} from '../../harness/startTestCluster.ts';
+import { serviceUrls } from '../../harness/services.ts';
+import { runId } from '../../harness/runState.ts';
+import { BackendRuns, registerFaultEndpoints } from '../../harness/faultEndpoints.ts';
 import { expectExactlyOnce, LoadRun, summary, until, type LoadAccounting } from './LoadRun.ts';
 import { OutageProxy } from './OutageProxy.ts';
 

@@ -7,18 +7,18 @@ import { ErrorCode } from '../../src/errors.ts';
 import { MatsSocketClient } from '../../src/client/MatsSocketClient.ts';
 import { dlqName } from '../../src/mats/MatsWire.ts';
 import { fastClientTimings } from '../helpers/clientKit.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
+import { createTestDatabase, type TestDatabase } from '../../harness/databases.ts';
 import { RawClient } from '../helpers/rawClient.ts';
 import {
   requireClusterServices,
   startTestCluster,
   testAuth,
   type TestCluster,
-} from '../helpers/startTestCluster.ts';
-import { runId } from '../hooks.ts';
+} from '../../harness/startTestCluster.ts';
+import { runId } from '../../harness/runState.ts';
 import { SERVER_ENVS } from '../integration/server/serverTestKit.ts';
-import { testTransportKinds } from '../helpers/transports.ts';
-import { BackendRuns, registerFaultEndpoints } from './faultEndpoints.ts';
+import { testTransportKinds } from '../../harness/transports.ts';
+import { BackendRuns, registerFaultEndpoints } from '../../harness/faultEndpoints.ts';
 import { LoadRun, percentile, summary, until } from './LoadRun.ts';
 import WebSocket from 'ws';
 

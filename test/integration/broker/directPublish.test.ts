@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import * as amqp from 'amqplib';
 import { directPublisher, encodePublishesDirectly } from '../../../src/broker/directPublish.ts';
-import { requireService, serviceUrls } from '../../helpers/services.ts';
+import { requireService, serviceUrls } from '../../../harness/services.ts';
 import { uniqueId } from './transportTestUtil.ts';
 
 // The unit tests prove the bytes; this proves the installed amqplib still has the internals both shortcuts hook

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { Transport } from '../../../src/broker/Transport.ts';
-import { requireService } from '../../helpers/services.ts';
-import { createTestBroker, testTransportKinds, type TestBroker } from '../../helpers/transports.ts';
+import { requireService } from '../../../harness/services.ts';
+import { createTestBroker, testTransportKinds, type TestBroker } from '../../../harness/transports.ts';
 
 // The helper every reconnect test stands on: it must close every connection of the suite, although each transport
 // has a consume and a publish connection and closes its other one as soon as the first is dropped (while the helper

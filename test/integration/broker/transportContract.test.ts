@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { expect } from 'chai';
 import type { Delivery, Transport } from '../../../src/broker/Transport.ts';
 import { ErrorCode, TransportError } from '../../../src/errors.ts';
-import { describeEachTransport, type TestTransportOptions } from '../../helpers/transports.ts';
+import { describeEachTransport, type TestTransportOptions } from '../../../harness/transports.ts';
 import {
   collector,
   elapse,

@@ -2,8 +2,8 @@ import { expect } from 'chai';
 import { checkStartupTargets } from '../../../src/cli/startupCheck.ts';
 import { ErrorCode, MatsSocketError } from '../../../src/errors.ts';
 import { parseDatabaseUrl } from '../../../src/store/database.ts';
-import { runId } from '../../hooks.ts';
-import { requireService, serviceUrls } from '../../helpers/services.ts';
+import { runId } from '../../../harness/runState.ts';
+import { requireService, serviceUrls } from '../../../harness/services.ts';
 
 const sqlite = parseDatabaseUrl('sqlite::memory:');
 

@@ -5,14 +5,14 @@ import type { MatsFactory } from '../../../src/mats/MatsFactory.ts';
 import type { MatsSocketServer } from '../../../src/server/MatsSocketServer.ts';
 import type { Dialect } from '../../../src/store/database.ts';
 import { sleep } from '../../../src/cli/compat/compatDtos.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/databases.ts';
+import { createTestDatabase, type TestDatabase } from '../../../harness/databases.ts';
 import {
   requireClusterServices,
   startTestCluster,
   type StartTestClusterOptions,
   type TestCluster,
-} from '../../helpers/startTestCluster.ts';
-import { testTransportKinds, type TransportKind } from '../../helpers/transports.ts';
+} from '../../../harness/startTestCluster.ts';
+import { testTransportKinds, type TransportKind } from '../../../harness/transports.ts';
 
 /** Where the client suites run: in-memory + SQLite always; RabbitMQ + MariaDB unless TEST_TRANSPORTS excludes it. */
 export const CLIENT_ENVS: readonly { transport: TransportKind; dialect: Dialect; label: string }[] = [

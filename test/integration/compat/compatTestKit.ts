@@ -3,9 +3,9 @@ import { startCompatServer } from '../../../src/cli/compat/startCompatServer.ts'
 import type { NodeAssembly } from '../../../src/cli/NodeAssembly.ts';
 import { readCompatServerConfig } from '../../../src/cli/nodeConfig.ts';
 import { freePorts } from '../../helpers/clientKit.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/databases.ts';
-import { requireService, serviceUrls } from '../../helpers/services.ts';
-import { createTestBroker, testTransportKinds, type TestBroker } from '../../helpers/transports.ts';
+import { createTestDatabase, type TestDatabase } from '../../../harness/databases.ts';
+import { requireService, serviceUrls } from '../../../harness/services.ts';
+import { createTestBroker, testTransportKinds, type TestBroker } from '../../../harness/transports.ts';
 
 /** The configurations the compatibility server suites run in (docs/compat-test-server.md 8). */
 export const COMPAT_ENVS = [

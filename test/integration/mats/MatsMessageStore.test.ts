@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { OutgoingMessage } from '../../../src/broker/Transport.ts';
 import { MatsMessageStore } from '../../../src/store/MatsMessageStore.ts';
-import { describeEachDatabase } from '../../helpers/databases.ts';
+import { describeEachDatabase } from '../../../harness/databases.ts';
 
 function message(id: string, body: Buffer = Buffer.from(`{"id":"${id}"}`)) {
   const m: OutgoingMessage = {

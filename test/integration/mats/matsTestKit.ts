@@ -4,8 +4,8 @@ import { MatsFactory } from '../../../src/mats/MatsFactory.ts';
 import type { MatsFactoryOptions } from '../../../src/mats/MatsFactoryOptions.ts';
 import { MatsMessageStore } from '../../../src/store/MatsMessageStore.ts';
 import type { Dialect } from '../../../src/store/database.ts';
-import { createTestDatabase, dialectLabel, type TestDatabase } from '../../helpers/databases.ts';
-import { requireService } from '../../helpers/services.ts';
+import { createTestDatabase, dialectLabel, type TestDatabase } from '../../../harness/databases.ts';
+import { requireService } from '../../../harness/services.ts';
 import {
   createTestBroker,
   testTransportKinds,
@@ -13,7 +13,7 @@ import {
   type TestBroker,
   type TestTransportOptions,
   type TransportKind,
-} from '../../helpers/transports.ts';
+} from '../../../harness/transports.ts';
 
 /** One environment the Mats statements run in: a transport kind plus a database dialect. */
 export interface MatsEnvKind {

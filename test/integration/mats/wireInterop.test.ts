@@ -2,8 +2,8 @@ import { inflateSync } from 'node:zlib';
 import * as amqp from 'amqplib';
 import { expect } from 'chai';
 import { MatsFactory } from '../../../src/mats/MatsFactory.ts';
-import { requireService, serviceUrls } from '../../helpers/services.ts';
-import { createTestBroker, testTransportKinds, type TestBroker } from '../../helpers/transports.ts';
+import { requireService, serviceUrls } from '../../../harness/services.ts';
+import { createTestBroker, testTransportKinds, type TestBroker } from '../../../harness/transports.ts';
 
 interface Reply {
   body: Record<string, unknown>;

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { RawClient, type Envelope } from '../../helpers/rawClient.ts';
-import { testAuth } from '../../helpers/startTestCluster.ts';
+import { testAuth } from '../../../harness/startTestCluster.ts';
 import { connectSession, describeEachServerEnv } from '../server/serverTestKit.ts';
 import { INJECTION_IDS, storeTableNames } from './securityKit.ts';
 

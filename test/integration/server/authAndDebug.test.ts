@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { RawClient } from '../../helpers/rawClient.ts';
-import { testAuth } from '../../helpers/startTestCluster.ts';
+import { testAuth } from '../../../harness/startTestCluster.ts';
 import { connectSession, describeEachServerEnv, waitAnswered } from './serverTestKit.ts';
 
 describeEachServerEnv('MatsSocketServer authentication lifecycle and debug options', { nodes: 1 }, (ctx) => {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { DataAccessError } from '../../../src/errors.ts';
 import { RawClient } from '../../helpers/rawClient.ts';
-import { testAuth } from '../../helpers/startTestCluster.ts';
+import { testAuth } from '../../../harness/startTestCluster.ts';
 import { connectSession, describeEachServerEnv, waitAnswered } from './serverTestKit.ts';
 
 describeEachServerEnv('MatsSocketServer basics', { nodes: 1 }, (ctx) => {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { Socket } from 'node:net';
 import { RawClient, type Envelope } from '../../helpers/rawClient.ts';
-import { testAuth } from '../../helpers/startTestCluster.ts';
+import { testAuth } from '../../../harness/startTestCluster.ts';
 import { describeEachServerEnv } from './serverTestKit.ts';
 
 /** Bytes the client's TCP socket has read so far (ws keeps the socket private). */

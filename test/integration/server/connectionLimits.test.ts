@@ -4,7 +4,7 @@ import { InMemoryMetrics } from '../../../src/metrics/InMemoryMetrics.ts';
 import type { SessionRemovedEvent } from '../../../src/server/ServerEvents.ts';
 import type { MatsSocketServer } from '../../../src/server/MatsSocketServer.ts';
 import { HandshakeRefusedError, RawClient } from '../../helpers/rawClient.ts';
-import { testAuth, testAuthPlugin } from '../../helpers/startTestCluster.ts';
+import { testAuth, testAuthPlugin } from '../../../harness/startTestCluster.ts';
 import { connectSession, describeEachServerEnv, waitAnswered } from './serverTestKit.ts';
 
 const KiB = 1024;

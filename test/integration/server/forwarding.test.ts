@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { RawClient } from '../../helpers/rawClient.ts';
-import { testAuth } from '../../helpers/startTestCluster.ts';
+import { testAuth } from '../../../harness/startTestCluster.ts';
 import { connectSession, describeEachServerEnv } from './serverTestKit.ts';
 
 // The attempt marks of delivered rows gather for `storeBatchWindowMs` (fewer transactions under load), and a

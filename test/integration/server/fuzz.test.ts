@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { deflateForWebSocket, rawTextFrame, writeRaw } from '../../abuse/hostile.ts';
 import { RawClient } from '../../helpers/rawClient.ts';
-import { testAuth } from '../../helpers/startTestCluster.ts';
+import { testAuth } from '../../../harness/startTestCluster.ts';
 import { connectSession, describeEachServerEnv } from './serverTestKit.ts';
 
 /** mulberry32: a small seeded PRNG, so a failing run can be repeated with FUZZ_SEED. */

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import { HandshakeRefusedError, RawClient } from '../../helpers/rawClient.ts';
-import { testAuth, testAuthPlugin } from '../../helpers/startTestCluster.ts';
+import { testAuth, testAuthPlugin } from '../../../harness/startTestCluster.ts';
 import { describeEachServerEnv } from './serverTestKit.ts';
 
 describeEachServerEnv(

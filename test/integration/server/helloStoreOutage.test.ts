@@ -3,7 +3,7 @@ import { DataAccessError } from '../../../src/errors.ts';
 import type { SqlClusterStore } from '../../../src/store/SqlClusterStore.ts';
 import { useClientPool } from '../../helpers/clientKit.ts';
 import { RawClient } from '../../helpers/rawClient.ts';
-import { testAuth } from '../../helpers/startTestCluster.ts';
+import { testAuth } from '../../../harness/startTestCluster.ts';
 import { describeEachServerEnv } from './serverTestKit.ts';
 
 /** Makes the next `times` calls of a store method fail as a database outage would. */

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { InMemoryMetrics } from '../../../src/metrics/InMemoryMetrics.ts';
 import { RawClient } from '../../helpers/rawClient.ts';
-import { testAuth } from '../../helpers/startTestCluster.ts';
+import { testAuth } from '../../../harness/startTestCluster.ts';
 import { connectSession, describeEachServerEnv } from './serverTestKit.ts';
 
 /** Every limit that trips is counted, so operators can see an attack (docs/security.md). */

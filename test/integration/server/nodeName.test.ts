@@ -7,10 +7,10 @@ import { ErrorCode, NodeNameInUseError } from '../../../src/errors.ts';
 import { silentLogger } from '../../../src/logging.ts';
 import { parseDatabaseUrl } from '../../../src/store/database.ts';
 import { randomId } from '../../../src/util/ids.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/databases.ts';
+import { createTestDatabase, type TestDatabase } from '../../../harness/databases.ts';
 import { RawClient } from '../../helpers/rawClient.ts';
-import { requireService } from '../../helpers/services.ts';
-import { testAuth, testAuthPlugin } from '../../helpers/startTestCluster.ts';
+import { requireService } from '../../../harness/services.ts';
+import { testAuth, testAuthPlugin } from '../../../harness/startTestCluster.ts';
 import { connectSession, describeEachServerEnv } from './serverTestKit.ts';
 import { expectRejection } from '../store/storeFixture.ts';
 

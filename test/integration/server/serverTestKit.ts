@@ -1,7 +1,7 @@
 import type { MatsFactory } from '../../../src/mats/MatsFactory.ts';
 import type { MatsSocketServer } from '../../../src/server/MatsSocketServer.ts';
 import type { IncomingContext } from '../../../src/server/messaging/EndpointTypes.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/databases.ts';
+import { createTestDatabase, type TestDatabase } from '../../../harness/databases.ts';
 import { RawClient, type Envelope } from '../../helpers/rawClient.ts';
 import {
   requireClusterServices,
@@ -9,8 +9,8 @@ import {
   testAuth,
   type StartTestClusterOptions,
   type TestCluster,
-} from '../../helpers/startTestCluster.ts';
-import { testTransportKinds, type TransportKind } from '../../helpers/transports.ts';
+} from '../../../harness/startTestCluster.ts';
+import { testTransportKinds, type TransportKind } from '../../../harness/transports.ts';
 import type { Dialect } from '../../../src/store/database.ts';
 
 export interface DataTO {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { RawClient } from '../../helpers/rawClient.ts';
-import { testAuth, testAuthPlugin } from '../../helpers/startTestCluster.ts';
+import { testAuth, testAuthPlugin } from '../../../harness/startTestCluster.ts';
 import { connectSession, describeEachServerEnv } from './serverTestKit.ts';
 
 /** A HELLO naming a session it does not own (docs/protocol.md 8.3) must change nothing for that session. */

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { ErrorCode, MessageIdAlreadyExistsError, SessionNotFoundError } from '../../../src/errors.ts';
 import type { OutboxMessageInput } from '../../../src/store/storeTypes.ts';
-import { describeEachDatabase } from '../../helpers/databases.ts';
+import { describeEachDatabase } from '../../../harness/databases.ts';
 import { expectRejection, newSession, sid, useStoreFixture } from './storeFixture.ts';
 
 function msg(sessionId: string, smid: string, over: Partial<OutboxMessageInput> = {}): OutboxMessageInput {

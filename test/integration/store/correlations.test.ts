@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { MessageIdAlreadyExistsError } from '../../../src/errors.ts';
 import type { SqlClusterStore } from '../../../src/store/SqlClusterStore.ts';
 import type { RequestCorrelationInput } from '../../../src/store/storeTypes.ts';
-import { describeEachDatabase } from '../../helpers/databases.ts';
+import { describeEachDatabase } from '../../../harness/databases.ts';
 import { expectRejection, newSession, sid, useStoreFixture } from './storeFixture.ts';
 
 describeEachDatabase('ClusterStoreAndForward request correlations', (db) => {

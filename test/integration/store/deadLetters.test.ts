@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { OutboxMessageInput } from '../../../src/store/storeTypes.ts';
-import { describeEachDatabase } from '../../helpers/databases.ts';
+import { describeEachDatabase } from '../../../harness/databases.ts';
 import { newSession, sid, useStoreFixture } from './storeFixture.ts';
 
 function msg(sessionId: string, smid: string, over: Partial<OutboxMessageInput> = {}): OutboxMessageInput {

@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { DataAccessError, ErrorCode } from '../../../src/errors.ts';
 import { createDatabase } from '../../../src/store/database.ts';
 import { SqlClusterStore } from '../../../src/store/SqlClusterStore.ts';
-import { describeEachDatabase } from '../../helpers/databases.ts';
-import { requireService, serviceUrls } from '../../helpers/services.ts';
+import { describeEachDatabase } from '../../../harness/databases.ts';
+import { requireService, serviceUrls } from '../../../harness/services.ts';
 import { expectRejection, newSession, storeMigrationSets } from './storeFixture.ts';
 import { migrateLatest } from '../../../src/store/migrate.ts';
 

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { migrateLatest, schemaStatus } from '../../../src/store/migrate.ts';
-import { describeEachDatabase } from '../../helpers/databases.ts';
+import { describeEachDatabase } from '../../../harness/databases.ts';
 
 describeEachDatabase('migrations by nodes booting together', (db) => {
   it('three processes migrating a fresh database at once all succeed; the migrations are applied once', async () => {

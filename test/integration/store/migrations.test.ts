@@ -13,8 +13,8 @@ import {
   verifySchemaLatest,
 } from '../../../src/store/migrate.ts';
 import { SqlClusterStore } from '../../../src/store/SqlClusterStore.ts';
-import { describeEachDatabase } from '../../helpers/databases.ts';
-import { runId } from '../../hooks.ts';
+import { describeEachDatabase } from '../../../harness/databases.ts';
+import { runId } from '../../../harness/runState.ts';
 import { expectRejection, newSession, storeMigrationSets } from './storeFixture.ts';
 
 interface IndexInfo {

@@ -4,7 +4,7 @@ import { migrateLatest } from '../../../src/store/migrate.ts';
 import type { SqlClusterStore } from '../../../src/store/SqlClusterStore.ts';
 import { randomId } from '../../../src/util/ids.ts';
 import { eventually } from '../../helpers/clientKit.ts';
-import { describeEachDatabase } from '../../helpers/databases.ts';
+import { describeEachDatabase } from '../../../harness/databases.ts';
 import { expectRejection, newSession, useStoreFixture } from './storeFixture.ts';
 
 /** No heartbeat during a test unless it asks for one: liveliness then moves only with the test clock. */

@@ -3,8 +3,8 @@ import type { Knex } from 'knex';
 import { migrateLatest } from '../../../src/store/migrate.ts';
 import { SqlClusterStore } from '../../../src/store/SqlClusterStore.ts';
 import { randomId } from '../../../src/util/ids.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/databases.ts';
-import { requireService } from '../../helpers/services.ts';
+import { createTestDatabase, type TestDatabase } from '../../../harness/databases.ts';
+import { requireService } from '../../../harness/services.ts';
 import { storeMigrationSets, TestClock } from './storeFixture.ts';
 
 const DAY = 86_400_000;

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { SessionNotFoundError } from '../../../src/errors.ts';
 import type { SqlClusterStore } from '../../../src/store/SqlClusterStore.ts';
-import { describeEachDatabase } from '../../helpers/databases.ts';
+import { describeEachDatabase } from '../../../harness/databases.ts';
 import { expectRejection, newSession, useStoreFixture } from './storeFixture.ts';
 
 describeEachDatabase('ClusterStoreAndForward races with session close', (db) => {

@@ -6,7 +6,7 @@ import {
   WrongUserError,
 } from '../../../src/errors.ts';
 import { randomId } from '../../../src/util/ids.ts';
-import { describeEachDatabase } from '../../helpers/databases.ts';
+import { describeEachDatabase } from '../../../harness/databases.ts';
 import { expectRejection, newSession, sid, useStoreFixture } from './storeFixture.ts';
 
 describeEachDatabase('ClusterStoreAndForward sessions', (db) => {

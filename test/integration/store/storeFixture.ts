@@ -6,8 +6,8 @@ import { SqlClusterStore } from '../../../src/store/SqlClusterStore.ts';
 import type { StoreOptions } from '../../../src/store/StoreOptions.ts';
 import type { SessionRegistrationInput } from '../../../src/store/storeTypes.ts';
 import { randomId } from '../../../src/util/ids.ts';
-import type { TestDatabase } from '../../helpers/databases.ts';
-import { runId } from '../../hooks.ts';
+import type { TestDatabase } from '../../../harness/databases.ts';
+import { runId } from '../../../harness/runState.ts';
 
 /** Only the MatsSocket store's set: these suites test the store, not the Mats layer's migrations. */
 export const storeMigrationSets = defaultMigrationSets().slice(0, 1);

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { randomId } from '../../../src/util/ids.ts';
-import { describeEachDatabase } from '../../helpers/databases.ts';
+import { describeEachDatabase } from '../../../harness/databases.ts';
 import { useStoreFixture } from './storeFixture.ts';
 
 describeEachDatabase('ClusterStoreAndForward topic replay log', (db) => {

@@ -1,5 +1,5 @@
-import type { MatsFactory } from '../../src/mats/MatsFactory.ts';
-import type { MatsSocketServer } from '../../src/server/MatsSocketServer.ts';
+import type { MatsFactory } from '../src/mats/MatsFactory.ts';
+import type { MatsSocketServer } from '../src/server/MatsSocketServer.ts';
 
 /** What `Fault.echo` replies: the request's id, the node whose backend ran it. */
 export interface EchoReply {

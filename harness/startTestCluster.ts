@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
-import type { Logger } from '../../src/logging.ts';
-import { MatsFactory } from '../../src/mats/MatsFactory.ts';
-import type { MatsFactoryOptions } from '../../src/mats/MatsFactoryOptions.ts';
-import { ALL_DEBUG_OPTIONS } from '../../src/protocol/debugOptions.ts';
+import type { Logger } from '../src/logging.ts';
+import { MatsFactory } from '../src/mats/MatsFactory.ts';
+import type { MatsFactoryOptions } from '../src/mats/MatsFactoryOptions.ts';
+import { ALL_DEBUG_OPTIONS } from '../src/protocol/debugOptions.ts';
 import {
   authenticated,
   invalidAuthentication,
@@ -10,12 +10,12 @@ import {
   type AuthenticationPlugin,
   type AuthenticationPluginFactory,
   type AuthenticationResult,
-} from '../../src/server/auth/AuthenticationPlugin.ts';
-import { MatsSocketServer } from '../../src/server/MatsSocketServer.ts';
-import type { MatsSocketServerOptions } from '../../src/server/MatsSocketServerOptions.ts';
-import { SqlClusterStore } from '../../src/store/SqlClusterStore.ts';
-import type { StoreOptions } from '../../src/store/StoreOptions.ts';
-import { runId } from '../hooks.ts';
+} from '../src/server/auth/AuthenticationPlugin.ts';
+import { MatsSocketServer } from '../src/server/MatsSocketServer.ts';
+import type { MatsSocketServerOptions } from '../src/server/MatsSocketServerOptions.ts';
+import { SqlClusterStore } from '../src/store/SqlClusterStore.ts';
+import type { StoreOptions } from '../src/store/StoreOptions.ts';
+import { runId } from './runState.ts';
 import type { TestDatabase } from './databases.ts';
 import { requireService } from './services.ts';
 import {

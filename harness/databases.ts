@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Knex } from 'knex';
-import { createDatabase, type Dialect } from '../../src/store/database.ts';
-import { failureCount, keepForInspection, runId } from '../hooks.ts';
+import { createDatabase, type Dialect } from '../src/store/database.ts';
+import { failureCount, keepForInspection, runId } from './runState.ts';
 import { requireService, serviceUrls } from './services.ts';
 
 /** The databases every store and Mats test suite runs against. */

@@ -3,12 +3,12 @@
  * can `kill -9` a real process. Configured by the JSON in `FAULT_NODE_CONFIG` ({@link FaultNodeConfig}); prints
  * `READY <ws url>` when listening; SIGTERM stops it gracefully.
  */
-import { AmqpTransport } from '../../src/broker/AmqpTransport.ts';
-import { MatsFactory } from '../../src/mats/MatsFactory.ts';
-import { MatsSocketServer } from '../../src/server/MatsSocketServer.ts';
-import { createDatabase } from '../../src/store/database.ts';
-import { SqlClusterStore } from '../../src/store/SqlClusterStore.ts';
-import { testAuthPlugin } from '../helpers/startTestCluster.ts';
+import { AmqpTransport } from '../src/broker/AmqpTransport.ts';
+import { MatsFactory } from '../src/mats/MatsFactory.ts';
+import { MatsSocketServer } from '../src/server/MatsSocketServer.ts';
+import { createDatabase } from '../src/store/database.ts';
+import { SqlClusterStore } from '../src/store/SqlClusterStore.ts';
+import { testAuthPlugin } from './startTestCluster.ts';
 import { BackendRuns, registerFaultEndpoints } from './faultEndpoints.ts';
 
 /** What the parent passes in `FAULT_NODE_CONFIG`. */

@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { AmqpAdmin, AmqpTransport } from '../../src/broker/AmqpTransport.ts';
-import type { AmqpTransportOptions } from '../../src/broker/AmqpTransportOptions.ts';
-import { InMemoryBroker, type BackstopOptions } from '../../src/broker/InMemoryBroker.ts';
-import { InMemoryTransport } from '../../src/broker/InMemoryTransport.ts';
-import type { MessageProperties, Transport } from '../../src/broker/Transport.ts';
-import { runId } from '../hooks.ts';
+import { AmqpAdmin, AmqpTransport } from '../src/broker/AmqpTransport.ts';
+import type { AmqpTransportOptions } from '../src/broker/AmqpTransportOptions.ts';
+import { InMemoryBroker, type BackstopOptions } from '../src/broker/InMemoryBroker.ts';
+import { InMemoryTransport } from '../src/broker/InMemoryTransport.ts';
+import type { MessageProperties, Transport } from '../src/broker/Transport.ts';
+import { runId } from './runState.ts';
 import { requireService, serviceUrls } from './services.ts';
 
 export type TransportKind = 'inmemory' | 'rabbitmq';

@@ -7,7 +7,7 @@ import type { FaultNodeConfig } from './faultNodeProgram.ts';
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '..', '..');
 
-/** One node in a child process (`node --import tsx test/faults/faultNodeProgram.ts`), so it can be killed for real. */
+/** One node in a child process (`node --import tsx harness/faultNodeProgram.ts`), so it can be killed for real. */
 export class NodeProcess {
   readonly child: ChildProcess;
   readonly output: string[] = [];
