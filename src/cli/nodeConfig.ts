@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { ConfigError } from '../errors.ts';
 import { parseDatabaseUrl, type DatabaseUrl } from '../store/database.ts';
-import { hostNameOf, isValidAdminToken, MIN_ADMIN_TOKEN_LENGTH } from './demo/adminAccess.ts';
+import { hostNameOf, isValidAdminToken, MIN_ADMIN_TOKEN_LENGTH } from './adminAccess.ts';
 
 /** The environment as the CLI reads it (`process.env`, or a plain object in tests). */
 export type Environment = Readonly<Record<string, string | undefined>>;

@@ -3,7 +3,7 @@ import type { MatsSocketServer } from '../../server/MatsSocketServer.ts';
 import type { ClusterStoreAndForward } from '../../store/ClusterStoreAndForward.ts';
 import type { DeadLetterPurge } from '../../store/storeTypes.ts';
 import { json } from '../compat/compatHttp.ts';
-import type { AdminAccess } from './adminAccess.ts';
+import type { AdminAccess } from '../adminAccess.ts';
 
 /** Sessions listed by `/api/overview` at most. */
 const MAX_SESSIONS = 500;

@@ -4,7 +4,7 @@ import type { ServerResponse } from 'node:http';
 import { Counter, type Registry } from 'prom-client';
 import { handleCloseSession, json } from '../compat/compatHttp.ts';
 import type { AssembledNode, NodeHttpHandler } from '../NodeAssembly.ts';
-import { createAdminAccess } from './adminAccess.ts';
+import { createAdminAccess } from '../adminAccess.ts';
 import { createAdminApiHandler, type AdminApiHandler } from './adminApi.ts';
 import { BUNDLE_FILE } from './browserBundle.ts';
 import { checkHealth } from './health.ts';

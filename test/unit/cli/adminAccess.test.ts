@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createAdminAccess, hostNameOf, type AdminRefusal } from '../../../src/cli/demo/adminAccess.ts';
+import { createAdminAccess, hostNameOf, type AdminRefusal } from '../../../src/cli/adminAccess.ts';
 
 const TOKEN = 'a-token-of-sufficient-length';
 
