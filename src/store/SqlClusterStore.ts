@@ -10,7 +10,6 @@ import {
   type Dialect,
 } from './database.ts';
 import { defaultMigrationSets, migrateLatest, verifySchemaLatest } from './migrate.ts';
-import { randomId } from '../util/ids.ts';
 import { toDataAccessError } from './sqlErrors.ts';
 import { resolveStoreOptions, type ResolvedStoreOptions, type StoreOptions } from './StoreOptions.ts';
 import type {
@@ -55,6 +54,7 @@ import { registerNewSessionWithinUserLimit } from './sql/sessionLimit.ts';
 import { registerResumedSessions } from './sql/sessionResume.ts';
 import { StoreContext } from './sql/StoreContext.ts';
 import * as topics from './sql/topicQueries.ts';
+import { newIncarnation } from './nodeIncarnation.ts';
 
 /**
  * The {@link ClusterStoreAndForward} on SQL through knex: runs unchanged on MySQL/MariaDB, PostgreSQL and SQLite
@@ -72,7 +72,7 @@ export class SqlClusterStore implements ClusterStoreAndForward {
   private booted: Promise<void> | undefined;
   private closed: Promise<void> | undefined;
   /** This boot of this process, as recorded in the node row (`mats_socket_node`). */
-  private readonly incarnation = randomId(16);
+  private readonly incarnation = newIncarnation();
   private heartbeat: NodeJS.Timeout | undefined;
   private nameClaimed = false;
 

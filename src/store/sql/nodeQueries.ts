@@ -1,4 +1,5 @@
 import { NodeNameInUseError } from '../../errors.ts';
+import { isDeadLocalIncarnation } from '../nodeIncarnation.ts';
 import { isUniqueViolation } from '../sqlErrors.ts';
 import { affected, num, T, type StoreContext } from './StoreContext.ts';
 
@@ -9,7 +10,8 @@ interface NodeRow {
 
 /**
  * Takes this node's name for `incarnation` (one boot of one process). The name is free when no row carries it, when
- * the row's liveliness is older than `nodeDeadAfterMs` (that node died), or when it is already this incarnation's.
+ * the row's liveliness is older than `nodeDeadAfterMs` (that node died), when the row's process was on this host and
+ * runs no more (a restart right after a crash), or when it is already this incarnation's.
  * Runs before `boot()` deregisters the name's sessions: a second process started under a live node's name would
  * otherwise cut that node's clients off.
  * @throws NodeNameInUseError if a node with this name is alive.
@@ -37,7 +39,11 @@ export function claimNodeName(ctx: StoreContext, incarnation: string): Promise<v
       return;
     }
     const lastSeen = num(row.liveliness_timestamp);
-    if (row.incarnation !== incarnation && now - lastSeen < ctx.options.nodeDeadAfterMs) {
+    if (
+      row.incarnation !== incarnation &&
+      now - lastSeen < ctx.options.nodeDeadAfterMs &&
+      !isDeadLocalIncarnation(row.incarnation)
+    ) {
       throw new NodeNameInUseError(nodename, lastSeen, Math.max(0, now - lastSeen));
     }
     await t(T.node)

@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
 import { expect } from 'chai';
 import { ConfigError, ErrorCode, NodeNameInUseError } from '../../../src/errors.ts';
 import { migrateLatest } from '../../../src/store/migrate.ts';
@@ -61,6 +63,23 @@ describeEachDatabase('ClusterStoreAndForward node name (boot)', (db) => {
     // The dead node's registrations are stale: deregistered, the session itself kept.
     expect(await b.getCurrentRegisteredNodeForSession(sessionId)).to.equal(null);
     expect(await a.isSessionExists(sessionId)).to.be.true;
+  });
+
+  it('lets a node restarted right after a crash take its name: the holder was a process on this host that is gone', async () => {
+    const name = `n-${randomId(6)}`;
+    const { a, sessionId } = await liveNode(name);
+    // The holder's row as a killed process (kill -9) leaves it: recent liveliness, a pid that no longer runs.
+    const gone = spawnSync(process.execPath, ['-e', '0']).pid;
+    await db()
+      .knex('mats_socket_node')
+      .where('nodename', name)
+      .update({ incarnation: `${hostname().slice(0, 40)}/${gone}/x` });
+    await node(name).boot();
+    expect(await a.isSessionExists(sessionId)).to.be.true;
+    // A live holder on this host (this process) still keeps its name.
+    const other = `n-${randomId(6)}`;
+    await liveNode(other);
+    await expectRejection(node(other).boot(), NodeNameInUseError, ErrorCode.CONFIG_INVALID);
   });
 
   it('a graceful close frees the name at once; another name is never affected', async () => {
