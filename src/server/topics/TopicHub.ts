@@ -12,6 +12,7 @@ import { currentHandlerScope, type CollectedPublish } from '../messaging/Handler
 import { newSmid } from '../messaging/OutboxWriter.ts';
 import type { ServerCore } from '../ServerCore.ts';
 import type { PreparedPublish } from './PreparedPublish.ts';
+import { BroadcastRetry } from './BroadcastRetry.ts';
 import { TopicContinuity } from './TopicContinuity.ts';
 import { TopicSubscriptions } from './TopicSubscriptions.ts';
 
@@ -25,6 +26,7 @@ export type { PreparedPublish } from './PreparedPublish.ts';
 export class TopicHub {
   readonly subscriptions: TopicSubscriptions;
   readonly #continuity: TopicContinuity;
+  readonly #retry: BroadcastRetry;
   readonly #core: ServerCore;
   readonly #factory: MatsFactory;
   readonly #initiator: MatsInitiator;
@@ -45,6 +47,7 @@ export class TopicHub {
       replayBatch: core.store.options.topicReplayMaxPerTopic,
       logger: core.logger,
     });
+    this.#retry = new BroadcastRetry((prepared) => this.#sendBroadcast(prepared), core.logger);
   }
 
   /**
@@ -53,6 +56,7 @@ export class TopicHub {
    */
   readonly #onConnected = (event: { reconnect: boolean }): void => {
     if (!event.reconnect || this.#core.isStopped()) return;
+    this.#retry.retryNow();
     void this.#core.track(this.#continuity.catchUp());
   };
 
@@ -74,6 +78,7 @@ export class TopicHub {
   /** Stops following broker reconnects (server stop). Idempotent. */
   detach(): void {
     this.#factory.options.transport.off('transport:connected', this.#onConnected);
+    this.#retry.stop();
   }
 
   /**
@@ -132,9 +137,21 @@ export class TopicHub {
     };
   }
 
-  /** Broadcasts prepared publishes to all nodes (best effort, like the reference). */
+  /**
+   * Broadcasts prepared publishes to all nodes. A broadcast that fails (the broker down) is sent again later by
+   * {@link BroadcastRetry}; the rejection still reaches the caller, whose publish is committed but not yet out.
+   */
   async broadcast(prepared: readonly PreparedPublish[]): Promise<void> {
     if (prepared.length === 0) return;
+    try {
+      await this.#sendBroadcast(prepared);
+    } catch (err) {
+      if (prepared.some((p) => p.seq !== undefined)) this.#retry.failed(prepared);
+      throw err;
+    }
+  }
+
+  async #sendBroadcast(prepared: readonly PreparedPublish[]): Promise<void> {
     await runOutsideStageContext(() =>
       this.#initiator.initiate((init) => this.#broadcastInit(init, prepared)),
     );

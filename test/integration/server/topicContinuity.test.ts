@@ -70,4 +70,24 @@ describeEachServerEnv('Topic publishes missed during a broker outage', { nodes: 
     expect(client.pending.filter((e) => e.t === 'PUB')).to.have.length(0);
     await client.close(4000, 'done');
   });
+
+  it('a publish whose broadcast failed is sent again once the publisher is back, with no later publish', async () => {
+    const topic = newTopic();
+    const client = await subscriber(topic);
+    await node(0).server.publish('m1', topic, 1);
+    expect((await client.nextOfType('PUB')).msg).to.equal(1);
+    const reconnected = back(0);
+    await dropBroker(0);
+    const failed = await node(0)
+      .server.publish('m2', topic, 2)
+      .then(
+        () => false,
+        () => true,
+      );
+    expect(failed, 'the broadcast of m2 failed while the broker connection was down').to.equal(true);
+    await reconnected;
+    // Node 1 kept its broker connection (no catch-up there), and nothing else is published.
+    expect((await client.nextOfType('PUB', 10_000)).msg).to.equal(2);
+    await client.close(4000, 'done');
+  });
 });
