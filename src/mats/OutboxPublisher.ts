@@ -101,7 +101,7 @@ export class OutboxPublisher {
     if (this.#running) return;
     this.#running = true;
     this.#scheduleSweep();
-    this.#schedulePurge();
+    this.#schedulePurge(true);
   }
 
   /**
@@ -313,8 +313,11 @@ export class OutboxPublisher {
     }, this.#o.sweepIntervalMs);
   }
 
-  #schedulePurge(): void {
+  #schedulePurge(first = false): void {
     if (!this.#running) return;
+    const interval = this.#o.inboxPurgeIntervalMs;
+    // The first purge after a random part of the interval: nodes started together do not purge together.
+    const delay = first ? Math.round(Math.random() * interval) : interval;
     this.#purgeTimer = setTimeout(() => {
       const p = this.#o.store
         .purgeInbox(this.#o.clock.now() - this.#o.inboxRetentionMs)
@@ -327,6 +330,6 @@ export class OutboxPublisher {
           this.#schedulePurge();
         });
       this.#inFlight.add(p);
-    }, this.#o.inboxPurgeIntervalMs);
+    }, delay);
   }
 }

@@ -132,10 +132,31 @@ export class MatsMessageStore {
     return results;
   }
 
-  /** Deletes inbox rows received before `olderThan` (epoch ms); returns how many. */
-  async purgeInbox(olderThan: number): Promise<number> {
+  /**
+   * Deletes inbox rows received before `olderThan` (epoch ms), at most `batchSize` per statement (keys read through
+   * the timestamp index, then deleted by primary key), each batch its own short transaction, yielding between
+   * batches: one unbatched DELETE of an hour's rows locked the table and stalled the stages' inbox inserts.
+   * Returns how many were deleted.
+   */
+  async purgeInbox(olderThan: number, batchSize = 1000): Promise<number> {
+    let total = 0;
     try {
-      return await this.db('mats_inbox').where('received_timestamp', '<', olderThan).delete();
+      for (;;) {
+        const keys = (await this.db('mats_inbox')
+          .select('stage_id', 'mats_message_id')
+          .where('received_timestamp', '<', olderThan)
+          .orderBy('received_timestamp')
+          .limit(batchSize)) as { stage_id: string; mats_message_id: string }[];
+        if (keys.length === 0) return total;
+        total += await this.db('mats_inbox')
+          .whereIn(
+            ['stage_id', 'mats_message_id'],
+            keys.map((k) => [k.stage_id, k.mats_message_id]),
+          )
+          .delete();
+        if (keys.length < batchSize) return total;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     } catch (err) {
       throw toDataAccessError(err, 'Mats inbox purge');
     }

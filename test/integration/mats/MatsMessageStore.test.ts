@@ -38,6 +38,34 @@ describeEachDatabase('MatsMessageStore (mats_inbox, mats_outbox)', (db) => {
     expect(await store.countInbox()).to.equal(2);
   });
 
+  it('inbox purge deletes in batches by primary key, oldest first, and keeps what is newer', async () => {
+    const old = Array.from({ length: 2500 }, (_, i) => `old${i}`);
+    await db().knex.transaction(async (trx) => {
+      for (let i = 0; i < old.length; i += 500)
+        await store.insertInboxBatch(trx, 'P', old.slice(i, i + 500), 5000 + Math.floor(i / 500));
+      await store.insertInboxBatch(trx, 'P', ['new1', 'new2'], 9000);
+    });
+    const deletes: string[] = [];
+    let purged: number;
+    const onQuery = (q: { sql: string }): void => {
+      if (/^delete/i.test(q.sql)) deletes.push(q.sql);
+    };
+    db().knex.on('query', onQuery);
+    try {
+      // The earlier tests' rows (older still) go too.
+      purged = await store.purgeInbox(8000, 1000);
+    } finally {
+      db().knex.off('query', onQuery);
+    }
+    expect(purged).to.be.at.least(2500);
+    expect(deletes).to.have.length(Math.ceil(purged / 1000));
+    const left = await db()
+      .knex<{ mats_message_id: string }>('mats_inbox')
+      .where('stage_id', 'P')
+      .select('mats_message_id');
+    expect(left.map((r) => r.mats_message_id).sort()).to.deep.equal(['new1', 'new2']);
+  });
+
   it('inbox batch: one insert for new ids; a batch with a duplicate reports it per id, transaction still usable', async () => {
     await db().knex.transaction(async (trx) => {
       expect(await store.insertInboxBatch(trx, 'B', ['b1', 'b2', 'b3'], 2000)).to.deep.equal([
