@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { FaultNodeConfig } from './faultNodeProgram.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = resolve(here, '..', '..');
+const repoRoot = resolve(here, '..');
 
 /** One node in a child process (`node --import tsx harness/faultNodeProgram.ts`), so it can be killed for real. */
 export class NodeProcess {
