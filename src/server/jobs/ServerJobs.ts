@@ -78,24 +78,37 @@ export function createServerJobs(
   scheduler.add(JobName.requestTimeout, o.requestTimeoutSweepMs, async () => {
     for (;;) {
       const expired = await store.getExpiredRequestCorrelations(core.now(), o.requestTimeoutSweepBatch);
+      let failed = 0;
       for (const e of expired) {
-        const outcome: TerminatorOutcome | undefined = await store.transaction(async (trx) => {
-          const corr = await store.getAndDeleteRequestCorrelation(e.sessionId, e.smid, trx);
-          if (!corr) return undefined;
-          // The client must never receive an expired request.
-          await store.outboxMessagesComplete(e.sessionId, [e.smid], trx);
-          return invoker.invokeInTrx(trx, corr, {
-            messageType: 'TIMEOUT',
-            message: undefined,
-            traceId: corr.traceId,
-            cmid: undefined,
-            description: undefined,
-            conn: core.registry.get(e.sessionId),
+        // One correlation that fails (its terminator, a database error) must not stop the others' timeouts: it
+        // stays and is tried again next run.
+        const outcome: TerminatorOutcome | undefined = await store
+          .transaction(async (trx) => {
+            const corr = await store.getAndDeleteRequestCorrelation(e.sessionId, e.smid, trx);
+            if (!corr) return undefined;
+            // The client must never receive an expired request.
+            await store.outboxMessagesComplete(e.sessionId, [e.smid], trx);
+            return invoker.invokeInTrx(trx, corr, {
+              messageType: 'TIMEOUT',
+              message: undefined,
+              traceId: corr.traceId,
+              cmid: undefined,
+              description: undefined,
+              conn: core.registry.get(e.sessionId),
+            });
+          }, 'request timeout')
+          .catch((err: unknown) => {
+            failed++;
+            core.logger.warn(
+              { err, sessionId: e.sessionId, smid: e.smid },
+              'request timeout failed; tried again later',
+            );
+            return undefined;
           });
-        }, 'request timeout');
         if (outcome) afterCommit(outcome);
       }
-      if (expired.length < o.requestTimeoutSweepBatch) return;
+      // A batch of nothing but failures would be read again at once: leave it to the next run.
+      if (expired.length < o.requestTimeoutSweepBatch || failed === expired.length) return;
     }
   });
 

@@ -136,6 +136,44 @@ describeEachServerEnv('MatsSocketServer server-initiated SEND and REQUEST', { no
     await again.close(4000, 'done');
   });
 
+  it('request timeouts: one correlation that fails does not stop the others (BR-4)', async () => {
+    const { client, sid } = await connectSession(node().url);
+    client.terminate();
+    for (const trace of ['to-a', 'to-b', 'to-c'])
+      await node().server.request(
+        sid,
+        trace,
+        'ClientSide.endpoint',
+        {},
+        'Test.replyReceiver',
+        trace,
+        undefined,
+        {
+          timeoutMs: 1,
+        },
+      );
+    await new Promise((r) => setTimeout(r, 5));
+    const store = node().store;
+    const original = store.getAndDeleteRequestCorrelation.bind(store);
+    let calls = 0;
+    store.getAndDeleteRequestCorrelation = (...args) =>
+      ++calls === 1 ? Promise.reject(new Error('simulated failure of one correlation')) : original(...args);
+    try {
+      await node().server.runJobNow('requestTimeout');
+    } finally {
+      store.getAndDeleteRequestCorrelation = original;
+    }
+    const timedOut = ctx()
+      .recorder.seen.filter((s) => s.sessionId === sid && s.messageType === 'TIMEOUT')
+      .map((s) => s.correlationString);
+    expect(timedOut).to.have.length(2);
+    // The failed one is timed out by the next run.
+    await node().server.runJobNow('requestTimeout');
+    await ctx().recorder.waitFor(
+      (s) => s.sessionId === sid && s.messageType === 'TIMEOUT' && !timedOut.includes(s.correlationString),
+    );
+  });
+
   it('request() with an unregistered reply terminator throws SERVER_ILLEGAL_CALL', async () => {
     let error: unknown;
     try {
