@@ -1,6 +1,6 @@
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ErrorCode, MatsSocketServerError } from '../errors.ts';
+import { ConfigError, ErrorCode, MatsSocketServerError } from '../errors.ts';
 import type { MatsEndpoint } from '../mats/MatsEndpoint.ts';
 import type {
   DeadLetter,
@@ -157,6 +157,13 @@ export class MatsSocketServer {
       const rt = this.#rt;
       const factory = rt.options.matsFactory;
       await rt.store.boot();
+      if (factory.options.db && !(await rt.store.isSameDatabase(factory.options.db))) {
+        throw new ConfigError(
+          'matsFactory',
+          "the Mats factory's db is not the store's database: give both the same database (replies and " +
+            "server-initiated messages are committed with the store's rows, and must be atomic with them)",
+        );
+      }
       this.#matsEndpoints.push(rt.replyHandler.register(), rt.nodeControl.register(), rt.topics.register());
       if (rt.options.builtInEndpoints) {
         this.#matsEndpoints.push(

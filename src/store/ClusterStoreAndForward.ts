@@ -70,6 +70,12 @@ export interface ClusterStoreAndForward {
    * Idempotent.
    */
   boot(): Promise<void>;
+  /**
+   * Whether `other` is a connection to this store's database (after {@link boot}): it must see this node's claim of
+   * its name. The server checks its Mats factory's `db` with it: replies and outbox rows committed through another
+   * database would not be atomic with the store's.
+   */
+  isSameDatabase(other: Knex): Promise<boolean>;
   /** Stops the node liveliness heartbeat, frees the node name, and releases the knex pool if the store created it. Idempotent. */
   close(): Promise<void>;
   /**

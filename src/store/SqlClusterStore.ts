@@ -140,6 +140,11 @@ export class SqlClusterStore implements ClusterStoreAndForward {
     log.info({ deregistered: n }, 'store booted');
   }
 
+  isSameDatabase(other: Knex): Promise<boolean> {
+    if (other === this.knex) return Promise.resolve(true);
+    return nodes.seesNodeClaim(this.ctx, other, this.incarnation);
+  }
+
   /** Keeps the node row alive while the store is open; a lost name is logged (another process took it). */
   private startHeartbeat(): void {
     clearInterval(this.heartbeat);

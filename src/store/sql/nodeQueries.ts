@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import { NodeNameInUseError } from '../../errors.ts';
 import { isDeadLocalIncarnation } from '../nodeIncarnation.ts';
 import { isUniqueViolation } from '../sqlErrors.ts';
@@ -63,6 +64,18 @@ export function notifyNodeLiveliness(ctx: StoreContext, incarnation: string): Pr
       .update({ liveliness_timestamp: ctx.now() });
     return affected(n) === 1;
   });
+}
+
+/** Whether `db` sees this node's claim of its name by `incarnation` (the same database as the store's). */
+export async function seesNodeClaim(ctx: StoreContext, db: Knex, incarnation: string): Promise<boolean> {
+  try {
+    const row = (await db(T.node).select('incarnation').where('nodename', ctx.options.nodeName).first()) as
+      { incarnation: string } | undefined;
+    return row?.incarnation === incarnation;
+  } catch {
+    // No such table there: another database (or one not migrated), so not the store's.
+    return false;
+  }
 }
 
 /** Frees the name at a graceful stop, so a replacement can start at once. Only this incarnation's row. */
