@@ -2,6 +2,7 @@ import type { ClusterStoreAndForward } from '../store/ClusterStoreAndForward.ts'
 import { ConfigError } from '../errors.ts';
 import { silentLogger, type Logger } from '../logging.ts';
 import { noopMetrics, type Metrics } from '../metrics/Metrics.ts';
+import { defaultClientFrameLimits } from '../protocol/parseClientFrame.ts';
 import type { AuthenticationPluginFactory } from './auth/AuthenticationPlugin.ts';
 import type { MatsFactory } from '../mats/MatsFactory.ts';
 
@@ -333,12 +334,8 @@ const limitDefaults: Required<ServerLimits> = {
   maxInboundBytesPerSecond: 4 * MiB,
   inboundBurstBytes: 16 * MiB,
   maxClientLibLength: 1024,
-  maxEnvelopesPerFrame: 10_000,
-  maxIdsPerEnvelope: 5000,
-  maxIdsPerFrame: 10_000,
-  maxServerMessageIdLength: 64,
-  maxClientTimeoutMs: 24 * 3600_000,
-  maxDescriptionLength: 1024,
+  // The frame parser's own defaults, so the two cannot drift apart.
+  ...defaultClientFrameLimits,
   maxTraceIdLength: 1024,
   maxMessageDepth: 1000,
   maxInFlightPerConnection: 64,
