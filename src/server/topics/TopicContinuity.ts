@@ -1,5 +1,6 @@
 import type { Logger } from '../../logging.ts';
 import type { TopicReplay } from '../../store/storeTypes.ts';
+import { backoffDelay } from '../../util/backoff.ts';
 import { fromLogged, type PreparedPublish } from './PreparedPublish.ts';
 import { parseReplaySmid } from './TopicSubscriptions.ts';
 
@@ -13,56 +14,84 @@ export interface TopicContinuityHost {
   hasSubscribers(topicId: string): boolean;
   replayBatch: number;
   logger: Logger;
+  /** How long a hole may be waited for before the log is read (broadcasts from several nodes cross), ms. */
+  reorderWaitMs?: number;
+  /** The longest later publishes are held while a hole cannot be read from the log (database down), ms. */
+  maxHoldMs?: number;
 }
 
-/** Where this node is in one topic's sequence, and the publishes held while a hole is filled from the log. */
+/** Where this node is in one topic's sequence, and the publishes held while a hole is waited for or filled. */
 interface Position {
   epoch: string;
   seq: number;
   held: PreparedPublish[] | undefined;
+  heldSince: number;
+  timer: NodeJS.Timeout | undefined;
+  failures: number;
+  filling: boolean;
 }
 
 /**
  * Keeps the publishes a node delivers to its subscribers in sequence, without holes. A broadcast is best effort:
  * when the broker is down the publisher's broadcast fails after its log row is committed, and subscribers whose
  * connection stayed up would miss it without being told (a resubscribe after a reconnect replays it; a live one
- * never would). So each node follows the sequence of the topics it has subscribers of: a broadcast that skips
- * seqs makes it read the missing ones from the replay log first, a seq already delivered is dropped, and after
- * the broker connection comes back ({@link catchUp}) it reads what it missed at the tail. Publishes without a
- * seq (replay disabled) pass straight through.
+ * never would); and broadcasts from several nodes can cross. So each node follows the sequence of the topics it
+ * has subscribers of. A broadcast that skips seqs is held: the missing ones usually arrive a moment later; if not,
+ * they are read from the replay log (again, with back-off, while the database is down, for up to `maxHoldMs`, after
+ * which the hole is given up with a warning). A seq already delivered is dropped, and after the broker connection
+ * comes back ({@link catchUp}) the log is read for what was missed at the tail. Publishes without a seq (replay
+ * disabled) pass straight through.
  */
 export class TopicContinuity {
   readonly #host: TopicContinuityHost;
   readonly #positions = new Map<string, Position>();
+  readonly #reorderWaitMs: number;
+  readonly #maxHoldMs: number;
 
   constructor(host: TopicContinuityHost) {
     this.#host = host;
+    this.#reorderWaitMs = host.reorderWaitMs ?? 50;
+    this.#maxHoldMs = host.maxHoldMs ?? 30_000;
   }
 
   /** A broadcast publish arrived. */
   receive(p: PreparedPublish): void {
     const at = p.seq === undefined ? undefined : parseReplaySmid(p.smid);
     if (!at || !this.#host.hasSubscribers(p.topicId)) {
-      this.#positions.delete(p.topicId);
+      this.#forget(p.topicId);
       this.#host.deliver(p);
       return;
     }
-    const position = this.#positions.get(p.topicId);
+    let position = this.#positions.get(p.topicId);
     if (!position || position.epoch !== at.epoch) {
       // First seen here (or the topic was created again): nothing before it is owed to anyone.
-      this.#positions.set(p.topicId, { epoch: at.epoch, seq: at.seq, held: undefined });
+      this.#forget(p.topicId);
+      position = {
+        epoch: at.epoch,
+        seq: at.seq,
+        held: undefined,
+        heldSince: 0,
+        timer: undefined,
+        failures: 0,
+        filling: false,
+      };
+      this.#positions.set(p.topicId, position);
       this.#host.deliver(p);
       return;
     }
-    if (position.held) position.held.push(p);
-    else if (at.seq <= position.seq) return;
-    else if (at.seq === position.seq + 1) {
+    if (at.seq <= position.seq) return;
+    if (!position.held && at.seq === position.seq + 1) {
       position.seq = at.seq;
       this.#host.deliver(p);
-    } else {
-      position.held = [p];
-      void this.#fill(p.topicId, position);
+      return;
     }
+    if (!position.held) {
+      position.held = [];
+      position.heldSince = Date.now();
+      this.#arm(p.topicId, position, this.#reorderWaitMs);
+    }
+    position.held.push(p);
+    this.#drain(position);
   }
 
   /** The broker connection is back: read what each followed topic missed at its tail while it was gone. */
@@ -70,18 +99,64 @@ export class TopicContinuity {
     const fills: Promise<void>[] = [];
     for (const [topicId, position] of this.#positions) {
       if (!this.#host.hasSubscribers(topicId)) {
-        this.#positions.delete(topicId);
+        this.#forget(topicId);
         continue;
       }
-      if (position.held) continue;
-      position.held = [];
+      if (position.filling) continue;
+      position.held ??= [];
+      if (position.heldSince === 0) position.heldSince = Date.now();
+      clearTimeout(position.timer);
+      position.timer = undefined;
       fills.push(this.#fill(topicId, position));
     }
     return Promise.all(fills).then(() => undefined);
   }
 
-  /** Delivers the log's rows after the position, then what was held meanwhile, in seq order. */
+  /** Server stop: no timer left behind. */
+  stop(): void {
+    for (const topicId of [...this.#positions.keys()]) this.#forget(topicId);
+  }
+
+  #forget(topicId: string): void {
+    const position = this.#positions.get(topicId);
+    if (position) clearTimeout(position.timer);
+    this.#positions.delete(topicId);
+  }
+
+  #arm(topicId: string, position: Position, delayMs: number): void {
+    clearTimeout(position.timer);
+    position.timer = setTimeout(() => {
+      position.timer = undefined;
+      void this.#fill(topicId, position);
+    }, delayMs);
+  }
+
+  /** Delivers the held publishes that continue the sequence; ends the hold when nothing is left. */
+  #drain(position: Position): void {
+    const held = position.held;
+    if (!held) return;
+    held.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
+    while (held.length > 0 && (held[0]!.seq ?? 0) <= position.seq + 1) {
+      const p = held.shift()!;
+      if ((p.seq ?? 0) <= position.seq) continue;
+      position.seq = p.seq ?? position.seq;
+      this.#host.deliver(p);
+    }
+    if (held.length === 0 && !position.filling) this.#endHold(position);
+  }
+
+  #endHold(position: Position): void {
+    position.held = undefined;
+    position.heldSince = 0;
+    position.failures = 0;
+    clearTimeout(position.timer);
+    position.timer = undefined;
+  }
+
+  /** Reads the log's rows after the position and delivers them, then what is held; retries while it fails. */
   async #fill(topicId: string, position: Position): Promise<void> {
+    if (position.filling || this.#positions.get(topicId) !== position) return;
+    position.filling = true;
     try {
       for (;;) {
         const replay = await this.#host.readReplay(topicId, position.seq, this.#host.replayBatch);
@@ -94,18 +169,28 @@ export class TopicContinuity {
         if (replay.messages.length < this.#host.replayBatch || position.seq >= replay.lastSeq) break;
       }
     } catch (err) {
-      // The hole stays; the subscribers' next resubscribe replays it (or is told SUB_LOST).
       this.#host.logger.warn({ err, topicId }, 'reading missed topic messages from the replay log failed');
+    } finally {
+      position.filling = false;
     }
-    // Directly, not through receive(): a hole the log cannot fill (purged, or the read failed) must not start
-    // another fill, and what arrived during this one was committed to the log before it was broadcast.
-    const held = position.held ?? [];
-    position.held = undefined;
-    held.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
+    this.#drain(position);
+    if (!position.held) return;
+    // Still a hole: the log could not be read (database down), or the missing rows are not visible yet.
+    if (Date.now() - position.heldSince < this.#maxHoldMs) {
+      this.#arm(topicId, position, backoffDelay(position.failures++, { initialMs: 100, maxMs: 5000 }));
+      return;
+    }
+    // Not filled within maxHoldMs: give the hole up, so the topic's later publishes are not held for ever.
+    const held = position.held;
+    this.#host.logger.warn(
+      { topicId, afterSeq: position.seq, nextSeq: held[0]?.seq },
+      'topic messages missing here and not in the replay log: subscribers skip them',
+    );
     for (const p of held) {
       if ((p.seq ?? 0) <= position.seq) continue;
       position.seq = p.seq ?? position.seq;
       this.#host.deliver(p);
     }
+    this.#endHold(position);
   }
 }

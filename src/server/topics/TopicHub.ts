@@ -79,6 +79,7 @@ export class TopicHub {
   detach(): void {
     this.#factory.options.transport.off('transport:connected', this.#onConnected);
     this.#retry.stop();
+    this.#continuity.stop();
   }
 
   /**

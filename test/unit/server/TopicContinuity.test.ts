@@ -12,7 +12,11 @@ const pub = (seq: number, epoch = 'EPOCH1'): PreparedPublish => ({
   message: String(seq),
 });
 
-function setup(log: readonly number[], failReads = false) {
+function setup(
+  log: readonly number[],
+  failReads = false,
+  timing: { reorderWaitMs?: number; maxHoldMs?: number } = {},
+) {
   const delivered: number[] = [];
   let reads = 0;
   const continuity = new TopicContinuity({
@@ -35,6 +39,8 @@ function setup(log: readonly number[], failReads = false) {
     hasSubscribers: () => true,
     replayBatch: 2,
     logger: silentLogger,
+    reorderWaitMs: 0,
+    ...timing,
   });
   return { continuity, delivered, reads: () => reads };
 }
@@ -50,6 +56,7 @@ describe('TopicContinuity', () => {
     for (let i = 0; i < 10; i++) await settle();
     continuity.receive(pub(4)); // a late duplicate
     expect(delivered).to.deep.equal([1, 2, 3, 4, 5, 6]);
+    continuity.stop();
   });
 
   it('reads the tail on catchUp()', async () => {
@@ -59,14 +66,30 @@ describe('TopicContinuity', () => {
     expect(delivered).to.deep.equal([1, 2, 3]);
   });
 
-  it('delivers what it holds once when the log cannot be read, without reading again and again', async () => {
-    const { continuity, delivered, reads } = setup([], true);
+  it('delivers crossed broadcasts in order without reading the log', async () => {
+    const { continuity, delivered, reads } = setup([], true, { reorderWaitMs: 1000 });
+    continuity.receive(pub(1));
+    continuity.receive(pub(3)); // 2 is still on its way from another node
+    continuity.receive(pub(2));
+    await settle();
+    expect(delivered).to.deep.equal([1, 2, 3]);
+    expect(reads()).to.equal(0);
+    continuity.stop();
+  });
+
+  it('while the log cannot be read, holds what follows a hole and tries again; gives the hole up after maxHoldMs', async () => {
+    const { continuity, delivered, reads } = setup([], true, { maxHoldMs: 150 });
     continuity.receive(pub(1));
     continuity.receive(pub(4));
     continuity.receive(pub(5));
-    for (let i = 0; i < 10; i++) await settle();
-    expect(delivered).to.deep.equal([1, 4, 5]);
-    expect(reads()).to.equal(1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(delivered).to.deep.equal([1]); // held, not skipped: 2 and 3 may still come
+    continuity.receive(pub(2)); // a late broadcast joins the sequence
+    expect(delivered).to.deep.equal([1, 2]);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(delivered).to.deep.equal([1, 2, 4, 5]);
+    expect(reads()).to.be.at.least(2);
+    continuity.stop();
   });
 
   it('starts over with a new epoch (the topic was created again)', () => {
