@@ -29,6 +29,8 @@ interface Position {
   timer: NodeJS.Timeout | undefined;
   failures: number;
   filling: boolean;
+  /** The first publishes seen here: collected for `reorderWaitMs` (they may cross), then delivered in order. */
+  starting: boolean;
 }
 
 /**
@@ -64,19 +66,28 @@ export class TopicContinuity {
     }
     let position = this.#positions.get(p.topicId);
     if (!position || position.epoch !== at.epoch) {
-      // First seen here (or the topic was created again): nothing before it is owed to anyone.
+      // First seen here (or the topic was created again): nothing published before the subscriptions is owed to
+      // anyone, but the first few may cross each other; collect them briefly, then deliver them in order. What an
+      // earlier epoch still held goes out first.
+      if (position?.held)
+        for (const h of position.held.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0))) this.#host.deliver(h);
       this.#forget(p.topicId);
       position = {
         epoch: at.epoch,
-        seq: at.seq,
-        held: undefined,
-        heldSince: 0,
+        seq: 0,
+        held: [p],
+        heldSince: Date.now(),
         timer: undefined,
         failures: 0,
         filling: false,
+        starting: true,
       };
       this.#positions.set(p.topicId, position);
-      this.#host.deliver(p);
+      this.#arm(p.topicId, position, this.#reorderWaitMs);
+      return;
+    }
+    if (position.starting) {
+      if (!position.held!.some((h) => h.seq === at.seq)) position.held!.push(p);
       return;
     }
     if (at.seq <= position.seq) return;
@@ -102,7 +113,7 @@ export class TopicContinuity {
         this.#forget(topicId);
         continue;
       }
-      if (position.filling) continue;
+      if (position.filling || position.starting) continue;
       position.held ??= [];
       if (position.heldSince === 0) position.heldSince = Date.now();
       clearTimeout(position.timer);
@@ -127,8 +138,20 @@ export class TopicContinuity {
     clearTimeout(position.timer);
     position.timer = setTimeout(() => {
       position.timer = undefined;
-      void this.#fill(topicId, position);
+      if (position.starting) this.#start(position);
+      else void this.#fill(topicId, position);
     }, delayMs);
+  }
+
+  /** Ends the start window: the collected publishes in order; the sequence is followed from the last one. */
+  #start(position: Position): void {
+    position.starting = false;
+    const held = (position.held ?? []).sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
+    for (const p of held) {
+      position.seq = p.seq ?? position.seq;
+      this.#host.deliver(p);
+    }
+    this.#endHold(position);
   }
 
   /** Delivers the held publishes that continue the sequence; ends the hold when nothing is left. */

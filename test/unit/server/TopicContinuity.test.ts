@@ -46,11 +46,14 @@ function setup(
 }
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
+/** Past the start window (reorderWaitMs 0 here): the first publishes seen are delivered then. */
+const started = () => new Promise((resolve) => setTimeout(resolve, 5));
 
 describe('TopicContinuity', () => {
   it('fills a hole from the log (in batches), holds what arrives meanwhile, and drops seqs already delivered', async () => {
     const { continuity, delivered } = setup([1, 2, 3, 4, 5, 6]);
     continuity.receive(pub(1));
+    await started();
     continuity.receive(pub(5)); // 2-4 were lost
     continuity.receive(pub(6)); // arrives while the hole is filled
     for (let i = 0; i < 10; i++) await settle();
@@ -62,17 +65,22 @@ describe('TopicContinuity', () => {
   it('reads the tail on catchUp()', async () => {
     const { continuity, delivered } = setup([1, 2, 3]);
     continuity.receive(pub(1));
+    await started();
     await continuity.catchUp();
     expect(delivered).to.deep.equal([1, 2, 3]);
   });
 
   it('delivers crossed broadcasts in order without reading the log', async () => {
-    const { continuity, delivered, reads } = setup([], true, { reorderWaitMs: 1000 });
+    const { continuity, delivered, reads } = setup([], true, { reorderWaitMs: 20 });
+    continuity.receive(pub(2)); // the first seen here; 1 crosses it
     continuity.receive(pub(1));
-    continuity.receive(pub(3)); // 2 is still on its way from another node
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(delivered).to.deep.equal([1, 2]);
+    continuity.receive(pub(4)); // 3 is still on its way from another node
+    continuity.receive(pub(3));
     continuity.receive(pub(2));
     await settle();
-    expect(delivered).to.deep.equal([1, 2, 3]);
+    expect(delivered).to.deep.equal([1, 2, 3, 4]);
     expect(reads()).to.equal(0);
     continuity.stop();
   });
@@ -80,6 +88,7 @@ describe('TopicContinuity', () => {
   it('while the log cannot be read, holds what follows a hole and tries again; gives the hole up after maxHoldMs', async () => {
     const { continuity, delivered, reads } = setup([], true, { maxHoldMs: 150 });
     continuity.receive(pub(1));
+    await started();
     continuity.receive(pub(4));
     continuity.receive(pub(5));
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -92,10 +101,12 @@ describe('TopicContinuity', () => {
     continuity.stop();
   });
 
-  it('starts over with a new epoch (the topic was created again)', () => {
+  it('starts over with a new epoch (the topic was created again)', async () => {
     const { continuity, delivered } = setup([]);
     continuity.receive(pub(7));
     continuity.receive(pub(1, 'EPOCH2'));
+    await started();
     expect(delivered).to.deep.equal([7, 1]);
+    continuity.stop();
   });
 });
