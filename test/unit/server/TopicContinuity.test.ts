@@ -46,6 +46,15 @@ function setup(
 }
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
+/** Waits (bounded) until `done()`: the fills run on timers and store reads. */
+async function until(done: () => boolean, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for the deliveries');
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
 /** Past the start window (reorderWaitMs 0 here): the first publishes seen are delivered then. */
 const started = () => new Promise((resolve) => setTimeout(resolve, 5));
 
@@ -56,7 +65,7 @@ describe('TopicContinuity', () => {
     await started();
     continuity.receive(pub(5)); // 2-4 were lost
     continuity.receive(pub(6)); // arrives while the hole is filled
-    for (let i = 0; i < 10; i++) await settle();
+    await until(() => delivered.length === 6);
     continuity.receive(pub(4)); // a late duplicate
     expect(delivered).to.deep.equal([1, 2, 3, 4, 5, 6]);
     continuity.stop();
@@ -95,7 +104,7 @@ describe('TopicContinuity', () => {
     expect(delivered).to.deep.equal([1]); // held, not skipped: 2 and 3 may still come
     continuity.receive(pub(2)); // a late broadcast joins the sequence
     expect(delivered).to.deep.equal([1, 2]);
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    await until(() => delivered.length === 4, 5000);
     expect(delivered).to.deep.equal([1, 2, 4, 5]);
     expect(reads()).to.be.at.least(2);
     continuity.stop();
