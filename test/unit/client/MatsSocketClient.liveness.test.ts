@@ -68,7 +68,8 @@ describe('MatsSocketClient: timeouts, silent servers and unstable connections', 
         initialPingDelayMinMs: 10,
         initialPingDelayMaxMs: 10,
         pingIntervalMs: 15,
-        pongTimeoutMs: 60,
+        // Long enough that a loaded machine's late PONG handling is not taken for silence.
+        pongTimeoutMs: 2000,
       });
       void client.send('Test.single', 't', {}).catch(() => {});
       const { connection } = await establish(server);
