@@ -22,6 +22,9 @@ type EndAction = 'terminate' | 'deregister' | 'none';
 /** Frames queued for processing above which the socket is paused (backpressure against flooding clients). */
 const MAX_QUEUED_FRAMES = 64;
 
+/** Bytes of frames a peer may still send after this side closed before the connection is cut. */
+const IGNORED_AFTER_CLOSE_BYTES = 1024 * 1024;
+
 /** Un-ACK2'ed cmids tracked per connection before falling back to a store read for every message. */
 const MAX_TRACKED_CMIDS = 10_000;
 
@@ -65,6 +68,7 @@ export class MatsSocketConnection {
   #lastInboundTs: number;
   #chain: Promise<void> = Promise.resolve();
   readonly #inbound: InboundFlow;
+  #ignoredBytes = 0;
   #helloTimer: NodeJS.Timeout | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
@@ -274,7 +278,13 @@ export class MatsSocketConnection {
 
   #onMessage(data: Buffer | Buffer[] | ArrayBuffer, isBinary: boolean): void {
     this.#onInbound();
-    if (!this.active) return;
+    if (!this.active) {
+      // A peer that goes on sending after this side closed (40 PINGs of 2 MiB after the first was refused) makes
+      // ws assemble frames nobody processes: past 1 MiB of them, cut the connection.
+      this.#ignoredBytes += Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
+      if (this.#closing && this.#ignoredBytes > IGNORED_AFTER_CLOSE_BYTES) this.#ws.terminate();
+      return;
+    }
     if (isBinary) {
       this.close(4004, 'Binary frames are not supported: MatsSocket frames are JSON text');
       return;
