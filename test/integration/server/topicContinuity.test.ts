@@ -30,6 +30,28 @@ describeEachServerEnv('Topic publishes missed during a broker outage', { nodes: 
   const back = (i: number) =>
     once(transportOf(i), 'transport:connected', { signal: AbortSignal.timeout(20_000) });
 
+  /**
+   * m1 reaches the subscriber on node 1; then node 0 loses its broker connection and publishes m2: the log row
+   * commits, the broadcast cannot go out. Resolves once node 0 is connected again.
+   */
+  async function m2FailsOnThePublisher() {
+    const topic = newTopic();
+    const client = await subscriber(topic);
+    await node(0).server.publish('m1', topic, 1);
+    expect((await client.nextOfType('PUB')).msg).to.equal(1);
+    const reconnected = back(0);
+    await dropBroker(0);
+    const failed = await node(0)
+      .server.publish('m2', topic, 2)
+      .then(
+        () => false,
+        () => true,
+      );
+    expect(failed, 'the broadcast of m2 failed while the broker connection was down').to.equal(true);
+    await reconnected;
+    return { topic, client };
+  }
+
   it('the subscriber node reads what it missed at the tail once its broker connection is back', async () => {
     const topic = newTopic();
     const client = await subscriber(topic);
@@ -47,21 +69,7 @@ describeEachServerEnv('Topic publishes missed during a broker outage', { nodes: 
   });
 
   it('a publish whose broadcast failed is filled in from the log before the next one, once', async () => {
-    const topic = newTopic();
-    const client = await subscriber(topic);
-    await node(0).server.publish('m1', topic, 1);
-    expect((await client.nextOfType('PUB')).msg).to.equal(1);
-    const reconnected = back(0);
-    await dropBroker(0);
-    // The log row commits, the broadcast cannot go out.
-    const failed = await node(0)
-      .server.publish('m2', topic, 2)
-      .then(
-        () => false,
-        () => true,
-      );
-    expect(failed, 'the broadcast of m2 failed while the broker connection was down').to.equal(true);
-    await reconnected;
+    const { topic, client } = await m2FailsOnThePublisher();
     await node(0).server.publish('m3', topic, 3);
     const pubs = [await client.nextOfType('PUB', 10_000), await client.nextOfType('PUB', 10_000)];
     expect(pubs.map((p) => p.msg)).to.deep.equal([2, 3]);
@@ -72,20 +80,7 @@ describeEachServerEnv('Topic publishes missed during a broker outage', { nodes: 
   });
 
   it('a publish whose broadcast failed is sent again once the publisher is back, with no later publish', async () => {
-    const topic = newTopic();
-    const client = await subscriber(topic);
-    await node(0).server.publish('m1', topic, 1);
-    expect((await client.nextOfType('PUB')).msg).to.equal(1);
-    const reconnected = back(0);
-    await dropBroker(0);
-    const failed = await node(0)
-      .server.publish('m2', topic, 2)
-      .then(
-        () => false,
-        () => true,
-      );
-    expect(failed, 'the broadcast of m2 failed while the broker connection was down').to.equal(true);
-    await reconnected;
+    const { client } = await m2FailsOnThePublisher();
     // Node 1 kept its broker connection (no catch-up there), and nothing else is published.
     expect((await client.nextOfType('PUB', 10_000)).msg).to.equal(2);
     await client.close(4000, 'done');
