@@ -45,9 +45,10 @@ export function storeMessageIdInInbox(
 }
 
 /**
- * Batch inbox insert. Existing ids are found with one read; the rest go in as one multi-row INSERT inside a
- * savepoint. If a concurrent transaction inserted one of them meanwhile (unique violation), the savepoint is rolled
- * back and the items are inserted one by one, each in its own savepoint, so duplicates are reported per item.
+ * Batch inbox insert. Duplicates are rare (a client's resend after a reconnect), so the ids go straight in: on
+ * PostgreSQL as `ON CONFLICT DO NOTHING RETURNING`, which names what went in; on MySQL/MariaDB and SQLite as one
+ * plain multi-row INSERT, whose unique violation rolls back only itself. Only then (or for a batch of several
+ * statements) the slow path runs: {@link insertAfterRead}. Saves the read of every batch, a round trip per commit.
  */
 export function storeMessageIdsInInbox(
   ctx: StoreContext,
@@ -62,57 +63,111 @@ export function storeMessageIdsInInbox(
       items.map((i) => i.sessionId),
     );
     const outcomes: InboxInsertOutcome[] = new Array<InboxInsertOutcome>(items.length).fill('SESSION_GONE');
-    const live = items.map((item, index) => ({ item, index })).filter((x) => sessions.has(x.item.sessionId));
-    const existing = new Set<string>();
-    const entries = live.map((x) => ({ sessionId: x.item.sessionId, ids: [x.item.cmid] }));
-    for (const group of groupChunks(entries, ctx.options.inClauseChunk)) {
-      const rows = (await whereSessionIds(t(T.inbox).select('session_id', 'cmid'), 'cmid', group)) as {
-        session_id: string;
-        cmid: string;
-      }[];
-      for (const r of rows) existing.add(key(r.session_id, r.cmid));
-    }
-    const toInsert: { item: MessageRef; index: number }[] = [];
-    for (const x of live) {
-      const k = key(x.item.sessionId, x.item.cmid);
-      if (existing.has(k)) {
-        outcomes[x.index] = 'DUPLICATE';
-      } else {
-        existing.add(k);
-        toInsert.push(x);
+    const live: Candidate[] = [];
+    const seen = new Set<string>();
+    items.forEach((item, index) => {
+      if (!sessions.has(item.sessionId)) return;
+      const k = key(item.sessionId, item.cmid);
+      if (seen.has(k)) outcomes[index] = 'DUPLICATE';
+      else {
+        seen.add(k);
+        live.push({ item, index });
       }
-    }
-    if (toInsert.length === 0) return outcomes;
+    });
+    if (live.length === 0) return outcomes;
     const now = ctx.now();
-    const row = (m: MessageRef) => ({ session_id: m.sessionId, cmid: m.cmid, stored_timestamp: now });
-    const parts = ctx.chunks(toInsert);
-    try {
-      await ctx.savepoint(
-        t,
-        async (sp) => {
-          for (const part of parts) await sp(T.inbox).insert(part.map((x) => row(x.item)));
-        },
-        { owned, statements: parts.length, continueAfterFailure: true },
-      );
-      for (const x of toInsert) outcomes[x.index] = 'STORED';
-    } catch (err) {
-      if (!isUniqueViolation(err)) throw err;
-      for (const x of toInsert) {
-        try {
-          await ctx.savepoint(t, (sp) => sp(T.inbox).insert(row(x.item)), {
-            owned,
-            statements: 1,
-            continueAfterFailure: true,
-          });
-          outcomes[x.index] = 'STORED';
-        } catch (e) {
-          if (!isUniqueViolation(e)) throw e;
-          outcomes[x.index] = 'DUPLICATE';
+    if (ctx.dialect === 'postgres') {
+      for (const part of ctx.chunks(live)) {
+        const inserted = await t(T.inbox)
+          .insert(part.map((x) => inboxRow(x.item, now)))
+          .onConflict(['session_id', 'cmid'])
+          .ignore()
+          .returning<{ session_id: string; cmid: string }[]>(['session_id', 'cmid']);
+        const stored = new Set(inserted.map((r) => key(r.session_id, r.cmid)));
+        for (const x of part) {
+          outcomes[x.index] = stored.has(key(x.item.sessionId, x.item.cmid)) ? 'STORED' : 'DUPLICATE';
         }
       }
+      return outcomes;
     }
+    if (live.length <= ctx.options.inClauseChunk) {
+      try {
+        await t(T.inbox).insert(live.map((x) => inboxRow(x.item, now)));
+        for (const x of live) outcomes[x.index] = 'STORED';
+        return outcomes;
+      } catch (err) {
+        if (!isUniqueViolation(err)) throw err;
+      }
+    }
+    await insertAfterRead(ctx, t, owned, live, outcomes, now);
     return outcomes;
   });
+}
+
+interface Candidate {
+  item: MessageRef;
+  index: number;
+}
+
+function inboxRow(m: MessageRef, now: number): Record<string, unknown> {
+  return { session_id: m.sessionId, cmid: m.cmid, stored_timestamp: now };
+}
+
+/**
+ * The slow path of {@link storeMessageIdsInInbox}: existing ids are found with one read; the rest go in as
+ * multi-row INSERTs inside a savepoint. If a concurrent transaction inserted one of them meanwhile (unique
+ * violation), the savepoint is rolled back and the items are inserted one by one, each in its own savepoint, so
+ * duplicates are reported per item.
+ */
+async function insertAfterRead(
+  ctx: StoreContext,
+  t: Knex.Transaction,
+  owned: boolean,
+  live: readonly Candidate[],
+  outcomes: InboxInsertOutcome[],
+  now: number,
+): Promise<void> {
+  const existing = new Set<string>();
+  const entries = live.map((x) => ({ sessionId: x.item.sessionId, ids: [x.item.cmid] }));
+  for (const group of groupChunks(entries, ctx.options.inClauseChunk)) {
+    const rows = (await whereSessionIds(t(T.inbox).select('session_id', 'cmid'), 'cmid', group)) as {
+      session_id: string;
+      cmid: string;
+    }[];
+    for (const r of rows) existing.add(key(r.session_id, r.cmid));
+  }
+  const toInsert: Candidate[] = [];
+  for (const x of live) {
+    if (existing.has(key(x.item.sessionId, x.item.cmid))) outcomes[x.index] = 'DUPLICATE';
+    else toInsert.push(x);
+  }
+  if (toInsert.length === 0) return;
+  const parts = ctx.chunks(toInsert);
+  try {
+    await ctx.savepoint(
+      t,
+      async (sp) => {
+        for (const part of parts) await sp(T.inbox).insert(part.map((x) => inboxRow(x.item, now)));
+      },
+      { owned, statements: parts.length, continueAfterFailure: true },
+    );
+    for (const x of toInsert) outcomes[x.index] = 'STORED';
+  } catch (err) {
+    if (!isUniqueViolation(err)) throw err;
+    for (const x of toInsert) {
+      try {
+        await ctx.savepoint(t, (sp) => sp(T.inbox).insert(inboxRow(x.item, now)), {
+          owned,
+          statements: 1,
+          continueAfterFailure: true,
+        });
+        outcomes[x.index] = 'STORED';
+      } catch (e) {
+        if (!isUniqueViolation(e)) throw e;
+        outcomes[x.index] = 'DUPLICATE';
+      }
+    }
+  }
 }
 
 export function updateMessageInInbox(
