@@ -117,9 +117,15 @@ export class ServerRuntime implements ServerCore {
     this.#stopped = true;
   }
 
-  /** After a commit: poke the holders of the sessions written to, and broadcast the topic publishes. */
+  /**
+   * After a commit: poke the holders of the sessions written to, have this node's connections write the rows
+   * stored as attempted by them, and broadcast the topic publishes.
+   */
   afterCommit(effects: CommittedEffects): void {
     this.nodeControl.pokeAfterCommit(effects.registrations);
+    if (effects.attempted) {
+      for (const [sessionId, written] of effects.attempted) this.forwarder.writeAttempted(sessionId, written);
+    }
     if (effects.publishes.length > 0) {
       void this.track(
         this.topics

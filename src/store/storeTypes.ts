@@ -122,6 +122,13 @@ export interface OutboxMessageInput {
   messageBinary?: Uint8Array | null;
   /** For a server-to-client REQUEST: its correlation, stored atomically with the message (same smid). */
   correlation?: Omit<RequestCorrelationInput, 'sessionId' | 'smid' | 'traceId'>;
+  /**
+   * A connection id of this node that will write the message from memory right after the commit. If the session
+   * is registered to this node and that connection (read under the session lock), the row goes in already
+   * attempted (delivery count 1, `attempted` in the result), so no fetch and no attempt mark follow; otherwise it
+   * goes in as usual. A resume unmarks attempted rows, so a write that never happens is redelivered then.
+   */
+  attemptBy?: string;
 }
 
 /** The result of storing a message in an outbox: whether the session exists, and where to poke it. */
@@ -135,6 +142,8 @@ export interface StoreInOutboxResult {
 export interface StoreInOutboxBatchResult extends StoreInOutboxResult {
   /** The smid (or its correlation) already exists in this session; nothing was stored for this message. */
   smidInUse: boolean;
+  /** Stored as attempted by its `attemptBy` connection: that connection must write it now. */
+  attempted: boolean;
 }
 
 /** A message read from the outbox for forwarding. */

@@ -162,10 +162,15 @@ export class NodeControl {
 
   /** Pokes the holders of these sessions after a commit: local ones in-process, others coalesced per node. */
   pokeAfterCommit(registrations: readonly (SessionRegistration | null)[]): void {
+    const node = this.#core.options.nodeName;
+    let local: Set<string> | undefined;
     for (const reg of registrations) {
       if (!reg) continue;
-      if (reg.nodename === this.#core.options.nodeName) this.#core.pokeForwarder(reg.sessionId);
-      else this.#queuePoke(reg.nodename, reg.sessionId);
+      if (reg.nodename !== node) this.#queuePoke(reg.nodename, reg.sessionId);
+      else if (!local?.has(reg.sessionId)) {
+        (local ??= new Set()).add(reg.sessionId);
+        this.#core.pokeForwarder(reg.sessionId);
+      }
     }
   }
 

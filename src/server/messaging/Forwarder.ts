@@ -8,6 +8,7 @@ import type { DeadLetterReason, SessionIds, StoredOutMessage } from '../../store
 import type { ServerCore } from '../ServerCore.ts';
 import { framesInStoredOrder, type FrameItem } from './framesInStoredOrder.ts';
 import { GroupCommitter } from './GroupCommitter.ts';
+import type { AttemptedRows } from './ReplyTerminatorInvoker.ts';
 import { retryWhileDatabaseUnavailable, serverOutageRetry } from './retryWhileDatabaseUnavailable.ts';
 
 /** Rows written to one connection, to mark attempted. */
@@ -16,7 +17,10 @@ interface MarkItem extends SessionIds {
 }
 
 interface LoopState {
+  /** A fetch round is due (a poke, or a full batch was fetched). */
   again: boolean;
+  /** Rows stored already attempted by a connection of this node, to write from memory (see `writeAttempted`). */
+  attempted: AttemptedRows[];
   /** Rows read for the session moments ago (the resume's transaction): the first round uses them, no fetch. */
   prefetched: StoredOutMessage[] | undefined;
   /** The loop waits for its rows' attempt mark; a poke meanwhile commits the mark batch early. */
@@ -112,14 +116,33 @@ export class Forwarder {
       if (existing.marking) this.#marker.flushIfIdle();
       return;
     }
-    const state: LoopState = { again: false, prefetched: outbox, marking: false, promise: Promise.resolve() };
+    this.#start(sessionId, { again: true, attempted: [], prefetched: outbox });
+  }
+
+  /**
+   * Writes rows that a commit stored already attempted by `written.connectionId` (a reply to a session held here:
+   * no fetch, no attempt mark), in the session's loop so that its writes stay one at a time. If that connection is
+   * no longer the session's, the rows stay attempted and the session's next resume unmarks them (docs/protocol.md
+   * §9.2).
+   */
+  writeAttempted(sessionId: string, written: AttemptedRows): void {
+    const existing = this.#loops.get(sessionId);
+    if (existing) existing.attempted.push(written);
+    else this.#start(sessionId, { again: false, attempted: [written], prefetched: undefined });
+  }
+
+  #start(sessionId: string, init: Pick<LoopState, 'again' | 'attempted' | 'prefetched'>): void {
+    const state: LoopState = { ...init, marking: false, promise: Promise.resolve() };
     this.#loops.set(sessionId, state);
     state.promise = this.#core.track(
       this.#loop(sessionId, state)
         .catch((err: unknown) => this.#core.logger.warn({ err, sessionId }, 'forward round failed'))
         .finally(() => {
           this.#loops.delete(sessionId);
-          if (state.again && this.#core.registry.get(sessionId)?.established) this.poke(sessionId);
+          if (!this.#core.registry.get(sessionId)?.established) return;
+          if (state.attempted.length > 0) {
+            this.#start(sessionId, { again: state.again, attempted: state.attempted, prefetched: undefined });
+          } else if (state.again) this.poke(sessionId);
         }),
     );
   }
@@ -132,25 +155,55 @@ export class Forwarder {
     const core = this.#core;
     const max = core.options.limits.maxMessagesPerForwardRound;
     for (;;) {
+      if (state.attempted.length > 0) {
+        const outcome = await this.#writeAttempted(sessionId, state);
+        if (outcome === 'stop') return;
+        continue;
+      }
+      if (!state.again) return;
       state.again = false;
       const conn = core.registry.get(sessionId);
       if (!conn?.established || conn.auth.outgoingHeld) return;
       const rows = state.prefetched ?? (await this.#fetcher.submit(sessionId));
       state.prefetched = undefined;
-      if (rows.length === 0) {
-        if (state.again) continue;
-        return;
-      }
+      if (rows.length === 0) continue;
       if (core.registry.get(sessionId) !== conn || !conn.established) return;
       if (!(await this.#outgoingAuthorized(conn))) return;
-      const writeFailed = await this.#round(conn, sessionId, rows, state);
+      const writeFailed = await this.#round(conn, sessionId, rows, state, true);
+      if (rows.length >= max) state.again = true;
       if (writeFailed) {
+        state.again = true;
         await new Promise((r) => setTimeout(r, core.options.timings.forwardWriteFailurePauseMs));
         if (core.registry.get(sessionId)?.established) continue;
         return;
       }
-      if (rows.length < max && !state.again) return;
     }
+  }
+
+  /**
+   * Writes the rows stored attempted by the session's current connection; rows of a connection that is gone stay
+   * attempted (its resume unmarks them). A session waiting for re-authentication gets them unmarked, so that the
+   * fetch after the new AUTH finds them. `stop`: the connection is gone or held.
+   */
+  async #writeAttempted(sessionId: string, state: LoopState): Promise<'stop' | 'next'> {
+    const core = this.#core;
+    const batches = state.attempted;
+    state.attempted = [];
+    const conn = core.registry.get(sessionId);
+    if (!conn?.established) return 'stop';
+    const rows = batches.filter((b) => b.connectionId === conn.connectionId).flatMap((b) => b.rows);
+    if (rows.length === 0) return 'next';
+    if (conn.auth.outgoingHeld || !(await this.#outgoingAuthorized(conn))) {
+      await retryWhileDatabaseUnavailable(
+        () => core.store.outboxMessagesUnmarkAttemptedDelivery(sessionId),
+        serverOutageRetry(core, 'unmarking held replies'),
+      );
+      return 'stop';
+    }
+    const failed = await this.#round(conn, sessionId, rows, state, false);
+    if (!failed) return 'next';
+    await new Promise((r) => setTimeout(r, core.options.timings.forwardWriteFailurePauseMs));
+    return core.registry.get(sessionId)?.established ? 'next' : 'stop';
   }
 
   /** Outgoing REAUTH (8.13): not authenticated/stillValid → REAUTH once (0 ms) and hold outbox delivery. */
@@ -180,16 +233,17 @@ export class Forwarder {
     return false;
   }
 
-  /** One round; returns true if a socket write failed. */
+  /** One round; returns true if a socket write failed. `mark`: the rows are fetched ones, to mark attempted. */
   async #round(
     conn: MatsSocketConnection,
     sessionId: string,
     rows: StoredOutMessage[],
     state: LoopState,
+    mark: boolean,
   ): Promise<boolean> {
     const core = this.#core;
     const limits = core.options.limits;
-    const limitReached = rows.filter((r) => r.deliveryCount >= limits.maxDeliveryAttempts);
+    const limitReached = mark ? rows.filter((r) => r.deliveryCount >= limits.maxDeliveryAttempts) : [];
     if (limitReached.length > 0) {
       await this.deadLetter(
         sessionId,
@@ -202,13 +256,13 @@ export class Forwarder {
     const undeliverable: string[] = [];
     const now = core.now();
     for (const row of rows) {
-      if (row.deliveryCount >= limits.maxDeliveryAttempts) continue;
+      if (mark && row.deliveryCount >= limits.maxDeliveryAttempts) continue;
       const envelope = this.#envelopeOf(conn, row, now);
       if (!envelope || Buffer.byteLength(encodeFrame([envelope])) > limits.maxFrameBytes) {
         undeliverable.push(row.smid);
         continue;
       }
-      deliverable.push({ item: { envelope, smid: row.smid }, attempted: row.deliveryCount > 0 });
+      deliverable.push({ item: { envelope, smid: row.smid }, attempted: mark && row.deliveryCount > 0 });
     }
     if (undeliverable.length > 0) {
       await this.deadLetter(
@@ -236,7 +290,8 @@ export class Forwarder {
         break;
       }
     }
-    if (written.length > 0) {
+    if (written.length > 0 && !mark) core.metrics.delivered(written.length);
+    else if (written.length > 0) {
       state.marking = true;
       const marked = this.#marker.submit({ sessionId, ids: written, connectionId: conn.connectionId });
       if (state.again) this.#marker.flushIfIdle();

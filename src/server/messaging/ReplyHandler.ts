@@ -4,7 +4,7 @@ import type { StageContext } from '../../mats/StageContext.ts';
 import { replyDebugInfo } from '../../protocol/debugOptions.ts';
 import { ErrorCode, MatsSocketServerError } from '../../errors.ts';
 import { MatsMessageStore } from '../../store/MatsMessageStore.ts';
-import type { OutboxMessageInput } from '../../store/storeTypes.ts';
+import type { OutboxMessageInput, StoredOutMessage } from '../../store/storeTypes.ts';
 import type { ServerCore } from '../ServerCore.ts';
 import type { PreparedPublish, TopicHub } from '../topics/TopicHub.ts';
 import {
@@ -16,7 +16,7 @@ import type { ReplyState } from './ForwardInitiator.ts';
 import { GroupCommitter } from './GroupCommitter.ts';
 import { HandlerScope, runInHandlerScope, type CollectedPublish } from './HandlerScope.ts';
 import { newSmid, type OutboxWriter } from './OutboxWriter.ts';
-import type { CommittedEffects } from './ReplyTerminatorInvoker.ts';
+import type { AttemptedRows, CommittedEffects } from './ReplyTerminatorInvoker.ts';
 
 interface ReplyItem {
   matsMessageId: string;
@@ -25,6 +25,28 @@ interface ReplyItem {
 }
 
 type ReplyResult = ({ duplicate: false } & CommittedEffects) | { duplicate: true };
+
+/**
+ * The row as the forwarder would read it back. Its id is not known (a multi-row INSERT returns none portably); the
+ * forwarder writes in the order of the list, which is the insert order.
+ */
+function storedRowOf(m: OutboxMessageInput, now: number): StoredOutMessage {
+  // As stored with `attemptBy`: attempted once, now.
+  return {
+    id: 0,
+    smid: m.smid,
+    cmid: m.cmid ?? null,
+    traceId: m.traceId,
+    type: m.type,
+    requestTs: m.requestTs ?? null,
+    storedTs: now,
+    attemptTs: now,
+    deliveryCount: 1,
+    envelope: m.envelope,
+    messageText: m.messageText ?? null,
+    messageBinary: m.messageBinary ?? null,
+  };
+}
 
 class AdapterContext implements ReplyAdapterContext {
   readonly endpointId: string;
@@ -172,6 +194,10 @@ export class ReplyHandler {
       envelope: JSON.stringify(envelope),
       messageText: message === undefined ? null : JSON.stringify(message),
     };
+    // The reply to a session held here goes out from memory right after the commit (the store checks the
+    // registration under the session lock); one waiting for re-authentication goes the fetched way.
+    const conn = core.registry.get(state.sid);
+    if (conn?.established && !conn.auth.outgoingHeld) input.attemptBy = conn.connectionId;
     const result = await this.#committer.submit({
       matsMessageId: stage.matsMessageId,
       outbox: [input, ...scope.outbox],
@@ -221,10 +247,22 @@ export class ReplyHandler {
       }
     }
     const stored = await this.#outbox.store(outbox, trx);
+    const attempted = new Map<ReplyResult, Map<string, AttemptedRows>>();
     stored.forEach((r, j) => {
       const result = results[owners[j]!];
-      if (result && !result.duplicate) result.registrations.push(r.currentNode);
+      if (!result || result.duplicate) return;
+      const m = outbox[j]!;
+      if (!r.attempted || m.attemptBy === undefined) {
+        result.registrations.push(r.currentNode);
+        return;
+      }
+      let bySession = attempted.get(result);
+      if (!bySession) attempted.set(result, (bySession = new Map<string, AttemptedRows>()));
+      let written = bySession.get(m.sessionId);
+      if (!written) bySession.set(m.sessionId, (written = { connectionId: m.attemptBy, rows: [] }));
+      written.rows.push(storedRowOf(m, now));
     });
+    for (const [result, bySession] of attempted) if (!result.duplicate) result.attempted = bySession;
     return results;
   }
 

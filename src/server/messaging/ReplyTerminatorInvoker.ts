@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { DataAccessError, ErrorCode, MatsSocketError, TransportError } from '../../errors.ts';
 import { runOutsideStageContext } from '../../mats/ambientContext.ts';
-import type { RequestCorrelation, SessionRegistration } from '../../store/storeTypes.ts';
+import type { RequestCorrelation, SessionRegistration, StoredOutMessage } from '../../store/storeTypes.ts';
 import type { MatsSocketConnection } from '../connection/MatsSocketConnection.ts';
 import type { ServerCore } from '../ServerCore.ts';
 import type { PreparedPublish, TopicHub } from '../topics/TopicHub.ts';
@@ -19,6 +19,18 @@ import type { OutboxWriter } from './OutboxWriter.ts';
 export interface CommittedEffects {
   registrations: (SessionRegistration | null)[];
   publishes: PreparedPublish[];
+  /**
+   * Rows this commit stored already attempted by a connection of this node (`OutboxMessageInput.attemptBy`), by
+   * session: that connection writes them from memory, with no poke, fetch or attempt mark. They are not in
+   * `registrations`.
+   */
+  attempted?: ReadonlyMap<string, AttemptedRows>;
+}
+
+/** Rows stored already attempted by `connectionId`, to be written by it. */
+export interface AttemptedRows {
+  connectionId: string;
+  rows: StoredOutMessage[];
 }
 
 /** The outcome of invoking a reply terminator. */

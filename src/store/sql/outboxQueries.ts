@@ -14,6 +14,8 @@ import { lockSessionForShare, lockSessionsForShare, registrationOf } from './ses
 import { deleteBySessionIds, whereSessionIds, writeBySessionIdGroups } from './sessionIdGroups.ts';
 import { affected, num, numOrNull, T, type StoreContext } from './StoreContext.ts';
 
+const NONE: ReadonlySet<OutboxMessageInput> = new Set();
+
 /** Multi-row INSERTs are also cut at about this many bytes of text, to stay far below `max_allowed_packet`. */
 const MAX_INSERT_BYTES = 1 << 20;
 
@@ -32,7 +34,7 @@ interface OutboxRow {
   message_binary: Uint8Array | null;
 }
 
-function outboxRow(m: OutboxMessageInput, now: number): Record<string, unknown> {
+function outboxRow(m: OutboxMessageInput, now: number, attempted: boolean): Record<string, unknown> {
   return {
     session_id: m.sessionId,
     smid: m.smid,
@@ -41,8 +43,8 @@ function outboxRow(m: OutboxMessageInput, now: number): Record<string, unknown> 
     type: m.type,
     request_timestamp: m.requestTs ?? null,
     stored_timestamp: now,
-    attempt_timestamp: null,
-    delivery_count: 0,
+    attempt_timestamp: attempted ? now : null,
+    delivery_count: attempted ? 1 : 0,
     envelope: m.envelope,
     message_text: m.messageText ?? null,
     message_binary: m.messageBinary ?? null,
@@ -87,10 +89,11 @@ async function insertMessages(
   ctx: StoreContext,
   trx: Knex.Transaction,
   messages: readonly OutboxMessageInput[],
+  attempted: ReadonlySet<OutboxMessageInput> = NONE,
 ): Promise<void> {
   const now = ctx.now();
   for (const part of insertBatches(messages, ctx.options.inClauseChunk)) {
-    await trx(T.outbox).insert(part.map((m) => outboxRow(m, now)));
+    await trx(T.outbox).insert(part.map((m) => outboxRow(m, now, attempted.has(m))));
   }
   const correlations = messages.flatMap((m) =>
     m.correlation
@@ -142,12 +145,18 @@ export function storeMessagesInOutbox(
       t,
       messages.map((m) => m.sessionId),
     );
+    const node = ctx.options.nodeName;
+    const attempted = new Set<OutboxMessageInput>();
     const results: StoreInOutboxBatchResult[] = messages.map((m) => {
       const state = sessions.get(m.sessionId);
+      const byWriter =
+        m.attemptBy !== undefined && state?.nodename === node && state.connectionId === m.attemptBy;
+      if (byWriter) attempted.add(m);
       return {
         sessionExists: state !== undefined,
         currentNode: registrationOf(m.sessionId, state),
         smidInUse: false,
+        attempted: byWriter,
       };
     });
     const seen = new Set<string>();
@@ -155,8 +164,10 @@ export function storeMessagesInOutbox(
     messages.forEach((message, index) => {
       if (!sessions.has(message.sessionId)) return;
       const k = `${message.sessionId}\u0000${message.smid}`;
-      if (seen.has(k)) results[index]!.smidInUse = true;
-      else {
+      if (seen.has(k)) {
+        results[index]!.smidInUse = true;
+        results[index]!.attempted = false;
+      } else {
         seen.add(k);
         toInsert.push({ message, index });
       }
@@ -164,7 +175,7 @@ export function storeMessagesInOutbox(
     if (toInsert.length === 0) return results;
     try {
       const all = toInsert.map((x) => x.message);
-      await ctx.savepoint(t, (sp) => insertMessages(ctx, sp, all), {
+      await ctx.savepoint(t, (sp) => insertMessages(ctx, sp, all, attempted), {
         owned,
         statements: insertStatements(ctx, all),
         continueAfterFailure: true,
@@ -173,7 +184,7 @@ export function storeMessagesInOutbox(
       if (!isUniqueViolation(err)) throw err;
       for (const x of toInsert) {
         try {
-          await ctx.savepoint(t, (sp) => insertMessages(ctx, sp, [x.message]), {
+          await ctx.savepoint(t, (sp) => insertMessages(ctx, sp, [x.message], attempted), {
             owned,
             statements: insertStatements(ctx, [x.message]),
             continueAfterFailure: true,
@@ -181,6 +192,7 @@ export function storeMessagesInOutbox(
         } catch (e) {
           if (!isUniqueViolation(e)) throw e;
           results[x.index]!.smidInUse = true;
+          results[x.index]!.attempted = false;
         }
       }
     }

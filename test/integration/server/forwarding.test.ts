@@ -26,6 +26,29 @@ describeEachServerEnv(
   },
 );
 
+describeEachServerEnv('Forwarding a reply consumed by the node holding its session', { nodes: 1 }, (ctx) => {
+  it('writes it from memory: no outbox fetch, no attempt mark', async () => {
+    const node = ctx().cluster.nodes[0]!;
+    const { client } = await connectSession(node.url);
+    const outboxSql: string[] = [];
+    const onQuery = (q: { sql: string }): void => {
+      if (/mats_socket_outbox/i.test(q.sql)) outboxSql.push(q.sql.split(' ')[0]!.toLowerCase());
+    };
+    node.store.knex.on('query', onQuery);
+    try {
+      client.send([{ t: 'REQUEST', eid: 'Test.single', tid: 'm', cmid: 1, msg: { number: 1, string: 's' } }]);
+      const resolve = await client.nextOfType('RESOLVE');
+      client.send([{ t: 'ACK', smid: resolve.smid }]);
+      await client.nextOfType('ACK2');
+    } finally {
+      node.store.knex.off('query', onQuery);
+    }
+    // Stored (insert) and removed at the client's ACK (delete); never read back or marked.
+    expect(outboxSql).to.deep.equal(['insert', 'delete']);
+    await client.close();
+  });
+});
+
 describeEachServerEnv('Forwarding after a resume', { nodes: 1 }, (ctx) => {
   it('delivers a retried row and fresh rows in stored order (docs/protocol.md 9.5 #4)', async () => {
     const node = ctx().cluster.nodes[0]!;
