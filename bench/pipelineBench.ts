@@ -50,6 +50,7 @@ const { values: args } = parseArgs({
     'backlog-sessions': { type: 'string', default: '100' },
     'scale-only': { type: 'boolean', default: false },
     'node-processes': { type: 'boolean', default: false },
+    'node-cpu-prof': { type: 'string' },
   },
 });
 const levels = args.levels.split(',').map(Number);
@@ -128,14 +129,18 @@ async function nodeProcesses(dbUrl: string): Promise<RunningNodes> {
   };
   try {
     for (const i of [1, 2]) {
-      const node = await NodeProcess.start({
-        nodeName: `pipe${i}_${runId}`,
-        instanceName: `P${runId}`,
-        amqpUrl: serviceUrls.rabbitmq,
-        dbUrl,
-        queuePrefix: broker.prefix,
-        timings: 'production',
-      });
+      const node = await NodeProcess.start(
+        {
+          nodeName: `pipe${i}_${runId}`,
+          instanceName: `P${runId}`,
+          amqpUrl: serviceUrls.rabbitmq,
+          dbUrl,
+          queuePrefix: broker.prefix,
+          timings: 'production',
+        },
+        30_000,
+        args['node-cpu-prof'] !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${args['node-cpu-prof']}`] : [],
+      );
       nodes.push(node);
       trackProcess('nodes', node.child.pid!);
     }

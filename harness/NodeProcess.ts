@@ -14,20 +14,29 @@ export class NodeProcess {
   readonly exited: Promise<void>;
   url = '';
 
-  private constructor(config: FaultNodeConfig) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', resolve(here, 'faultNodeProgram.ts')], {
-      cwd: repoRoot,
-      env: { ...process.env, FAULT_NODE_CONFIG: JSON.stringify(config) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+  private constructor(config: FaultNodeConfig, execArgv: readonly string[]) {
+    this.child = spawn(
+      process.execPath,
+      [...execArgv, '--import', 'tsx', resolve(here, 'faultNodeProgram.ts')],
+      {
+        cwd: repoRoot,
+        env: { ...process.env, FAULT_NODE_CONFIG: JSON.stringify(config) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     this.child.stdout!.setEncoding('utf8').on('data', (d: string) => this.output.push(d));
     this.child.stderr!.setEncoding('utf8').on('data', (d: string) => this.output.push(d));
     this.exited = once(this.child, 'exit').then(() => undefined);
   }
 
   /** Spawns the node and resolves when it listens (bounded). */
-  static async start(config: FaultNodeConfig, timeoutMs = 30_000): Promise<NodeProcess> {
-    const node = new NodeProcess(config);
+  /** `execArgv`: node's own flags for the child, e.g. `--cpu-prof` when a benchmark profiles its nodes. */
+  static async start(
+    config: FaultNodeConfig,
+    timeoutMs = 30_000,
+    execArgv: readonly string[] = [],
+  ): Promise<NodeProcess> {
+    const node = new NodeProcess(config, execArgv);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const m = /READY (\S+)/.exec(node.output.join(''));
