@@ -26,6 +26,8 @@ export type JwtVerification =
 export type JwtVerifier = (authorization: string) => Promise<JwtVerification>;
 
 const BEARER = /^Bearer\s+(\S+)$/i;
+/** JWS compact serialization: three base64url parts (an unsigned token has an empty third). */
+const COMPACT_JWS = /^[\w-]+\.[\w-]+\.[\w-]*$/;
 
 /**
  * Creates the verifier one `jwtAuthentication` factory shares between all its connections, so that a JWKS is
@@ -94,9 +96,8 @@ function verificationKey(source: JwtKeySource): Uint8Array | KeyObject | JWTVeri
 
 function tokenOf(authorization: string): string | undefined {
   const trimmed = authorization.trim();
-  const bearer = BEARER.exec(trimmed);
-  if (bearer) return bearer[1];
-  return trimmed.length > 0 && !/\s/.test(trimmed) ? trimmed : undefined;
+  const token = BEARER.exec(trimmed)?.[1] ?? trimmed;
+  return COMPACT_JWS.test(token) ? token : undefined;
 }
 
 function errorCode(err: unknown): string {
