@@ -38,6 +38,9 @@ export type {
   AuthenticationResult,
   ConnectionInfo,
 } from './server/auth/AuthenticationPlugin.ts';
+export { jwtAuthentication } from './server/auth/jwt/jwtAuthentication.ts';
+export type { JwtAlgorithm, JwtAuthenticationOptions } from './server/auth/jwt/JwtAuthenticationOptions.ts';
+export type { JwtPrincipal } from './server/auth/jwt/JwtPrincipal.ts';
 export type {
   ForwardOptions,
   IncomingContext,
