@@ -77,15 +77,22 @@ export function createOpsHandler(options: OpsHandlerOptions): HttpHandler {
     throw new ConfigError('health', 'readiness needs the store and the transport');
   }
   if (options.serverApiKey !== undefined) {
-    handlers.push(
-      createServerApiHandler({
-        ...options.serverApi,
-        server,
-        apiKey: options.serverApiKey,
-        metrics,
-        logger: options.logger,
-      }),
-    );
+    try {
+      handlers.push(
+        createServerApiHandler({
+          ...options.serverApi,
+          server,
+          apiKey: options.serverApiKey,
+          metrics,
+          logger: options.logger,
+        }),
+      );
+    } catch (err) {
+      // Name the field as the caller spelt it.
+      if (!(err instanceof ConfigError)) throw err;
+      const field = err.field === 'apiKey' ? 'serverApiKey' : `serverApi.${err.field}`;
+      throw new ConfigError(field, err.message.replace(/^Invalid configuration '[^']*': /, ''));
+    }
   }
   if (options.adminToken !== undefined) {
     if (!store) throw new ConfigError('store', 'the admin API needs the store');

@@ -180,7 +180,12 @@ describe('createOpsHandler: the whole operator surface on one node:http server [
         .to.throw(ConfigError)
         .with.property('code', 'CONFIG_INVALID');
       expect(() => createOpsHandler({ server, health: { probeTimeoutMs: 100 } })).to.throw(ConfigError);
-      expect(() => createOpsHandler({ server, serverApiKey: 'short' })).to.throw(ConfigError);
+      expect(() => createOpsHandler({ server, serverApiKey: 'short' }))
+        .to.throw(ConfigError)
+        .with.property('field', 'serverApiKey');
+      expect(() => createOpsHandler({ server, serverApiKey: API_KEY, serverApi: { maxBodyBytes: 0 } }))
+        .to.throw(ConfigError)
+        .with.property('field', 'serverApi.maxBodyBytes');
       expect(() => createOpsHandler({ server, store: n().store, adminToken: 'short' })).to.throw(ConfigError);
     });
   });
