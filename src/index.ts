@@ -99,6 +99,38 @@ export type { Metrics } from './metrics/Metrics.ts';
 export { noopMetrics } from './metrics/Metrics.ts';
 export { promMetrics, type PromMetricsOptions } from './metrics/promMetrics.ts';
 
+// Operations: node:http handlers for health, metrics, the admin API, the server API and the side channels
+// (docs/operations.md)
+export { createOpsHandler, type OpsHandlerOptions } from './ops/opsHandler.ts';
+export { chainHttpHandlers, type HttpHandler } from './ops/httpHandler.ts';
+export { createHealthHandler, type HealthHandlerOptions } from './ops/healthHandler.ts';
+export { checkHealth } from './ops/checkHealth.ts';
+export type { HealthPart, HealthReport, HealthTargets } from './ops/checkHealth.ts';
+export { createMetricsHandler } from './ops/metricsHandler.ts';
+export type { MetricsHandlerOptions, MetricsRegistry } from './ops/metricsHandler.ts';
+export { createAdminAccess, type AdminAccess, type AdminAccessOptions } from './ops/adminAccess.ts';
+export { createAdminApiHandler, type AdminApiOptions, type AdminSession } from './ops/adminApi.ts';
+export {
+  createBearerCheck,
+  hostNameOf,
+  isValidBearerToken,
+  LOOPBACK_HOSTS,
+  MIN_BEARER_TOKEN_LENGTH,
+} from './ops/bearerCheck.ts';
+export type { AccessRefusal, BearerCheck, BearerCheckOptions } from './ops/bearerCheck.ts';
+export { createCloseSessionHandler, type CloseSessionHandlerOptions } from './ops/closeSessionHandler.ts';
+export {
+  createPreconnectHandler,
+  DEFAULT_PRECONNECT_COOKIE,
+  readPreconnectCookie,
+  type PreconnectHandlerOptions,
+} from './ops/preconnectHandler.ts';
+export { createCorsCheck, type CorsCheck, type CorsCheckOptions } from './ops/corsCheck.ts';
+export { createServerApiHandler, DEFAULT_SERVER_API_LIMITS } from './ops/serverApi.ts';
+export type { ServerApiOptions, ServerApiSession, ServerApiTarget } from './ops/serverApi.ts';
+export type { ServerApiLimits } from './ops/serverApiRequests.ts';
+export { ServerApiError, ServerApiErrorCode } from './ops/ServerApiError.ts';
+
 // CLI helpers: the pieces `npm start` is made of, for a program of one's own
 export { NodeAssembly, ListenError } from './cli/NodeAssembly.ts';
 export type { AssembledNode, NodeAssemblyOptions, NodeHttpHandler, NodeSpec } from './cli/NodeAssembly.ts';
