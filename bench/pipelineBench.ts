@@ -32,7 +32,7 @@ import { rawAmqpPhase } from './pipeline/rawAmqp.ts';
 import { chargedCpu, cpuTotal, printTable, reportPhase, type SystemResult } from './pipeline/report.ts';
 import { scaleRun } from './pipeline/scaleRun.ts';
 import { sessionsPhases } from './pipeline/sessions.ts';
-import { chartSvg } from './pipeline/svgChart.ts';
+import { chartSvg, type ChartRow } from './pipeline/svgChart.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -155,6 +155,7 @@ function sessionsSummary(systems: readonly SystemResult[]): Record<string, unkno
     ...perSystem(systems, 'cpu_ms_per_trip_total', (s) => cpuTotal(chargedCpu(s))),
     cpu_ms_per_trip: Object.fromEntries(systems.map((s) => [s.key, chargedCpu(s)])),
     sql_per_trip_mariadb: mariadb.closed.countsPerTrip.sql_server,
+    sql_per_trip_embedded: embedded.closed.countsPerTrip.db_roundtrips,
     db_roundtrips_per_trip_mariadb: mariadb.closed.countsPerTrip.db_roundtrips,
     db_roundtrips_per_trip_embedded: embedded.closed.countsPerTrip.db_roundtrips,
     broker_msgs_per_trip_mariadb: mariadb.closed.countsPerTrip.broker_msgs,
@@ -186,10 +187,36 @@ const scaleOptions = {
 const started = Date.now();
 const machine = (): Record<string, unknown> => ({ load_avg_1m: loadavg()[0], cpus: cpus().length });
 
+/** The levels shape's bars: the pipeline and the raw loop per level (open loop beside the best), the ws echo. */
+function levelRows(l: LevelsResult): ChartRow[] {
+  const best = Math.max(...l.pipeline.map((p) => p.perSecond));
+  return [
+    ...l.pipeline.map((p) => ({
+      label: `pipeline, ${p.inflight} in flight`,
+      perSecond: p.perSecond,
+      p99Ms: p.p99Ms,
+      ...(p.perSecond === best ? { p99HalfMaxMs: l.halfMax.p99Ms } : {}),
+    })),
+    ...l.rawAmqp.map((r) => ({
+      label: `raw amqplib, ${r.inflight} in flight`,
+      perSecond: r.perSecond,
+      p99Ms: r.p99Ms,
+    })),
+    {
+      label: `raw ws echo, ${l.rawWs.inflight} in flight`,
+      perSecond: l.rawWs.perSecond,
+      p99Ms: l.rawWs.p99Ms,
+    },
+  ];
+}
+
 /** The shapes asked for, the table, the result files and the summary line. */
 async function fullRun(): Promise<void> {
   console.log(
-    `pipeline bench: shapes ${[...shapes].join(',')}, ${sessions} sessions, ${cpus().length} CPUs, ` +
+    `pipeline bench: shapes ${[...shapes].join(',')}` +
+      (shapes.has('sessions') ? `, ${sessions} sessions` : '') +
+      (shapes.has('levels') ? `, levels ${levels.join(',')} over ${args.clients} clients` : '') +
+      `, ${cpus().length} CPUs, ` +
       `load ${loadavg()[0]!.toFixed(1)}, measure ${measureMs} ms after ${warmupMs} ms warm-up`,
   );
   const systems = shapes.has('sessions') ? await sessionsShape() : [];
@@ -230,16 +257,18 @@ async function fullRun(): Promise<void> {
       2,
     ),
   );
-  if (systems.length > 0) {
-    const rows = systems.map((s) => ({
-      label: s.closed.name,
-      perSecond: s.closed.perSecond,
-      p99Ms: s.closed.p99Ms,
-      ...(s.halfMax ? { p99HalfMaxMs: s.halfMax.p99Ms } : {}),
-    }));
-    const title = `${sessions} sessions, one request in flight each (${cpus().length} CPUs shared by all processes)`;
-    writeFileSync(new URL('latest.svg', results), chartSvg(title, rows));
-  }
+  const rows: ChartRow[] = systems.map((s) => ({
+    label: s.closed.name,
+    perSecond: s.closed.perSecond,
+    p99Ms: s.closed.p99Ms,
+    ...(s.halfMax ? { p99HalfMaxMs: s.halfMax.p99Ms } : {}),
+  }));
+  if (levelRun) rows.push(...levelRows(levelRun));
+  const title =
+    systems.length > 0
+      ? `${sessions} sessions, one request in flight each (${cpus().length} CPUs shared by all processes)`
+      : `${args.clients} sessions sharing ${levels.join(', ')} requests in flight (${cpus().length} CPUs)`;
+  writeFileSync(new URL('latest.svg', results), chartSvg(title, rows));
   console.log(JSON.stringify(summary));
 }
 

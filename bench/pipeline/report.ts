@@ -45,7 +45,8 @@ export function reportPhase(r: PhaseResult, cpu: Record<string, number> = r.cpuM
 
 /**
  * The headline table: per system round trips/s, the ratio to the peer's, latency, CPU per round trip (charged
- * processes), and the counted work per round trip; then the open-loop rows.
+ * processes), and the counted work per round trip; then the open-loop rows. SQL/trip is the server's count where
+ * there is a server (MariaDB `Questions`), else the node's (SQLite runs in the node: a statement is a driver call).
  */
 export function printTable(systems: readonly SystemResult[], peer: SystemResult | undefined): void {
   const head =
@@ -58,7 +59,7 @@ export function printTable(systems: readonly SystemResult[], peer: SystemResult 
       `${r.name.padEnd(38)}  ${r.perSecond.toFixed(0).padStart(7)}  ` +
         `${(peer ? fmt(r.perSecond / peer.closed.perSecond, 2) : '-').padStart(7)}  ` +
         `${fmt(r.p50Ms, 1).padStart(6)}  ${fmt(r.p99Ms, 1).padStart(6)}  ${fmt(cpuTotal(chargedCpu(s)), 2).padStart(11)}  ` +
-        `${fmt(c.sql_server, 2).padStart(8)}  ${fmt(c.db_roundtrips, 2).padStart(10)}  ${fmt(c.broker_msgs, 2).padStart(16)}`,
+        `${fmt(c.sql_server ?? c.db_roundtrips, 2).padStart(8)}  ${fmt(c.db_roundtrips, 2).padStart(10)}  ${fmt(c.broker_msgs, 2).padStart(16)}`,
     );
   }
   console.log('\nCPU ms per round trip by process (closed loop):');
