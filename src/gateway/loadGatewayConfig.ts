@@ -151,7 +151,7 @@ function locate(
  */
 function offsetOf(doc: Document, path: ConfigPath): number | undefined {
   let node: unknown = doc.contents;
-  let at: number | undefined = path.length === 0 ? (doc.contents as Node | null)?.range?.[0] : undefined;
+  let at: number | undefined = path.length === 0 ? doc.contents?.range?.[0] : undefined;
   for (const segment of path) {
     if (isMap(node)) {
       const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(segment));
