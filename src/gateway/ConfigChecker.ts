@@ -78,7 +78,8 @@ export class ConfigChecker {
     path: ConfigPath,
     rule: StringRule = {},
   ): string | undefined {
-    return this.#string(obj?.[key], [...path, key], rule);
+    // A missing parent is reported once, at the parent, not again for each of its required fields.
+    return this.#string(obj?.[key], [...path, key], obj === undefined ? { ...rule, required: false } : rule);
   }
 
   #string(value: unknown, at: ConfigPath, rule: StringRule): string | undefined {
@@ -114,7 +115,7 @@ export class ConfigChecker {
     const value = obj?.[key];
     const at = [...path, key];
     if (value === undefined || value === null) {
-      if (required) this.add(at, 'required', 'required');
+      if (required && obj !== undefined) this.add(at, 'required', 'required');
       return undefined;
     }
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
@@ -145,7 +146,7 @@ export class ConfigChecker {
     const value = obj?.[key];
     const at = [...path, key];
     if (value === undefined || value === null) {
-      if (required) this.add(at, 'required', `required: one of ${values.join(', ')}`);
+      if (required && obj !== undefined) this.add(at, 'required', `required: one of ${values.join(', ')}`);
       return undefined;
     }
     if (typeof value !== 'string' || !(values as readonly string[]).includes(value)) {

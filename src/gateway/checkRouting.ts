@@ -117,9 +117,11 @@ function checkEndpoint(c: ConfigChecker, value: unknown, path: ConfigPath): Gate
   const before = c.issues.length;
   const id = clientSideId(c, obj, path);
   const to = matsId(c, obj, 'to', path);
-  const mode = c.oneOf(obj, 'mode', path, FORWARD_MODES) ?? 'forward-essential';
+  const given = c.oneOf(obj, 'mode', path, FORWARD_MODES);
+  const mode = given ?? 'forward-essential';
+  const modeKnown = given !== undefined || obj.mode === undefined || obj.mode === null;
   const timeoutMs = c.integer(obj, 'timeoutMs', path, 1, MAX_TIMEOUT_MS);
-  if (timeoutMs !== undefined && mode !== 'forward-nonessential') {
+  if (timeoutMs !== undefined && modeKnown && mode !== 'forward-nonessential') {
     c.add(
       [...path, 'timeoutMs'],
       'conflict',
