@@ -5,7 +5,7 @@ import { parseDatabaseUrl, type DatabaseUrl } from '../store/database.ts';
 import { checkAuth } from './checkAuth.ts';
 import { checkRouting } from './checkRouting.ts';
 import { checkServerOptions } from './checkServerOptions.ts';
-import { ConfigChecker, type PathIssue } from './ConfigChecker.ts';
+import { ConfigChecker, pathText, type PathIssue } from './ConfigChecker.ts';
 import type { GatewayConfig } from './GatewayConfig.ts';
 
 /** The top-level fields of a configuration document. */
@@ -117,7 +117,8 @@ export function checkGatewayConfig(
   const serverApi = c.object(doc?.serverApi, ['serverApi'], ['key']);
   const serverApiKey = secret(c, serverApi, 'key', ['serverApi']);
 
-  const auth = checkAuth(c, doc?.auth, c.issues.some((i) => i.path[0] === 'listen') ? undefined : host);
+  const hostInvalid = c.issues.some((i) => ['listen', 'listen.host'].includes(pathText(i.path)));
+  const auth = checkAuth(c, doc?.auth, hostInvalid ? undefined : host);
 
   if (c.issues.length > 0 || !auth || brokerUrl === undefined || databaseUrl === undefined || !parsed) {
     return { config: undefined, issues: c.issues };
