@@ -96,6 +96,38 @@ export type { Metrics } from './metrics/Metrics.ts';
 export { noopMetrics } from './metrics/Metrics.ts';
 export { promMetrics, type PromMetricsOptions } from './metrics/promMetrics.ts';
 
+// Gateway: a node from a configuration file (docs/gateway.md)
+export { GatewayNode, type GatewayNodeOptions } from './gateway/GatewayNode.ts';
+export {
+  loadGatewayConfig,
+  parseGatewayConfig,
+  resolveGatewayConfig,
+  type LoadedGatewayConfig,
+  type LoadGatewayConfigOptions,
+} from './gateway/loadGatewayConfig.ts';
+export { applyEnvOverrides, type EnvOverrideResult, type EnvRecord } from './gateway/envOverrides.ts';
+export {
+  formatConfigIssue,
+  GatewayConfigError,
+  type ConfigIssue,
+  type ConfigIssueKind,
+} from './gateway/GatewayConfigError.ts';
+export { TopicAuthorizer } from './gateway/TopicAuthorizer.ts';
+export type {
+  AllowRule,
+  ForwardMode,
+  GatewayAuthConfig,
+  GatewayConfig,
+  GatewayEndpoint,
+  GatewayTerminator,
+  InsecureDevAuthConfig,
+  JwtAlgorithm,
+  JwtAuthConfig,
+  TopicRule,
+} from './gateway/GatewayConfig.ts';
+export type { GatewayPrincipal } from './gateway/GatewayPrincipal.ts';
+export type { PublishToTopic, PushToClient } from './gateway/registerGatewayRouting.ts';
+
 // CLI helpers: the pieces `npm start` is made of, for a program of one's own
 export { NodeAssembly, ListenError } from './cli/NodeAssembly.ts';
 export type { AssembledNode, NodeAssemblyOptions, NodeHttpHandler, NodeSpec } from './cli/NodeAssembly.ts';

@@ -46,7 +46,7 @@ export interface GatewayConfig {
   topics: readonly TopicRule[];
   /** Backend → topic subscribers: the Mats endpoint the node consumes to publish. @default undefined (none) */
   publish: { from: string } | undefined;
-  /** The server's protocol limits, passed through (docs/security.md §2). @default {} (the server's defaults) */
+  /** The server's protocol limits, passed through (docs/security.md, "Limits and their defaults"). @default {} (the server's defaults) */
   limits: ServerLimits;
   /** The server's delays and timeouts, passed through. @default {} */
   timings: ServerTimings;

@@ -9,7 +9,7 @@ import {
 } from '../server/MatsSocketServerOptions.ts';
 import type { ConfigChecker } from './ConfigChecker.ts';
 
-/** The server options a configuration passes through: the groups of docs/security.md §2 and two more. */
+/** The server options a configuration passes through: the groups docs/security.md lists, and two more. */
 export interface PassThroughServerOptions {
   limits: ServerLimits;
   timings: ServerTimings;
