@@ -130,6 +130,36 @@ export { createServerApiHandler, DEFAULT_SERVER_API_LIMITS } from './ops/serverA
 export type { ServerApiOptions, ServerApiSession, ServerApiTarget } from './ops/serverApi.ts';
 export type { ServerApiLimits } from './ops/serverApiRequests.ts';
 export { ServerApiError, ServerApiErrorCode } from './ops/ServerApiError.ts';
+// Gateway: a node from a configuration file (docs/gateway.md)
+export { GatewayNode, type GatewayNodeOptions } from './gateway/GatewayNode.ts';
+export {
+  loadGatewayConfig,
+  parseGatewayConfig,
+  resolveGatewayConfig,
+  type LoadedGatewayConfig,
+  type LoadGatewayConfigOptions,
+} from './gateway/loadGatewayConfig.ts';
+export { applyEnvOverrides, type EnvOverrideResult, type EnvRecord } from './gateway/envOverrides.ts';
+export {
+  formatConfigIssue,
+  GatewayConfigError,
+  type ConfigIssue,
+  type ConfigIssueKind,
+} from './gateway/GatewayConfigError.ts';
+export { TopicAuthorizer } from './gateway/TopicAuthorizer.ts';
+export type {
+  AllowRule,
+  ForwardMode,
+  GatewayAuthConfig,
+  GatewayConfig,
+  GatewayEndpoint,
+  GatewayTerminator,
+  InsecureDevAuthConfig,
+  JwtAuthConfig,
+  TopicRule,
+} from './gateway/GatewayConfig.ts';
+export type { GatewayPrincipal } from './gateway/GatewayPrincipal.ts';
+export type { PublishToTopic, PushToClient } from './gateway/registerGatewayRouting.ts';
 
 // CLI helpers: the pieces `npm start` is made of, for a program of one's own
 export { NodeAssembly, ListenError } from './cli/NodeAssembly.ts';

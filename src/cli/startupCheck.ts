@@ -8,7 +8,12 @@ export interface StartupTargets {
   amqpUrl: string | undefined;
   /** The database; SQLite is a local file or memory, nothing to check. */
   db: DatabaseUrl;
+  /** How a failure names what to fix. @default the `npm start` variables (`MATSSOCKET_AMQP_URL`, `MATSSOCKET_DB_URL`) */
+  settings?: ConnectSettings;
 }
+
+/** What a connect failure tells the operator to fix, per kind: the setting and the alternative. */
+export type ConnectSettings = Readonly<Record<Kind, { env: string; fallback: string }>>;
 
 type Kind = 'broker' | 'database';
 
@@ -57,8 +62,14 @@ function rootCause(err: unknown): { code: string | undefined; message: string } 
  * One line for an operator: what could not be reached (host and port, never the password), the cause with its
  * code, and what to change.
  */
-export function describeConnectFailure(kind: Kind, url: string, err: unknown): string {
-  const { env, server, fallback } = SETTINGS[kind];
+export function describeConnectFailure(
+  kind: Kind,
+  url: string,
+  err: unknown,
+  settings?: ConnectSettings,
+): string {
+  const { env, fallback } = settings?.[kind] ?? SETTINGS[kind];
+  const server = SETTINGS[kind].server;
   const where = `${server} at ${hostAndPort(url)}`;
   const { code, message } = rootCause(err);
   const database = new URL(url, 'x:/').pathname.replace(/^\//, '') || '(none)';
@@ -104,13 +115,13 @@ export function describeConnectFailure(kind: Kind, url: string, err: unknown): s
  * @throws DataAccessError (DATA_ACCESS) or TransportError (TRANSPORT_UNAVAILABLE) with that line as message
  */
 export async function checkStartupTargets(targets: StartupTargets, timeoutMs = 10_000): Promise<void> {
-  const { db, amqpUrl } = targets;
+  const { db, amqpUrl, settings } = targets;
   if (db.dialect !== 'sqlite') {
     const knex = createDatabase(db, { connectTimeoutMs: timeoutMs, poolMax: 1 });
     try {
       await knex.raw('select 1');
     } catch (err) {
-      throw new DataAccessError(describeConnectFailure('database', db.target, err), { cause: err });
+      throw new DataAccessError(describeConnectFailure('database', db.target, err, settings), { cause: err });
     } finally {
       await knex.destroy();
     }
@@ -122,7 +133,7 @@ export async function checkStartupTargets(targets: StartupTargets, timeoutMs = 1
     } catch (err) {
       throw new TransportError(
         ErrorCode.TRANSPORT_UNAVAILABLE,
-        describeConnectFailure('broker', amqpUrl, err),
+        describeConnectFailure('broker', amqpUrl, err, settings),
         { cause: err },
       );
     }
