@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
-import { NODE_READY_MESSAGE, type DemoNodeUrls } from './demo/startDemoNode.ts';
+import { parseReadyLine } from './demo/readyLine.ts';
+import type { DemoNodeUrls } from './demo/startDemoNode.ts';
 
 /** How many of a node's last stderr lines are kept for the report of its failure. */
 const KEPT_LINES = 20;
@@ -79,21 +80,6 @@ interface NodeState {
   exited: Promise<NodeExit>;
   exit?: NodeExit;
   forced: boolean;
-}
-
-/** The ready line's URL fields, if `line` is the ready line of `npm start` (pino JSON). */
-function readyUrls(line: string): DemoNodeUrls | undefined {
-  if (!line.includes(NODE_READY_MESSAGE)) return undefined;
-  try {
-    const entry = JSON.parse(line) as Record<string, unknown>;
-    const { msg, demo, admin, webSocket, metrics, health } = entry;
-    if (msg !== NODE_READY_MESSAGE) return undefined;
-    const urls = [demo, admin, webSocket, metrics, health];
-    if (!urls.every((u) => typeof u === 'string')) return undefined;
-    return { demo, admin, webSocket, metrics, health } as DemoNodeUrls;
-  } catch {
-    return undefined;
-  }
 }
 
 function eachLine(stream: Readable, onLine: (line: string) => void): void {
@@ -219,7 +205,7 @@ export class ClusterSupervisor extends EventEmitter<ClusterSupervisorEvents> {
         if (state.lastErrorLines.length > KEPT_LINES) state.lastErrorLines.shift();
       }
       this.emit('node:output', { index: spec.index, nodeName: spec.nodeName, stream, line });
-      const urls = stream === 'stdout' && child.pid !== undefined ? readyUrls(line) : undefined;
+      const urls = stream === 'stdout' && child.pid !== undefined ? parseReadyLine(line) : undefined;
       if (urls) {
         const node = { index: spec.index, nodeName: spec.nodeName, pid: child.pid!, urls };
         onReady(node);

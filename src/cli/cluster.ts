@@ -182,6 +182,14 @@ async function main(argv: readonly string[]): Promise<void> {
   });
 
   await preparing;
+  if (generatedToken !== undefined && !/^(127\.|localhost$|::1$|\[::1\]$)/.test(options.host)) {
+    // The nodes take the token as configured and stay silent about it: the warning of `npm start` is ours to give.
+    logger.warn(
+      { host: options.host },
+      `HOST=${options.host} serves other machines, and the admin token generated for the cluster is printed below: ` +
+        'anyone who sees this output can administer the nodes. Set MATSSOCKET_ADMIN_TOKEN.',
+    );
+  }
   logger.info(
     { nodes: options.nodes, broker: redactUrl(options.amqpUrl), db: redactUrl(options.dbUrl) },
     `starting ${names.join(', ')}`,

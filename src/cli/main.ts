@@ -9,7 +9,8 @@
 import { MatsSocketError, NodeNameInUseError } from '../errors.ts';
 import { redactUrl } from '../store/database.ts';
 import { createCliLogger } from './cliLogger.ts';
-import { NODE_READY_MESSAGE, startDemoNode } from './demo/startDemoNode.ts';
+import { NODE_READY_MESSAGE } from './demo/readyLine.ts';
+import { startDemoNode } from './demo/startDemoNode.ts';
 import { ListenError } from './NodeAssembly.ts';
 import { readMainNodeConfig } from './nodeConfig.ts';
 import { checkStartupTargets } from './startupCheck.ts';

@@ -15,12 +15,6 @@ import { packageRoot } from './packageRoot.ts';
 /** Application name and MatsSocket instance name of the `npm start` node. */
 export const DEMO_APP_NAME = 'MatsSocketDemo';
 
-/**
- * The message of the line `npm start` logs when the node serves, with the {@link DemoNodeUrls} as fields: what
- * `npm run cluster` and tests wait for.
- */
-export const NODE_READY_MESSAGE = 'MatsSocket node ready';
-
 /** The URLs a started demo node serves. */
 export interface DemoNodeUrls {
   demo: string;
