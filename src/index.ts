@@ -166,4 +166,10 @@ export { NodeAssembly, ListenError } from './cli/NodeAssembly.ts';
 export type { AssembledNode, NodeAssemblyOptions, NodeHttpHandler, NodeSpec } from './cli/NodeAssembly.ts';
 export { StopController, type StopControllerOptions } from './cli/StopController.ts';
 export { createCliLogger, type LogFormat } from './cli/cliLogger.ts';
-export { checkStartupTargets, describeConnectFailure, type StartupTargets } from './cli/startupCheck.ts';
+export {
+  checkStartupTargets,
+  describeConnectFailure,
+  type ConnectFailureWording,
+  type SettingWording,
+  type StartupTargets,
+} from './cli/startupCheck.ts';

@@ -80,20 +80,20 @@ async function serve(loaded: LoadedGatewayConfig, file: string): Promise<void> {
     stop: async () => (await starting.catch(() => undefined))?.stop(),
   }).install();
   const memory = config.broker.url.toLowerCase() === 'memory';
-  const starting = checkStartupTargets({
-    amqpUrl: memory ? undefined : config.broker.url,
-    db: config.database.parsed,
-    settings: {
+  const starting = checkStartupTargets(
+    { amqpUrl: memory ? undefined : config.broker.url, db: config.database.parsed },
+    undefined,
+    {
       broker: {
-        env: `broker.url in ${file} (or MATSSOCKET_BROKER_URL)`,
+        setting: `broker.url in ${file} (or MATSSOCKET_BROKER_URL)`,
         fallback: "or use 'memory' to try the node alone",
       },
       database: {
-        env: `database.url in ${file} (or MATSSOCKET_DATABASE_URL)`,
+        setting: `database.url in ${file} (or MATSSOCKET_DATABASE_URL)`,
         fallback: 'or use a sqlite:<file>',
       },
     },
-  }).then(() => GatewayNode.start(config, { logger }));
+  ).then(() => GatewayNode.start(config, { logger }));
   const gateway = await starting;
   logger.info(
     { node: config.nodeName, url: gateway.webSocketUrl },
