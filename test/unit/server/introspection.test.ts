@@ -1,8 +1,13 @@
 import { expect } from 'chai';
 import type { IncomingMessage } from 'node:http';
 import { jwtAuthentication } from '../../../src/server/auth/jwt/jwtAuthentication.ts';
-import type { ConnectionInfo } from '../../../src/server/auth/AuthenticationPlugin.ts';
+import {
+  authenticated,
+  stillValid,
+  type ConnectionInfo,
+} from '../../../src/server/auth/AuthenticationPlugin.ts';
 import { AnswerTimings } from '../../../src/server/connection/AnswerTimings.ts';
+import { ConnectionAuthState } from '../../../src/server/connection/ConnectionAuthState.ts';
 import { EnvelopeRecorder } from '../../../src/server/connection/EnvelopeRecorder.ts';
 import { markInitiated } from '../../../src/server/connection/initiationOf.ts';
 import { firstForwardedFor } from '../../../src/server/connection/WebSocketGateway.ts';
@@ -121,6 +126,22 @@ describe('introspection helpers', () => {
     expect(firstForwardedFor(req(undefined))).to.equal(undefined);
     expect(firstForwardedFor(req(''))).to.equal(undefined);
     expect(firstForwardedFor(req('x'.repeat(1000)))).to.have.length(256);
+  });
+
+  it('ConnectionAuthState: addresses from the connection, overridable by the plugin; expiry kept by stillValid', () => {
+    const conn = {
+      info: { remoteAddress: '10.0.0.9', originatingAddress: '203.0.113.1' },
+      core: { now: () => 5 },
+    };
+    const auth = new ConnectionAuthState(conn as never);
+    expect(auth).to.include({ remoteAddress: '10.0.0.9', originatingAddress: '203.0.113.1' });
+    auth.setOriginatingRemoteAddress('198.51.100.4');
+    auth.setRemoteAddress('r'.repeat(300));
+    expect(auth.originatingAddress).to.equal('198.51.100.4');
+    expect(auth.remoteAddress).to.have.length(256);
+    auth.accept(authenticated({}, 'u', 0, 60_000), 'v1');
+    auth.accept(stillValid(), 'v1');
+    expect(auth).to.include({ authorizationExpiresAt: 60_000, lastAuthenticatedTimestamp: 5 });
   });
 
   it("the JWT plugin reports when the token's authorization expires", async () => {
