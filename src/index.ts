@@ -23,7 +23,10 @@ export { silentLogger } from './logging.ts';
 
 // MatsSocket server
 export { MatsSocketServer } from './server/MatsSocketServer.ts';
-export type { ActiveSessionInfo, ListenOptions } from './server/MatsSocketServer.ts';
+export type { ListenOptions } from './server/MatsSocketServer.ts';
+export type { ActiveSessionInfo } from './server/introspection/ActiveSessionInfo.ts';
+export type { EndpointInfo } from './server/introspection/EndpointInfo.ts';
+export type { ImplementationInfo } from './server/introspection/implementationInfo.ts';
 export type {
   MatsSocketServerOptions,
   ServerJobOptions,
@@ -52,6 +55,7 @@ export type {
 export type { ServerRequestOptions } from './server/messaging/ServerMessaging.ts';
 export type {
   DeadLetterEvent,
+  IncomingResolution,
   MessageEvent,
   ServerEventMap,
   SessionEstablishedEvent,

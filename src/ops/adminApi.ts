@@ -3,6 +3,7 @@ import type { MatsSocketServer } from '../server/MatsSocketServer.ts';
 import type { ClusterStoreAndForward } from '../store/ClusterStoreAndForward.ts';
 import type { DeadLetterPurge } from '../store/storeTypes.ts';
 import type { AdminAccess } from './adminAccess.ts';
+import { adminIntrospection } from './adminIntrospection.ts';
 import { requestPath, type HttpHandler } from './httpHandler.ts';
 import { readJsonBody, RequestBodyError } from './readJsonBody.ts';
 import { writeJson } from './writeJson.ts';
@@ -77,6 +78,8 @@ export async function adminOverview(
  * The admin page's small JSON API (all under `/api/`; docs/operations.md §4), on the server's and the store's
  * operator API:
  * - `GET /api/overview`
+ * - `GET /api/introspection`: node, implementation, endpoints, this node's live sessions
+ * - `GET /api/live-sessions/<sid>`: one of them with its last envelopes
  * - `GET /api/dead-letters/<id>`: one dead letter with envelope and message
  * - `POST /api/dead-letters/<id>/requeue`
  * - `POST /api/dead-letters/purge` with `{"ids": [..]}` or `{"all": true}`
@@ -104,6 +107,15 @@ async function answer(
   const method = request.method ?? 'GET';
   if (method === 'GET' && path === '/api/overview') {
     return writeJson(response, 200, await adminOverview(server, store));
+  }
+  if (method === 'GET' && path === '/api/introspection') {
+    return writeJson(response, 200, adminIntrospection(server));
+  }
+  const liveSession = /^\/api\/live-sessions\/([A-Za-z0-9]{1,64})$/.exec(path);
+  if (method === 'GET' && liveSession) {
+    const session = server.getActiveSession(liveSession[1]!);
+    if (!session) return writeJson(response, 404, { error: 'no such session on this node' });
+    return writeJson(response, 200, session);
   }
 
   const deadLetter = /^\/api\/dead-letters\/(\d{1,15})$/.exec(path);

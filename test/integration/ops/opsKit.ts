@@ -11,6 +11,7 @@ import { InMemoryBroker } from '../../../src/broker/InMemoryBroker.ts';
 import { InMemoryTransport } from '../../../src/broker/InMemoryTransport.ts';
 import { MatsFactory } from '../../../src/mats/MatsFactory.ts';
 import type { HttpHandler } from '../../../src/ops/httpHandler.ts';
+import type { AuthenticationPluginFactory } from '../../../src/server/auth/AuthenticationPlugin.ts';
 import { MatsSocketServer } from '../../../src/server/MatsSocketServer.ts';
 import { SqlClusterStore } from '../../../src/store/SqlClusterStore.ts';
 import { runId } from '../../../harness/runState.ts';
@@ -62,12 +63,13 @@ export function mount(handler: HttpHandler): (request: IncomingMessage, response
 }
 
 /**
- * Starts one MatsSocket node on `knex` (TestAuth, an embedded broker of its own, a `Ops.noop` terminator) and serves
- * `ops(parts)` and the WebSocket on one `node:http` server on a free port.
+ * Starts one MatsSocket node on `knex` (TestAuth unless `options.authenticationPlugin`, an embedded broker of its own,
+ * a `Ops.noop` terminator) and serves `ops(parts)` and the WebSocket on one `node:http` server on a free port.
  */
 export async function startOpsTestNode(
   knex: Knex,
   ops: (parts: OpsNodeParts) => HttpHandler,
+  options: { authenticationPlugin?: AuthenticationPluginFactory } = {},
 ): Promise<OpsTestNode> {
   const n = ++counter;
   const nodeName = `ops_${runId}_${n}`;
@@ -91,7 +93,7 @@ export async function startOpsTestNode(
     instanceName: `Ops${runId}n${n}`,
     matsFactory: factory,
     store,
-    authenticationPlugin: () => testAuthPlugin(),
+    authenticationPlugin: options.authenticationPlugin ?? (() => testAuthPlugin()),
     timings: { stopGraceMs: 200 },
   });
   server.terminator(NOOP_TERMINATOR, () => undefined);
