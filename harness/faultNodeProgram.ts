@@ -31,6 +31,8 @@ export interface FaultNodeConfig {
    * takes only the server's fast job intervals: the CLI's assembly gives its Mats factory the library's timings.
    */
   timings?: 'fast' | 'production';
+  /** The AMQP transport's amqplib fast path (`directPublish`, `coalesceWrites`); the bench compares both. @default true */
+  amqpFastPath?: boolean;
 }
 
 interface RunningNode {
@@ -54,6 +56,8 @@ async function startRabbitNode(amqpUrl: string): Promise<RunningNode> {
     confirmTimeoutMs: 2000,
     reconnect: { initialMs: 50, factor: 2, maxMs: 500, jitter: 0.2 },
     closeTimeoutMs: 1000,
+    directPublish: config.amqpFastPath ?? true,
+    coalesceWrites: config.amqpFastPath ?? true,
   });
   const counters = countNodeWork(knex, transport);
   const factory = new MatsFactory({

@@ -28,6 +28,8 @@ export interface NodeSystem {
 /** Node's flags for every node process, e.g. `['--cpu-prof', '--cpu-prof-dir=/tmp/prof']`. */
 export interface NodeSystemOptions {
   execArgv?: readonly string[];
+  /** The AMQP transport's amqplib fast path (`directPublish`, `coalesceWrites`). @default true */
+  amqpFastPath?: boolean;
 }
 
 /**
@@ -92,7 +94,11 @@ async function startNodes(
     })());
   try {
     for (const config of configs) {
-      const node = await NodeProcess.start({ ...config, timings: 'production' }, 30_000, options.execArgv);
+      const node = await NodeProcess.start(
+        { ...config, timings: 'production', amqpFastPath: options.amqpFastPath ?? true },
+        30_000,
+        options.execArgv,
+      );
       nodes.push(node);
       trackProcess(cpuLabel, node.child.pid!);
     }
