@@ -38,6 +38,9 @@ describeEachServerEnv(
       const [entry] = await node().server.listDeadLetters({ sessionId: sid });
       expect(entry).to.include({ reason: 'client_nack', smid: send.smid });
       expect(entry!.description).to.include('does not exist');
+      // The NACK proves one delivery, even when it overtakes the batched attempt mark of that write.
+      expect(entry!.deliveryCount).to.equal(1);
+      expect(entry!.lastAttemptTs).to.be.a('number').within(entry!.originalStoredTs, entry!.deadLetteredTs);
       // The client's close can complete before the server has terminated the session: wait for the server.
       const removed = new Promise<void>((resolve) => {
         const off = node().server.on('sessionRemoved', (e) => {

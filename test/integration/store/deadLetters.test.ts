@@ -67,6 +67,33 @@ describeEachDatabase('ClusterStoreAndForward dead letters', (db) => {
     expect(await f.store.outboxMessagesDeadLetter(s, [], 'undeliverable')).to.deep.equal([]);
   });
 
+  it('a client NACK counts as a delivery when the attempt mark has not been stored yet', async () => {
+    const s = await session();
+    for (const smid of ['unmarked', 'marked', 'resumed', 'limit'])
+      await f.store.storeMessageInOutbox(msg(s, smid));
+    const markTs = f.clock.advance(10);
+    await f.store.outboxMessagesAttemptedDelivery(s, ['resumed']);
+    await f.store.outboxMessagesUnmarkAttemptedDelivery(s);
+    await f.store.outboxMessagesAttemptedDelivery(s, ['marked']);
+    const nackTs = f.clock.advance(10);
+    await f.store.outboxMessagesDeadLetter(
+      s,
+      ['unmarked', 'marked', 'resumed'],
+      'client_nack',
+      'no terminator',
+    );
+    await f.store.outboxMessagesDeadLetter(s, ['limit'], 'undeliverable', 'too big');
+    const bySmid = new Map((await f.store.listDeadLetters({ sessionId: s })).map((d) => [d.smid, d]));
+    // Written, NACKed before the batched mark: the NACK is the proof of the one delivery.
+    expect(bySmid.get('unmarked')).to.include({ deliveryCount: 1, lastAttemptTs: nackTs });
+    // The mark got there first: as marked.
+    expect(bySmid.get('marked')).to.include({ deliveryCount: 1, lastAttemptTs: markTs });
+    // Delivered before a resume (unmarked then), written again and NACKed before the new mark.
+    expect(bySmid.get('resumed')).to.include({ deliveryCount: 2, lastAttemptTs: nackTs });
+    // Other reasons prove nothing: as stored.
+    expect(bySmid.get('limit')).to.include({ deliveryCount: 0, lastAttemptTs: null });
+  });
+
   it('lists by session, user and time range, paged by id', async () => {
     const user = `u-${sid()}`;
     const a = await session(user);
