@@ -181,20 +181,39 @@ export function outboxMessagesDeadLetter(
   });
 }
 
+function applyFilter(qb: Knex.QueryBuilder, filter: DeadLetterFilter): Knex.QueryBuilder {
+  if (filter.sessionId !== undefined) qb.where('session_id', filter.sessionId);
+  if (filter.userId !== undefined) qb.where('user_id', filter.userId);
+  if (filter.fromTs !== undefined) qb.where('dead_lettered_timestamp', '>=', filter.fromTs);
+  if (filter.toTs !== undefined) qb.where('dead_lettered_timestamp', '<', filter.toTs);
+  if (filter.afterId !== undefined) qb.where('id', '>', filter.afterId);
+  if (filter.beforeId !== undefined) qb.where('id', '<', filter.beforeId);
+  return qb;
+}
+
 export function listDeadLetters(
   ctx: StoreContext,
   filter: DeadLetterFilter = {},
   trx?: Knex.Transaction,
 ): Promise<DeadLetterSummary[]> {
   return ctx.read('listDeadLetters', trx, async (db) => {
-    const qb = db(T.dlq).select(...SUMMARY_COLUMNS);
-    if (filter.sessionId !== undefined) qb.where('session_id', filter.sessionId);
-    if (filter.userId !== undefined) qb.where('user_id', filter.userId);
-    if (filter.fromTs !== undefined) qb.where('dead_lettered_timestamp', '>=', filter.fromTs);
-    if (filter.toTs !== undefined) qb.where('dead_lettered_timestamp', '<', filter.toTs);
-    if (filter.afterId !== undefined) qb.where('id', '>', filter.afterId);
-    const rows = (await qb.orderBy('id').limit(filter.limit ?? DEFAULT_LIST_LIMIT)) as DlqRow[];
+    const qb = applyFilter(db(T.dlq).select(...SUMMARY_COLUMNS), filter);
+    const rows = (await qb
+      .orderBy('id', filter.newestFirst ? 'desc' : 'asc')
+      .limit(filter.limit ?? DEFAULT_LIST_LIMIT)) as DlqRow[];
     return rows.map(toSummary);
+  });
+}
+
+export function countDeadLetters(
+  ctx: StoreContext,
+  filter: DeadLetterFilter = {},
+  trx?: Knex.Transaction,
+): Promise<number> {
+  return ctx.read('countDeadLetters', trx, async (db) => {
+    const row = (await applyFilter(db(T.dlq).count({ n: '*' }), filter).first()) as
+      { n: unknown } | undefined;
+    return num(row?.n ?? 0);
   });
 }
 

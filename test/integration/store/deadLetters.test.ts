@@ -131,6 +131,24 @@ describeEachDatabase('ClusterStoreAndForward dead letters', (db) => {
     expect(paged).to.deep.equal(['a1', 'b1', 'a2', 'b2']);
   });
 
+  it('counts with the same filters, and lists newest first, paged by beforeId', async () => {
+    const a = await session();
+    const b = await session();
+    const smids = ['n1', 'n2', 'n3', 'n4'];
+    for (const smid of smids) {
+      await f.store.storeMessageInOutbox(msg(smid === 'n3' ? b : a, smid));
+      await f.store.outboxMessagesDeadLetter(smid === 'n3' ? b : a, [smid], 'undeliverable');
+    }
+    const all = await f.store.listDeadLetters({ sessionId: a });
+    expect(await f.store.countDeadLetters({ sessionId: a })).to.equal(3);
+    expect(await f.store.countDeadLetters({ sessionId: a, limit: 1, afterId: all[0]!.id })).to.equal(2);
+    const first = await f.store.listDeadLetters({ sessionId: a, newestFirst: true, limit: 2 });
+    expect(first.map((d) => d.smid)).to.deep.equal(['n4', 'n2']);
+    const next = await f.store.listDeadLetters({ sessionId: a, newestFirst: true, beforeId: first[1]!.id });
+    expect(next.map((d) => d.smid)).to.deep.equal(['n1']);
+    expect(await f.store.countDeadLetters({ sessionId: a, beforeId: first[1]!.id })).to.equal(1);
+  });
+
   it('requeues with the same smid, delivery count 0 and a new id at the end of the order', async () => {
     const s = await session();
     await f.store.storeMessageInOutbox(msg(s, 'r1'));
