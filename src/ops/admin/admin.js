@@ -112,6 +112,7 @@ function signedOut(message = '') {
   state.timer = undefined;
   $('app').hidden = true;
   $('signOut').hidden = true;
+  $('where').hidden = true;
   $('login').hidden = false;
   $('loginError').textContent = message;
   $('pulse').className = 'pulse';
@@ -122,6 +123,7 @@ function signedIn() {
   $('login').hidden = true;
   $('app').hidden = false;
   $('signOut').hidden = false;
+  $('where').hidden = false;
   $('loginError').textContent = '';
 }
 

@@ -96,8 +96,12 @@ export function drawChart(svg, times, series, windowMs, { bars = false } = {}) {
         const closing = `L${segment.at(-1)[0].toFixed(1)},${base}L${segment[0][0].toFixed(1)},${base}Z`;
         nodes.push(svgEl('path', { class: 'area', d: d + closing, fill: s.color }));
       }
-      const attrs = { class: `line${s.dashed ? ' dashed' : ''}`, d, stroke: s.color };
-      nodes.push(svgEl('path', segment.length > 1 ? attrs : { ...attrs, d: `${d}h0.1` }));
+      if (segment.length === 1) {
+        // A lone sample between gaps: a dot, or it would not show.
+        nodes.push(svgEl('circle', { cx: segment[0][0], cy: segment[0][1], r: 2, fill: s.color }));
+      } else {
+        nodes.push(svgEl('path', { class: `line${s.dashed ? ' dashed' : ''}`, d, stroke: s.color }));
+      }
       segment = [];
     };
     let previousT;

@@ -49,6 +49,13 @@ export function prettyJson(target, value) {
     const cls = m[1] ? (m[2] ? 'k' : 's') : m[3] ? 'l' : 'n';
     parts.push(el('span', { class: cls }, m[1] ?? m[0]));
     if (m[2]) parts.push(m[2]);
+    // Epoch milliseconds (the protocol's timestamps) get their ISO time alongside.
+    if (cls === 'n' && /^\d{13}$/.test(m[0])) {
+      const end = text.indexOf('\n', token.lastIndex);
+      const rest = text.slice(token.lastIndex, end === -1 ? undefined : end);
+      parts.push(rest, el('span', { class: 'c' }, `  // ${iso(Number(m[0]))}`));
+      token.lastIndex += rest.length;
+    }
     last = token.lastIndex;
   }
   parts.push(text.slice(last));
