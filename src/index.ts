@@ -113,7 +113,12 @@ export { createAdminApiHandler, type AdminApiOptions } from './ops/adminApi.ts';
 export type { AdminNode, AdminPage, AdminSession, AdminStore } from './ops/adminReads.ts';
 export { createAdminPageHandler, type AdminPageHandlerOptions } from './ops/adminPageHandler.ts';
 export { MetricsHistory } from './ops/MetricsHistory.ts';
-export type { MetricSeries, MetricsHistoryOptions, MetricsSample, MetricsSource } from './ops/MetricsHistory.ts';
+export type {
+  MetricSeries,
+  MetricsHistoryOptions,
+  MetricsSample,
+  MetricsSource,
+} from './ops/MetricsHistory.ts';
 export {
   createBearerCheck,
   hostNameOf,
