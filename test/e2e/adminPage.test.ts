@@ -86,6 +86,12 @@ describe('admin page in Chromium (demo node, in-process broker + SQLite file)', 
     await p().goto(adminUrl());
     await p().locator('#login').waitFor({ state: 'visible' });
     expect(await p().locator('#app').isHidden()).to.equal(true);
+    // A token an earlier version of the page left in localStorage is neither used nor kept.
+    await p().evaluate(
+      `localStorage.setItem('matssocket-admin-token', ${JSON.stringify(node().adminToken)})`,
+    );
+    await p().reload();
+    await p().locator('#login').waitFor({ state: 'visible' });
     await screenshot(p(), 'login-desktop');
     await p().fill('#token', 'this-is-not-the-admin-token');
     await p().click('#loginForm button[type=submit]');

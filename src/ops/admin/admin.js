@@ -1,4 +1,4 @@
-/* global clearTimeout, document, fetch, history, location, sessionStorage, setTimeout, URLSearchParams, window */
+/* global clearTimeout, document, fetch, history, localStorage, location, sessionStorage, setTimeout, URLSearchParams, window */
 // The admin page (docs/operations.md §4): reads the admin API of the node that serves it, with the admin token as a
 // bearer token. No framework and no CDN: plain DOM, charts drawn as SVG.
 import { drawChart } from './adminCharts.js';
@@ -530,5 +530,7 @@ document.addEventListener('visibilitychange', () => {
 window.addEventListener('hashchange', () => {
   if (takeTokenFromUrl()) void refresh();
 });
+// Earlier versions of this page kept the token in localStorage, where it outlived the tab: remove it.
+localStorage.removeItem(TOKEN_KEY);
 takeTokenFromUrl();
 void refresh();
