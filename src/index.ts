@@ -113,7 +113,16 @@ export type { HealthPart, HealthReport, HealthTargets } from './ops/checkHealth.
 export { createMetricsHandler } from './ops/metricsHandler.ts';
 export type { MetricsHandlerOptions, MetricsRegistry } from './ops/metricsHandler.ts';
 export { createAdminAccess, type AdminAccess, type AdminAccessOptions } from './ops/adminAccess.ts';
-export { createAdminApiHandler, type AdminApiOptions, type AdminSession } from './ops/adminApi.ts';
+export { createAdminApiHandler, type AdminApiOptions } from './ops/adminApi.ts';
+export type { AdminNode, AdminPage, AdminSession, AdminStore } from './ops/adminReads.ts';
+export { createAdminPageHandler, type AdminPageHandlerOptions } from './ops/adminPageHandler.ts';
+export { MetricsHistory } from './ops/MetricsHistory.ts';
+export type {
+  MetricSeries,
+  MetricsHistoryOptions,
+  MetricsSample,
+  MetricsSource,
+} from './ops/MetricsHistory.ts';
 export {
   createBearerCheck,
   hostNameOf,

@@ -1,77 +1,35 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MatsSocketServer } from '../server/MatsSocketServer.ts';
-import type { ClusterStoreAndForward } from '../store/ClusterStoreAndForward.ts';
 import type { DeadLetterPurge } from '../store/storeTypes.ts';
 import type { AdminAccess } from './adminAccess.ts';
 import { adminIntrospection } from './adminIntrospection.ts';
-import { requestPath, type HttpHandler } from './httpHandler.ts';
+import { AdminQuery, AdminQueryError } from './adminQuery.ts';
+import {
+  adminDeadLetterPage,
+  adminMetricsHistory,
+  adminNodes,
+  adminOverview,
+  adminSessionPage,
+  type AdminStore,
+} from './adminReads.ts';
+import { requestPath, requestUrl, type HttpHandler } from './httpHandler.ts';
+import type { MetricsHistory } from './MetricsHistory.ts';
 import { readJsonBody, RequestBodyError } from './readJsonBody.ts';
 import { writeJson } from './writeJson.ts';
 
-/** Sessions listed by `/api/overview` at most. */
-const MAX_SESSIONS = 500;
-/** Dead letters listed by `/api/overview` at most. */
-const MAX_DEAD_LETTERS = 200;
 /** Largest accepted JSON body, in bytes. */
 const MAX_BODY_BYTES = 64 * 1024;
 
 /** Options of {@link createAdminApiHandler}. */
 export interface AdminApiOptions {
-  /** The node's server: sessions, dead letters, closing. */
+  /** The node's server: nodes, sessions, dead letters, closing. */
   server: MatsSocketServer;
   /** The store, for the outbox depth per session. */
-  store: Pick<ClusterStoreAndForward, 'getOutboxDepths'>;
+  store: AdminStore;
   /** Authenticates every admin API request (see `createAdminAccess`). */
   access: AdminAccess;
-}
-
-/** A session as the admin page shows it. */
-export interface AdminSession {
-  sessionId: string;
-  userId: string;
-  appName: string;
-  appVersion: string;
-  clientLib: string;
-  /** The node holding it; absent when it is deregistered (the client is away). */
-  nodeName?: string;
-  createdTimestamp: number;
-  livelinessTimestamp: number;
-  /** Messages in its outbox (not yet ACKed by the client). */
-  outboxDepth: number;
-  /** Held by this node right now. */
-  liveHere: boolean;
-}
-
-/** The overview the admin page polls: sessions with outbox depth, this node's live sessions, dead letters. */
-export async function adminOverview(
-  server: MatsSocketServer,
-  store: Pick<ClusterStoreAndForward, 'getOutboxDepths'>,
-): Promise<unknown> {
-  const [sessions, deadLetters] = await Promise.all([
-    server.getSessions({ limit: MAX_SESSIONS }),
-    server.listDeadLetters({ limit: MAX_DEAD_LETTERS }),
-  ]);
-  const depths = await store.getOutboxDepths(sessions.map((s) => s.id));
-  const live = new Set(server.getActiveSessions().map((s) => s.sessionId));
-  const list: AdminSession[] = sessions.map((s) => ({
-    sessionId: s.id,
-    userId: s.uid,
-    appName: s.an,
-    appVersion: s.av,
-    clientLib: s.clv,
-    ...(s.nn !== undefined ? { nodeName: s.nn } : {}),
-    createdTimestamp: s.scts,
-    livelinessTimestamp: s.slts,
-    outboxDepth: depths.get(s.id) ?? 0,
-    liveHere: live.has(s.id),
-  }));
-  return {
-    node: server.nodeName,
-    now: Date.now(),
-    sessions: list,
-    liveSessionsHere: live.size,
-    deadLetters,
-  };
+  /** The node's sampled metrics, for `/api/metrics/history`; absent: that route answers 404. */
+  metricsHistory?: MetricsHistory | undefined;
 }
 
 /**
@@ -80,33 +38,73 @@ export async function adminOverview(
  * - `GET /api/overview`
  * - `GET /api/introspection`: node, implementation, endpoints, this node's live sessions
  * - `GET /api/live-sessions/<sid>`: one of them with its last envelopes
+ * - `GET /api/nodes`: the cluster's nodes
+ * - `GET /api/sessions?q=&limit=&after=`: a page of sessions, searched by user or session id prefix
+ * - `GET /api/dead-letters?limit=&before=`: a page of dead letters, newest first
+ * - `GET /api/metrics/history?since=`: the node's sampled metrics (with `metricsHistory`)
  * - `GET /api/dead-letters/<id>`: one dead letter with envelope and message
  * - `POST /api/dead-letters/<id>/requeue`
  * - `POST /api/dead-letters/purge` with `{"ids": [..]}` or `{"all": true}`
  * - `POST /api/sessions/<id>/close`
  *
  * Every request passes `access` first (Host check, then bearer token). POSTs must also be `application/json`,
- * which a cross-origin page cannot send without a CORS preflight (never granted here). Errors are
- * `{"error": "<text>"}`. Not under `/api/`: false.
+ * which a cross-origin page cannot send without a CORS preflight (never granted here). Query parameters are
+ * validated (unknown, repeated, too long or out of range: 400). Errors are `{"error": "<text>"}`. Not under
+ * `/api/`: false.
  */
 export function createAdminApiHandler(options: AdminApiOptions): HttpHandler {
   return async (request, response) => {
-    const path = requestPath(request);
-    if (!path.startsWith('/api/')) return false;
+    const url = requestUrl(request);
+    if (!url.pathname.startsWith('/api/')) return false;
     if (!options.access(request, response)) return true;
-    return answer(options, request, response, path);
+    try {
+      return await answer(options, request, response, url);
+    } catch (err) {
+      if (err instanceof AdminQueryError) return writeJson(response, 400, { error: err.message });
+      throw err;
+    }
   };
 }
 
+/** The GET routes with the query parameters each takes. */
+const READS: Record<string, readonly string[]> = {
+  '/api/overview': [],
+  '/api/nodes': [],
+  '/api/sessions': ['q', 'limit', 'after'],
+  '/api/dead-letters': ['limit', 'before'],
+  '/api/metrics/history': ['since'],
+};
+
+async function read(options: AdminApiOptions, path: string, query: AdminQuery): Promise<unknown> {
+  const { server, store } = options;
+  switch (path) {
+    case '/api/overview':
+      return adminOverview(server, store);
+    case '/api/nodes':
+      return adminNodes(server);
+    case '/api/sessions':
+      return adminSessionPage(server, store, query);
+    case '/api/dead-letters':
+      return adminDeadLetterPage(server, query);
+    default:
+      return options.metricsHistory ? adminMetricsHistory(server, options.metricsHistory, query) : undefined;
+  }
+}
+
 async function answer(
-  { server, store }: AdminApiOptions,
+  options: AdminApiOptions,
   request: IncomingMessage,
   response: ServerResponse,
-  path: string,
+  url: URL,
 ): Promise<true> {
+  const { server } = options;
+  const path = url.pathname;
   const method = request.method ?? 'GET';
-  if (method === 'GET' && path === '/api/overview') {
-    return writeJson(response, 200, await adminOverview(server, store));
+  const params = READS[path];
+  if (params && method === 'GET') {
+    const body = await read(options, path, new AdminQuery(url.searchParams, params));
+    if (body === undefined) return writeJson(response, 404, { error: 'no metrics history on this node' });
+    return writeJson(response, 200, body);
   }
   if (method === 'GET' && path === '/api/introspection') {
     return writeJson(response, 200, adminIntrospection(server));

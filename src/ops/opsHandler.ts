@@ -7,11 +7,13 @@ import type { MatsSocketServer } from '../server/MatsSocketServer.ts';
 import type { ClusterStoreAndForward } from '../store/ClusterStoreAndForward.ts';
 import { createAdminAccess } from './adminAccess.ts';
 import { createAdminApiHandler } from './adminApi.ts';
+import { createAdminPageHandler, type AdminPageHandlerOptions } from './adminPageHandler.ts';
 import { createCloseSessionHandler } from './closeSessionHandler.ts';
 import type { CorsCheck } from './corsCheck.ts';
 import { createHealthHandler, type HealthHandlerOptions } from './healthHandler.ts';
 import { chainHttpHandlers, type HttpHandler } from './httpHandler.ts';
 import { createMetricsHandler } from './metricsHandler.ts';
+import type { MetricsHistory } from './MetricsHistory.ts';
 import { createPreconnectHandler, type PreconnectHandlerOptions } from './preconnectHandler.ts';
 import { createServerApiHandler, type ServerApiOptions } from './serverApi.ts';
 
@@ -40,8 +42,17 @@ export interface OpsHandlerOptions {
     false | Pick<HealthHandlerOptions, 'livePath' | 'readyPath' | 'aliasPath' | 'probeTimeoutMs'> | undefined;
   /** The admin API's bearer token (16+ visible ASCII characters); absent: no admin API. Needs `store`. */
   adminToken?: string | undefined;
-  /** Host names the admin API accepts in `Host` besides the loopback names. @default [] */
+  /** Host names the admin API (and page) accept in `Host` besides the loopback names. @default [] */
   allowedHosts?: readonly string[] | undefined;
+  /**
+   * The admin page (`/admin`, or `{ path }`), a client of the admin API; needs `adminToken`. Off unless given.
+   */
+  adminPage?: true | Pick<AdminPageHandlerOptions, 'path'> | undefined;
+  /**
+   * The node's sampled metrics for the admin page's charts (`/api/metrics/history`). The caller starts and stops it
+   * with the node. Absent: no charts.
+   */
+  metricsHistory?: MetricsHistory | undefined;
   /** The server API's key (not the admin token); absent: no server API. */
   serverApiKey?: string | undefined;
   /** More server API options: `prefix`, `allowedHosts` (none by default), `maxBodyBytes`, `limits`. */
@@ -61,7 +72,7 @@ export interface OpsHandlerOptions {
 /**
  * One `node:http` handler for a node's whole operator surface (docs/operations.md), for a gateway or your own HTTP
  * server: `/metrics`, `/health/live` and `/health/ready` (and `/health`), the server API (`/api/server/…`), the
- * admin API (`/api/…`), `<ws path>/close_session` and the preconnect. Routes of parts that are off are not
+ * admin API (`/api/…`) and page (`/admin`), `<ws path>/close_session` and the preconnect. Routes of parts that are off are not
  * answered (false → the caller's 404 or next handler).
  * @throws ConfigError when a part lacks what it needs, or an option is invalid.
  */
@@ -111,7 +122,13 @@ export function createOpsHandler(options: OpsHandlerOptions): HttpHandler {
     } catch (err) {
       throw new ConfigError('adminToken', err instanceof Error ? err.message : String(err));
     }
-    handlers.push(createAdminApiHandler({ server, store, access }));
+    handlers.push(createAdminApiHandler({ server, store, access, metricsHistory: options.metricsHistory }));
+    if (options.adminPage !== undefined) {
+      const page = options.adminPage === true ? {} : options.adminPage;
+      handlers.push(createAdminPageHandler({ ...page, allowedHosts: options.allowedHosts ?? [] }));
+    }
+  } else if (options.adminPage !== undefined) {
+    throw new ConfigError('adminPage', 'the admin page needs the admin API: give adminToken');
   }
   if (options.closeSession !== false) {
     handlers.push(

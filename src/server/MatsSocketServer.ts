@@ -7,6 +7,7 @@ import type {
   DeadLetterFilter,
   DeadLetterPurge,
   DeadLetterSummary,
+  NodeInfo,
   RequeueResult,
   SessionFilter,
   SessionInfo,
@@ -328,6 +329,11 @@ export class MatsSocketServer {
     return implementationInfo();
   }
 
+  /** The cluster's nodes as the store knows them: alive or not, and the sessions registered to each. */
+  getNodes(): Promise<NodeInfo[]> {
+    return this.#rt.store.getNodes();
+  }
+
   /** Number of open WebSocket connections on this node (with or without a session). */
   get connectionCount(): number {
     return this.#gateway.connections.size;
@@ -342,6 +348,11 @@ export class MatsSocketServer {
 
   listDeadLetters(filter?: DeadLetterFilter): Promise<DeadLetterSummary[]> {
     return this.#rt.store.listDeadLetters(filter);
+  }
+
+  /** How many dead letters match `filter` (paging fields but `afterId`/`beforeId` are ignored). */
+  countDeadLetters(filter?: DeadLetterFilter): Promise<number> {
+    return this.#rt.store.countDeadLetters(filter);
   }
 
   getDeadLetter(id: number): Promise<DeadLetter | null> {

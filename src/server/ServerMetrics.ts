@@ -15,7 +15,8 @@ export type ConnectionLimit =
 
 /**
  * The server's instruments, all with low-cardinality labels (`node` and a message type or reason at most):
- * messages in/out by type, sessions established/removed (and a live-sessions gauge), outbox deliveries, dead letters, poke latency, outbox depth.
+ * messages in/out by type, sessions established/removed (and a live-sessions gauge), outbox deliveries, dead letters,
+ * request round trip, poke latency, outbox depth.
  */
 export class ServerMetrics {
   readonly #node: string;
@@ -26,6 +27,7 @@ export class ServerMetrics {
   readonly #deliveries: Counter;
   readonly #deadLetters: Counter;
   readonly #pokeLatency: Histogram;
+  readonly #roundTrip: Histogram;
   readonly #liveSessions: Gauge;
   readonly #outboxDepth: Gauge;
   readonly #limitTrips: Counter;
@@ -67,6 +69,11 @@ export class ServerMetrics {
     this.#pokeLatency = m.histogram({
       name: 'matssocket_poke_latency_seconds',
       help: 'From sending a poke to the holding node receiving it',
+      labelNames: ['node'],
+    });
+    this.#roundTrip = m.histogram({
+      name: 'matssocket_request_round_trip_seconds',
+      help: 'From receiving a client REQUEST to writing its RESOLVE/REJECT to the client, on the writing node',
       labelNames: ['node'],
     });
     this.#liveSessions = m.gauge({
@@ -119,6 +126,14 @@ export class ServerMetrics {
 
   pokeLatency(seconds: number): void {
     this.#pokeLatency.observe({ node: this.#node }, Math.max(0, seconds));
+  }
+
+  /**
+   * A reply written to the client, `seconds` after its REQUEST came in (the receiving node's clock: a reply written by
+   * another node after a reconnect includes the clock difference).
+   */
+  requestRoundTrip(seconds: number): void {
+    this.#roundTrip.observe({ node: this.#node }, Math.max(0, seconds));
   }
 
   /** A connection limit tripped (see {@link ConnectionLimit}). */

@@ -12,6 +12,7 @@ import type {
   InboxInsertOutcome,
   LimitedSessionRegistration,
   MessageRef,
+  NodeInfo,
   OutboxMessageInput,
   RequestCorrelation,
   RequestCorrelationInput,
@@ -76,6 +77,11 @@ export interface ClusterStoreAndForward {
    * database would not be atomic with the store's.
    */
   isSameDatabase(other: Knex): Promise<boolean>;
+  /**
+   * The cluster's nodes: each claimed node name with its start and liveliness times, whether it is alive (liveliness
+   * within `nodeDeadAfterMs`), and how many sessions are registered to it; for operators.
+   */
+  getNodes(trx?: Knex.Transaction): Promise<NodeInfo[]>;
   /** Stops the node liveliness heartbeat, frees the node name, and releases the knex pool if the store created it. Idempotent. */
   close(): Promise<void>;
   /**
@@ -286,8 +292,13 @@ export interface ClusterStoreAndForward {
 
   // ---- 2.5 Dead letters ---------------------------------------------------------------------------------------
 
-  /** Dead letters matching `filter`, ordered by id, paged by `afterId` and `limit` (bodies not included). */
+  /**
+   * Dead letters matching `filter`, ordered by id (newest first with `newestFirst`), paged by `afterId`/`beforeId`
+   * and `limit` (bodies not included).
+   */
   listDeadLetters(filter?: DeadLetterFilter, trx?: Knex.Transaction): Promise<DeadLetterSummary[]>;
+  /** How many dead letters match `filter` (`limit` and `newestFirst` are ignored). */
+  countDeadLetters(filter?: DeadLetterFilter, trx?: Knex.Transaction): Promise<number>;
   /** One dead letter including envelope and message; null if there is none with that id. */
   getDeadLetter(id: number, trx?: Knex.Transaction): Promise<DeadLetter | null>;
   /** Moves a dead letter back to the end of its session's outbox (same smid, delivery count 0). */

@@ -23,6 +23,7 @@ import type {
   InboxInsertOutcome,
   LimitedSessionRegistration,
   MessageRef,
+  NodeInfo,
   OutboxMessageInput,
   RequestCorrelation,
   RequestCorrelationInput,
@@ -143,6 +144,10 @@ export class SqlClusterStore implements ClusterStoreAndForward {
   isSameDatabase(other: Knex): Promise<boolean> {
     if (other === this.knex) return Promise.resolve(true);
     return nodes.seesNodeClaim(this.ctx, other, this.incarnation);
+  }
+
+  getNodes(trx?: Knex.Transaction): Promise<NodeInfo[]> {
+    return nodes.getNodes(this.ctx, trx);
   }
 
   /** Keeps the node row alive while the store is open; a lost name is logged (another process took it). */
@@ -434,6 +439,9 @@ export class SqlClusterStore implements ClusterStoreAndForward {
 
   listDeadLetters(filter?: DeadLetterFilter, trx?: Knex.Transaction): Promise<DeadLetterSummary[]> {
     return deadLetters.listDeadLetters(this.ctx, filter, trx);
+  }
+  countDeadLetters(filter?: DeadLetterFilter, trx?: Knex.Transaction): Promise<number> {
+    return deadLetters.countDeadLetters(this.ctx, filter, trx);
   }
   getDeadLetter(id: number, trx?: Knex.Transaction): Promise<DeadLetter | null> {
     return deadLetters.getDeadLetter(this.ctx, id, trx);

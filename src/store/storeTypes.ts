@@ -70,10 +70,28 @@ export interface SessionFilter {
   appVersionAtOrAbove?: string;
   /** Leave this session out (HELLO resume: the resumed session does not count against the user limit). */
   excludeSessionId?: string;
+  /**
+   * Only sessions whose user id or session id starts with this (case-sensitive, on every database; an operator's
+   * search box).
+   */
+  idPrefix?: string;
   /** Paging: only sessions with an id greater than this. (`getSessions` only.) */
   afterSessionId?: string;
   /** Paging: at most this many rows. (`getSessions` only.) @default 1000 */
   limit?: number;
+}
+
+/** A node of the cluster as the store knows it: its row in `mats_socket_node` and the sessions registered to it. */
+export interface NodeInfo {
+  nodeName: string;
+  /** When the process now holding the name claimed it; null for a name known only from sessions registered to it. */
+  startedTs: number | null;
+  /** Its last liveliness update; null as for `startedTs`. */
+  livelinessTs: number | null;
+  /** Whether its liveliness is more recent than `nodeDeadAfterMs` (the store's option). */
+  alive: boolean;
+  /** Sessions registered to it (held by a connection on it, as far as the store knows). */
+  sessions: number;
 }
 
 // ---- Inbox / outbox -----------------------------------------------------------------------------------------
@@ -203,7 +221,11 @@ export interface DeadLetterFilter {
   toTs?: number;
   /** Paging: only ids greater than this. */
   afterId?: number;
-  /** Paging: at most this many rows. @default 100 */
+  /** Paging: only ids smaller than this (newest-first pages). */
+  beforeId?: number;
+  /** Newest (highest id) first. @default false */
+  newestFirst?: boolean;
+  /** Paging: at most this many rows. @default 100 (`countDeadLetters` ignores it) */
   limit?: number;
 }
 

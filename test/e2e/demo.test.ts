@@ -103,21 +103,25 @@ describe('demo page in Chromium (npm start, in-process broker, SQLite file)', fu
     try {
       const bare = new URL('/admin', urls!.admin).href;
       await admin.goto(bare);
-      await admin.locator('#tokenForm').waitFor({ state: 'visible', timeout: 10_000 });
+      await admin.locator('#login').waitFor({ state: 'visible', timeout: 10_000 });
       await admin.goto(urls!.admin);
       await admin.locator('#sessions tr', { hasText: 'e2e-user' }).waitFor({ timeout: 10_000 });
       // Stored by the page and taken out of the address bar.
       expect(admin.url()).to.equal(bare);
-      await admin.locator('#tokenForm').waitFor({ state: 'hidden', timeout: 10_000 });
+      await admin.locator('#login').waitFor({ state: 'hidden', timeout: 10_000 });
       const row = admin.locator('#deadLetters tr', { hasText: 'client_nack' });
       await row.first().waitFor({ timeout: 10_000 });
-      await row.first().locator('button', { hasText: 'Re-queue' }).click();
+      await row.first().click();
+      await admin.locator('#deadLetterDetail').waitFor({ state: 'visible', timeout: 10_000 });
+      await admin.click('#dlRequeue');
       await admin.locator('#status', { hasText: 're-queued' }).waitFor({ timeout: 10_000 });
       // Re-delivered, NACKed again by the page (no such terminator), so dead-lettered again.
       await admin.locator('#deadLetters tr', { hasText: 'client_nack' }).first().waitFor({ timeout: 10_000 });
+      // Purging all asks for a second click.
       await admin.click('#purgeAll');
+      await admin.locator('#purgeAll', { hasText: 'Confirm?' }).click();
       await admin.locator('#status', { hasText: 'purged' }).waitFor({ timeout: 10_000 });
-      await admin.locator('#deadLetterCount', { hasText: /^0$/ }).waitFor({ timeout: 10_000 });
+      await admin.locator('#deadLetterTotal', { hasText: '(0)' }).waitFor({ timeout: 10_000 });
     } finally {
       await admin.close();
     }

@@ -91,7 +91,8 @@ for (const env of ENVS.filter((e) => !e.external || testTransportKinds().include
         ['/', 'text/html'],
         ['/admin', 'text/html'],
         ['/demo.js', 'text/javascript'],
-        ['/admin.js', 'text/javascript'],
+        ['/admin/admin.js', 'text/javascript'],
+        ['/admin/admin.css', 'text/css'],
         ['/style.css', 'text/css'],
         ['/matssocket.iife.js', 'text/javascript'],
       ] as const) {

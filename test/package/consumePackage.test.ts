@@ -38,6 +38,12 @@ describe('the npm package, consumed as a user does', function () {
       'dist/browser/matssocket.d.ts',
       'dist/browser/matssocket.iife.js',
       'dist/migrations/index.js',
+      // The admin page's static files, next to the handler that serves them.
+      'dist/src/ops/admin/admin.html',
+      'dist/src/ops/admin/admin.js',
+      'dist/src/ops/admin/adminCharts.js',
+      'dist/src/ops/admin/adminDom.js',
+      'dist/src/ops/admin/admin.css',
       'package.json',
     ]) {
       expect(paths, file).to.include(file);

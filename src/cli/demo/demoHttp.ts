@@ -4,6 +4,7 @@ import type { ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { promMetrics } from '../../metrics/promMetrics.ts';
 import type { HttpHandler } from '../../ops/httpHandler.ts';
+import type { MetricsHistory } from '../../ops/MetricsHistory.ts';
 import { createOpsHandler } from '../../ops/opsHandler.ts';
 import { checkCors } from '../compat/compatHttp.ts';
 import type { AssembledNode, NodeHttpHandler } from '../NodeAssembly.ts';
@@ -28,14 +29,16 @@ export interface DemoHttpOptions {
   path?: string;
   /** The admin API's bearer token (see `createAdminAccess` in src/ops). */
   adminToken: string;
-  /** Host names the admin API accepts in `Host` besides the loopback names. @default [] */
+  /** Host names the admin API and page accept in `Host` besides the loopback names. @default [] */
   adminAllowedHosts?: readonly string[];
+  /** The node's sampled metrics, charted by the admin page. */
+  metricsHistory?: MetricsHistory;
 }
 
 /**
- * The demo node's HTTP routes: the demo page (`/`), the admin page (`/admin`), their scripts and styles, the client
- * bundle, and the operator surface of src/ops (docs/operations.md): `/metrics`, `/health` with `/health/live` and
- * `/health/ready`, the admin JSON API (`/api/...`, bearer token and Host check; refusals count in
+ * The demo node's HTTP routes: the demo page (`/`), its script and style, the client bundle, and the operator surface
+ * of src/ops (docs/operations.md): `/metrics`, `/health` with `/health/live` and `/health/ready`, the admin page
+ * (`/admin`) and its JSON API (`/api/...`, bearer token and Host check; refusals count in
  * `matssocket_admin_requests_refused_total{reason}`) and the clients' out-of-band `close_session`.
  */
 export function createDemoHttpHandler(options: DemoHttpOptions): NodeHttpHandler {
@@ -53,6 +56,8 @@ export function createDemoHttpHandler(options: DemoHttpOptions): NodeHttpHandler
         metrics,
         adminToken: options.adminToken,
         allowedHosts: options.adminAllowedHosts ?? [],
+        adminPage: true,
+        metricsHistory: options.metricsHistory,
         webSocketPath: wsPath,
         cors: checkCors,
       });
@@ -63,10 +68,7 @@ export function createDemoHttpHandler(options: DemoHttpOptions): NodeHttpHandler
   const files = new Map<string, string>([
     ['/', join(options.publicDir, 'index.html')],
     ['/index.html', join(options.publicDir, 'index.html')],
-    ['/admin', join(options.publicDir, 'admin.html')],
-    ['/admin.html', join(options.publicDir, 'admin.html')],
     ['/demo.js', join(options.publicDir, 'demo.js')],
-    ['/admin.js', join(options.publicDir, 'admin.js')],
     ['/style.css', join(options.publicDir, 'style.css')],
     [`/${BUNDLE_FILE}`, join(options.bundleDir, BUNDLE_FILE)],
     [`/${BUNDLE_FILE}.map`, join(options.bundleDir, `${BUNDLE_FILE}.map`)],

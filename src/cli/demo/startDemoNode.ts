@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Logger } from '../../logging.ts';
 import { promMetrics } from '../../metrics/promMetrics.ts';
+import { MetricsHistory } from '../../ops/MetricsHistory.ts';
 import type { MatsSocketServerOptions } from '../../server/MatsSocketServerOptions.ts';
 import { DummyAuth } from '../compat/DummyAuth.ts';
 import type { MainNodeConfig } from '../nodeConfig.ts';
@@ -32,7 +33,9 @@ export interface DemoNode {
   readonly registry: Registry;
   /** The admin API's bearer token: `MATSSOCKET_ADMIN_TOKEN`, or generated at start. */
   readonly adminToken: string;
-  /** Graceful stop (ticker, then the node). Idempotent. */
+  /** The node's sampled metrics the admin page charts. */
+  readonly metricsHistory: MetricsHistory;
+  /** Graceful stop (ticker, metrics sampler, then the node). Idempotent. */
   stop(): Promise<void>;
 }
 
@@ -68,6 +71,7 @@ export async function startDemoNode(
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const tickers: DemoTicker[] = [];
+  const metricsHistory = new MetricsHistory({ source: registry, nodeName: config.nodeName, logger });
   const assembly = await NodeAssembly.start({
     appName: DEMO_APP_NAME,
     instanceName: DEMO_APP_NAME,
@@ -92,9 +96,11 @@ export async function startDemoNode(
       registry,
       adminToken,
       adminAllowedHosts: [...config.adminAllowedHosts, ...hostNamesOfBindAddress(config.host)],
+      metricsHistory,
     }),
   });
   for (const t of tickers) t.start();
+  metricsHistory.start();
   const node = assembly.nodes[0]!;
   const base = node.httpUrl.replace('://0.0.0.0:', '://127.0.0.1:').replace('://[::]:', '://[::1]:');
   let stopped: Promise<void> | undefined;
@@ -102,6 +108,7 @@ export async function startDemoNode(
     node,
     registry,
     adminToken,
+    metricsHistory,
     urls: {
       demo: `${base}/`,
       // A configured token is the operator's secret and stays out of the logs; a generated one must be shown.
@@ -113,6 +120,7 @@ export async function startDemoNode(
     stop() {
       stopped ??= (async () => {
         for (const t of tickers) t.stop();
+        await metricsHistory.stop();
         await assembly.stop();
       })();
       return stopped;

@@ -256,6 +256,8 @@ export class Forwarder {
     const deliverable: FrameItem<{ envelope: OutEnvelope; smid: string }>[] = [];
     const undeliverable: string[] = [];
     const now = core.now();
+    // Replies to client REQUESTs: when the request came in (for the round-trip histogram).
+    const requestTs = new Map<string, number>();
     for (const row of rows) {
       if (mark && row.deliveryCount >= limits.maxDeliveryAttempts) continue;
       const envelope = this.#envelopeOf(conn, row, now);
@@ -264,6 +266,8 @@ export class Forwarder {
         continue;
       }
       deliverable.push({ item: { envelope, smid: row.smid }, attempted: mark && row.deliveryCount > 0 });
+      if (row.requestTs !== null && (row.type === 'RESOLVE' || row.type === 'REJECT'))
+        requestTs.set(row.smid, row.requestTs);
     }
     if (undeliverable.length > 0) {
       await this.deadLetter(
@@ -286,6 +290,13 @@ export class Forwarder {
         if ((e.t === 'RESOLVE' || e.t === 'REJECT') && e.cmid) conn.out.elideAck(e.cmid);
       const ok = await conn.writeEnvelopes(frame.envelopes);
       written.push(...frame.smids);
+      if (ok && requestTs.size > 0) {
+        const writtenTs = core.now();
+        for (const smid of frame.smids) {
+          const ts = requestTs.get(smid);
+          if (ts !== undefined) core.metrics.requestRoundTrip((writtenTs - ts) / 1000);
+        }
+      }
       if (!ok) {
         failed = true;
         break;

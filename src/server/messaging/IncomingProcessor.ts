@@ -234,7 +234,7 @@ export class IncomingProcessor {
     const result = ownTrx
       ? await this.#committer.commitInOwnTransaction(item, await ownTrx)
       : await this.#committer.commit(item);
-    this.#answer(conn, env, endpoint, result);
+    this.#answer(conn, env, endpoint, result, receivedTs);
   }
 
   #answer(
@@ -242,6 +242,7 @@ export class IncomingProcessor {
     env: C2SSend | C2SRequest,
     endpoint: MatsSocketEndpointDefinition | undefined,
     result: CommitResult,
+    receivedTs: number,
   ): void {
     const t = this.#core.options.timings;
     switch (result.kind) {
@@ -252,10 +253,12 @@ export class IncomingProcessor {
           if (env.t === 'SEND') conn.out.enqueue({ t: 'ACK', cmid: env.cmid }, t.ackDelayMs);
           else conn.out.enqueue({ t: 'ACK', cmid: env.cmid }, t.requestAckDelayMs, { elidable: true });
         } else if (answer.t === 'RESOLVE') {
+          this.#core.metrics.requestRoundTrip((this.#core.now() - receivedTs) / 1000);
           conn.out.enqueue(answer, endpoint?.immediateReplies ? 0 : t.instaResolveDelayMs, {
             stamp: 'reply',
           });
         } else if (answer.t === 'REJECT') {
+          this.#core.metrics.requestRoundTrip((this.#core.now() - receivedTs) / 1000);
           conn.out.enqueue(answer, endpoint?.immediateReplies ? 0 : t.instaRejectDelayMs, { stamp: 'reply' });
         } else conn.out.enqueue(answer, t.ackDelayMs);
         return;

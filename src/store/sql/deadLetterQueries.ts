@@ -43,8 +43,8 @@ const MOVE_COLUMNS = [
   'message_text',
   'message_binary',
   'delivery_count',
-  'original_stored_timestamp',
   'last_attempt_timestamp',
+  'original_stored_timestamp',
   'reason',
   'description',
   'dead_lettered_timestamp',
@@ -97,6 +97,25 @@ function bigintParam(ctx: StoreContext, db: Knex, value: number): Knex.Raw {
 }
 
 /**
+ * The delivery count and last attempt time a dead letter keeps. A client NACK proves that the client got the message,
+ * but the forwarder marks its writes attempted in batches (`storeBatchWindowMs` later), and a NACK answered at once
+ * usually overtakes that mark: the row still says "never attempted" (or, after a resume's unmark, not since). Then the
+ * NACK counts as that delivery, at the NACK's time; the late mark finds no row and changes nothing.
+ */
+function deliveryColumns(ctx: StoreContext, db: Knex, reason: DeadLetterReason, now: number): Knex.Raw[] {
+  if (reason !== 'client_nack')
+    return [db.raw('??', ['o.delivery_count']), db.raw('??', ['o.attempt_timestamp'])];
+  return [
+    db.raw('CASE WHEN ?? IS NULL THEN ?? + 1 ELSE ?? END', [
+      'o.attempt_timestamp',
+      'o.delivery_count',
+      'o.delivery_count',
+    ]),
+    db.raw('COALESCE(??, ?)', ['o.attempt_timestamp', bigintParam(ctx, db, now)]),
+  ];
+}
+
+/**
  * Moves outbox rows to the DLQ in one transaction (BR-2): lock them, `INSERT INTO dlq … SELECT … FROM outbox LEFT
  * JOIN session` (the bodies never pass through this process), then DELETE them from the outbox.
  */
@@ -135,9 +154,8 @@ export function outboxMessagesDeadLetter(
           'o.envelope',
           'o.message_text',
           'o.message_binary',
-          'o.delivery_count',
+          ...deliveryColumns(ctx, t, reason, now),
           'o.stored_timestamp',
-          'o.attempt_timestamp',
           t.raw('?', [reason]),
           t.raw('?', [description ?? null]),
           bigintParam(ctx, t, now),
@@ -163,20 +181,39 @@ export function outboxMessagesDeadLetter(
   });
 }
 
+function applyFilter(qb: Knex.QueryBuilder, filter: DeadLetterFilter): Knex.QueryBuilder {
+  if (filter.sessionId !== undefined) qb.where('session_id', filter.sessionId);
+  if (filter.userId !== undefined) qb.where('user_id', filter.userId);
+  if (filter.fromTs !== undefined) qb.where('dead_lettered_timestamp', '>=', filter.fromTs);
+  if (filter.toTs !== undefined) qb.where('dead_lettered_timestamp', '<', filter.toTs);
+  if (filter.afterId !== undefined) qb.where('id', '>', filter.afterId);
+  if (filter.beforeId !== undefined) qb.where('id', '<', filter.beforeId);
+  return qb;
+}
+
 export function listDeadLetters(
   ctx: StoreContext,
   filter: DeadLetterFilter = {},
   trx?: Knex.Transaction,
 ): Promise<DeadLetterSummary[]> {
   return ctx.read('listDeadLetters', trx, async (db) => {
-    const qb = db(T.dlq).select(...SUMMARY_COLUMNS);
-    if (filter.sessionId !== undefined) qb.where('session_id', filter.sessionId);
-    if (filter.userId !== undefined) qb.where('user_id', filter.userId);
-    if (filter.fromTs !== undefined) qb.where('dead_lettered_timestamp', '>=', filter.fromTs);
-    if (filter.toTs !== undefined) qb.where('dead_lettered_timestamp', '<', filter.toTs);
-    if (filter.afterId !== undefined) qb.where('id', '>', filter.afterId);
-    const rows = (await qb.orderBy('id').limit(filter.limit ?? DEFAULT_LIST_LIMIT)) as DlqRow[];
+    const qb = applyFilter(db(T.dlq).select(...SUMMARY_COLUMNS), filter);
+    const rows = (await qb
+      .orderBy('id', filter.newestFirst ? 'desc' : 'asc')
+      .limit(filter.limit ?? DEFAULT_LIST_LIMIT)) as DlqRow[];
     return rows.map(toSummary);
+  });
+}
+
+export function countDeadLetters(
+  ctx: StoreContext,
+  filter: DeadLetterFilter = {},
+  trx?: Knex.Transaction,
+): Promise<number> {
+  return ctx.read('countDeadLetters', trx, async (db) => {
+    const row = (await applyFilter(db(T.dlq).count({ n: '*' }), filter).first()) as
+      { n: unknown } | undefined;
+    return num(row?.n ?? 0);
   });
 }
 

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { NodeNameInUseError } from '../../errors.ts';
 import { isDeadLocalIncarnation } from '../nodeIncarnation.ts';
 import { isUniqueViolation } from '../sqlErrors.ts';
+import type { NodeInfo } from '../storeTypes.ts';
 import { affected, num, T, type StoreContext } from './StoreContext.ts';
 
 interface NodeRow {
@@ -83,5 +84,46 @@ export function releaseNodeName(ctx: StoreContext, incarnation: string): Promise
   return ctx.write('releaseNodeName', undefined, async (db) => {
     const n = await db(T.node).where({ nodename: ctx.options.nodeName, incarnation }).delete();
     return affected(n) === 1;
+  });
+}
+
+/**
+ * The nodes of the cluster: every claimed name (`mats_socket_node`), with the number of sessions registered to it,
+ * plus names that only sessions still name (a node whose row is gone, e.g. deleted by hand). Ordered by name.
+ */
+export function getNodes(ctx: StoreContext, trx?: Knex.Transaction): Promise<NodeInfo[]> {
+  return ctx.read('getNodes', trx, async (db) => {
+    const rowQuery = db(T.node).select('nodename', 'started_timestamp', 'liveliness_timestamp');
+    const rows = (await rowQuery) as (NodeRow & { nodename: string; started_timestamp: number | string })[];
+    const countQuery = db(T.session).select('nodename').count({ n: '*' }).whereNotNull('nodename');
+    const counts: { nodename: string; n: unknown }[] = await countQuery.groupBy('nodename');
+    const now = ctx.now();
+    const nodes = new Map<string, NodeInfo>();
+    for (const r of rows) {
+      const livelinessTs = num(r.liveliness_timestamp);
+      nodes.set(r.nodename, {
+        nodeName: r.nodename,
+        startedTs: num(r.started_timestamp),
+        livelinessTs,
+        alive: now - livelinessTs < ctx.options.nodeDeadAfterMs,
+        sessions: 0,
+      });
+    }
+    for (const c of counts) {
+      const node = nodes.get(c.nodename);
+      if (node) node.sessions = num(c.n);
+      else {
+        nodes.set(c.nodename, {
+          nodeName: c.nodename,
+          startedTs: null,
+          livelinessTs: null,
+          alive: false,
+          sessions: num(c.n),
+        });
+      }
+    }
+    return [...nodes.values()].sort((a, b) =>
+      a.nodeName < b.nodeName ? -1 : a.nodeName > b.nodeName ? 1 : 0,
+    );
   });
 }

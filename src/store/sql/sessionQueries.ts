@@ -178,7 +178,27 @@ function applyFilter(qb: Knex.QueryBuilder, f: SessionFilter): Knex.QueryBuilder
   if (f.appName !== undefined) qb.where('app_name', f.appName);
   if (f.appVersionAtOrAbove !== undefined) qb.where('app_version', '>=', f.appVersionAtOrAbove);
   if (f.excludeSessionId !== undefined) qb.whereNot('session_id', f.excludeSessionId);
+  if (f.idPrefix) whereIdPrefix(qb, f.idPrefix);
   return qb;
+}
+
+/**
+ * `user_id` or `session_id` starts with `prefix`. LIKE alone would differ between databases (SQLite's is
+ * case-insensitive), so it only narrows (and can use an index on MySQL/MariaDB); `SUBSTR(…) = prefix` decides, with
+ * the column's own comparison (binary on every dialect of this schema). SUBSTR counts characters: code points.
+ */
+function whereIdPrefix(qb: Knex.QueryBuilder, prefix: string): void {
+  const like = `${prefix.replace(/[!%_]/g, (c) => `!${c}`)}%`;
+  const length = [...prefix].length;
+  qb.where((any) => {
+    for (const column of ['user_id', 'session_id']) {
+      any.orWhere((one) => {
+        one
+          .whereRaw("?? LIKE ? ESCAPE '!'", [column, like])
+          .whereRaw('SUBSTR(??, 1, ?) = ?', [column, length, prefix]);
+      });
+    }
+  });
 }
 
 export function getSessions(

@@ -10,9 +10,11 @@ import { Registry } from 'prom-client';
 import { InMemoryBroker } from '../../../src/broker/InMemoryBroker.ts';
 import { InMemoryTransport } from '../../../src/broker/InMemoryTransport.ts';
 import { MatsFactory } from '../../../src/mats/MatsFactory.ts';
+import { promMetrics } from '../../../src/metrics/promMetrics.ts';
 import type { HttpHandler } from '../../../src/ops/httpHandler.ts';
 import type { AuthenticationPluginFactory } from '../../../src/server/auth/AuthenticationPlugin.ts';
 import { MatsSocketServer } from '../../../src/server/MatsSocketServer.ts';
+import type { MatsSocketServerOptions } from '../../../src/server/MatsSocketServerOptions.ts';
 import { SqlClusterStore } from '../../../src/store/SqlClusterStore.ts';
 import { runId } from '../../../harness/runState.ts';
 import { testAuthPlugin } from '../../../harness/startTestCluster.ts';
@@ -62,6 +64,15 @@ export function mount(handler: HttpHandler): (request: IncomingMessage, response
   };
 }
 
+/** More of the node for a test: server options, and the server's metrics in the node's registry. */
+export interface OpsTestNodeOptions {
+  server?: Partial<Pick<MatsSocketServerOptions, 'deadLetterOnNack' | 'jobs'>>;
+  /** The server writes its metrics to `registry` (`promMetrics`). @default false */
+  serverMetrics?: boolean;
+  /** @default TestAuth */
+  authenticationPlugin?: AuthenticationPluginFactory;
+}
+
 /**
  * Starts one MatsSocket node on `knex` (TestAuth unless `options.authenticationPlugin`, an embedded broker of its own,
  * a `Ops.noop` terminator) and serves `ops(parts)` and the WebSocket on one `node:http` server on a free port.
@@ -69,7 +80,7 @@ export function mount(handler: HttpHandler): (request: IncomingMessage, response
 export async function startOpsTestNode(
   knex: Knex,
   ops: (parts: OpsNodeParts) => HttpHandler,
-  options: { authenticationPlugin?: AuthenticationPluginFactory } = {},
+  options: OpsTestNodeOptions = {},
 ): Promise<OpsTestNode> {
   const n = ++counter;
   const nodeName = `ops_${runId}_${n}`;
@@ -88,7 +99,10 @@ export async function startOpsTestNode(
     db: knex,
     queuePrefix: `ops${n}.`,
   });
+  const registry = new Registry();
   const server = new MatsSocketServer({
+    ...options.server,
+    ...(options.serverMetrics ? { metrics: promMetrics({ registry }) } : {}),
     nodeName,
     instanceName: `Ops${runId}n${n}`,
     matsFactory: factory,
@@ -97,7 +111,6 @@ export async function startOpsTestNode(
     timings: { stopGraceMs: 200 },
   });
   server.terminator(NOOP_TERMINATOR, () => undefined);
-  const registry = new Registry();
   const http = createServer(mount(ops({ server, store, transport, registry })));
   const stop = async (): Promise<void> => {
     await server.stop(200);

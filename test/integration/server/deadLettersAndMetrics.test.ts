@@ -38,6 +38,9 @@ describeEachServerEnv(
       const [entry] = await node().server.listDeadLetters({ sessionId: sid });
       expect(entry).to.include({ reason: 'client_nack', smid: send.smid });
       expect(entry!.description).to.include('does not exist');
+      // The NACK proves one delivery, even when it overtakes the batched attempt mark of that write.
+      expect(entry!.deliveryCount).to.equal(1);
+      expect(entry!.lastAttemptTs).to.be.a('number').within(entry!.originalStoredTs, entry!.deadLetteredTs);
       // The client's close can complete before the server has terminated the session: wait for the server.
       const removed = new Promise<void>((resolve) => {
         const off = node().server.on('sessionRemoved', (e) => {
@@ -73,6 +76,8 @@ describeEachServerEnv(
       expect(value('matssocket_messages_sent_total', 'type="RESOLVE"')).to.be.at.least(1);
       expect(value('matssocket_sessions_established_total', nodeLabel)).to.be.at.least(3);
       expect(value('matssocket_outbox_deliveries_total', nodeLabel)).to.be.at.least(2);
+      // The REQUEST went through Mats: its RESOLVE was written by the forwarder.
+      expect(value('matssocket_request_round_trip_seconds_count', nodeLabel)).to.be.at.least(1);
       expect(value('matssocket_dead_letters_total', 'reason="undeliverable"')).to.equal(1);
       expect(value('matssocket_dead_letters_total', 'reason="client_nack"')).to.equal(1);
       // The live-sessions gauge is exported (its value depends on the other tests' sessions on this node).

@@ -67,6 +67,33 @@ describeEachDatabase('ClusterStoreAndForward dead letters', (db) => {
     expect(await f.store.outboxMessagesDeadLetter(s, [], 'undeliverable')).to.deep.equal([]);
   });
 
+  it('a client NACK counts as a delivery when the attempt mark has not been stored yet', async () => {
+    const s = await session();
+    for (const smid of ['unmarked', 'marked', 'resumed', 'limit'])
+      await f.store.storeMessageInOutbox(msg(s, smid));
+    const markTs = f.clock.advance(10);
+    await f.store.outboxMessagesAttemptedDelivery(s, ['resumed']);
+    await f.store.outboxMessagesUnmarkAttemptedDelivery(s);
+    await f.store.outboxMessagesAttemptedDelivery(s, ['marked']);
+    const nackTs = f.clock.advance(10);
+    await f.store.outboxMessagesDeadLetter(
+      s,
+      ['unmarked', 'marked', 'resumed'],
+      'client_nack',
+      'no terminator',
+    );
+    await f.store.outboxMessagesDeadLetter(s, ['limit'], 'undeliverable', 'too big');
+    const bySmid = new Map((await f.store.listDeadLetters({ sessionId: s })).map((d) => [d.smid, d]));
+    // Written, NACKed before the batched mark: the NACK is the proof of the one delivery.
+    expect(bySmid.get('unmarked')).to.include({ deliveryCount: 1, lastAttemptTs: nackTs });
+    // The mark got there first: as marked.
+    expect(bySmid.get('marked')).to.include({ deliveryCount: 1, lastAttemptTs: markTs });
+    // Delivered before a resume (unmarked then), written again and NACKed before the new mark.
+    expect(bySmid.get('resumed')).to.include({ deliveryCount: 2, lastAttemptTs: nackTs });
+    // Other reasons prove nothing: as stored.
+    expect(bySmid.get('limit')).to.include({ deliveryCount: 0, lastAttemptTs: null });
+  });
+
   it('lists by session, user and time range, paged by id', async () => {
     const user = `u-${sid()}`;
     const a = await session(user);
@@ -102,6 +129,24 @@ describeEachDatabase('ClusterStoreAndForward dead letters', (db) => {
       afterId = page[page.length - 1]!.id;
     }
     expect(paged).to.deep.equal(['a1', 'b1', 'a2', 'b2']);
+  });
+
+  it('counts with the same filters, and lists newest first, paged by beforeId', async () => {
+    const a = await session();
+    const b = await session();
+    const smids = ['n1', 'n2', 'n3', 'n4'];
+    for (const smid of smids) {
+      await f.store.storeMessageInOutbox(msg(smid === 'n3' ? b : a, smid));
+      await f.store.outboxMessagesDeadLetter(smid === 'n3' ? b : a, [smid], 'undeliverable');
+    }
+    const all = await f.store.listDeadLetters({ sessionId: a });
+    expect(await f.store.countDeadLetters({ sessionId: a })).to.equal(3);
+    expect(await f.store.countDeadLetters({ sessionId: a, limit: 1, afterId: all[0]!.id })).to.equal(2);
+    const first = await f.store.listDeadLetters({ sessionId: a, newestFirst: true, limit: 2 });
+    expect(first.map((d) => d.smid)).to.deep.equal(['n4', 'n2']);
+    const next = await f.store.listDeadLetters({ sessionId: a, newestFirst: true, beforeId: first[1]!.id });
+    expect(next.map((d) => d.smid)).to.deep.equal(['n1']);
+    expect(await f.store.countDeadLetters({ sessionId: a, beforeId: first[1]!.id })).to.equal(1);
   });
 
   it('requeues with the same smid, delivery count 0 and a new id at the end of the order', async () => {

@@ -109,6 +109,57 @@ describeEachDatabase('ClusterStoreAndForward node name (boot)', (db) => {
     );
   });
 
+  it('getNodes: each node with start, liveliness, alive and its registered sessions; names only sessions carry', async () => {
+    const name = `n-${randomId(6)}`;
+    const startedTs = f.clock.value;
+    const { a } = await liveNode(name);
+    await a.registerNewSession(newSession());
+    const idle = node(`${name}-idle`);
+    await idle.boot();
+    // A node that died long ago, its row still there, with a session still registered to it.
+    const dead = node(`${name}-dead`);
+    await dead.boot();
+    const stale = newSession();
+    await dead.registerNewSession(stale);
+    // A name that only a session carries (its node row deleted by hand).
+    await db()
+      .knex('mats_socket_session')
+      .insert({
+        session_id: `orphan-${randomId(8)}`,
+        nodename: `${name}-rowless`,
+        connection_id: 'c',
+        user_id: 'u',
+        client_lib: 'x',
+        app_name: 'a',
+        app_version: '1',
+        created_timestamp: startedTs,
+        liveliness_timestamp: startedTs,
+      });
+    f.clock.advance(QUIET.nodeDeadAfterMs - 1);
+    await a.close().then(() => opened.splice(opened.indexOf(a), 1));
+    const b = node(name);
+    await b.boot();
+    await b.registerNewSession(newSession());
+    await db()
+      .knex('mats_socket_node')
+      .where('nodename', `${name}-dead`)
+      .update({ liveliness_timestamp: startedTs - QUIET.nodeDeadAfterMs });
+
+    const mine = (await b.getNodes()).filter((n) => n.nodeName.startsWith(name));
+    expect(mine).to.deep.equal([
+      { nodeName: name, startedTs: f.clock.value, livelinessTs: f.clock.value, alive: true, sessions: 1 },
+      {
+        nodeName: `${name}-dead`,
+        startedTs,
+        livelinessTs: startedTs - QUIET.nodeDeadAfterMs,
+        alive: false,
+        sessions: 1,
+      },
+      { nodeName: `${name}-idle`, startedTs, livelinessTs: startedTs, alive: true, sessions: 0 },
+      { nodeName: `${name}-rowless`, startedTs: null, livelinessTs: null, alive: false, sessions: 1 },
+    ]);
+  });
+
   it('rejects nodeDeadAfterMs not above nodeLivelinessIntervalMs', () => {
     expect(() => f.newStore({ nodeLivelinessIntervalMs: 1000, nodeDeadAfterMs: 1000 }))
       .to.throw(ConfigError)

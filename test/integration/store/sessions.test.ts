@@ -441,6 +441,35 @@ describeEachDatabase('ClusterStoreAndForward sessions', (db) => {
     });
   });
 
+  describe('idPrefix (the admin search)', () => {
+    it('matches a prefix of the user id or of the session id, case-sensitively, with LIKE characters as text', async () => {
+      const tag = randomId(8);
+      const make = async (userId: string, sessionId: string): Promise<string> => {
+        await f.store.registerNewSession(newSession({ userId, sessionId }));
+        return sessionId;
+      };
+      const alice = await make(`alice_${tag}`, `S${tag}a`);
+      const alice2 = await make(`alice_${tag}`, `S${tag}b`);
+      const wild = await make(`al%ce_${tag}`, `S${tag}c`);
+      const upper = await make(`ALICE_${tag}`, `S${tag}d`);
+      const bySession = await make(`zed_${tag}`, `alice_${tag}x`);
+      const found = async (idPrefix: string): Promise<string[]> =>
+        (await f.store.getSessions({ idPrefix })).map((s) => s.id).sort();
+
+      expect(await found(`alice_${tag}`)).to.deep.equal([alice, alice2, bySession].sort());
+      expect(await f.store.getSessionsCount({ idPrefix: `alice_${tag}` })).to.equal(3);
+      // '%' and '_' are not wildcards: 'al%' finds only the user whose id has a '%'.
+      expect(await found(`al%ce_${tag}`)).to.deep.equal([wild]);
+      expect(await found(`alic__${tag}`)).to.deep.equal([]);
+      expect(await found(`ALICE_${tag}`)).to.deep.equal([upper]);
+      expect(await found(`S${tag}`)).to.deep.equal([alice, alice2, wild, upper].sort());
+      // Combined with the other filters and paging.
+      const page = await f.store.getSessions({ idPrefix: `S${tag}`, limit: 2, afterSessionId: alice });
+      expect(page.map((s) => s.id)).to.deep.equal([alice2, wild]);
+      expect(await f.store.getSessionsCount({ idPrefix: `S${tag}`, userId: `alice_${tag}` })).to.equal(2);
+    });
+  });
+
   describe('#closeSession()', () => {
     it('deletes the session with its inbox and outbox rows, keeping correlations and dead letters', async () => {
       const s = newSession();
