@@ -19,7 +19,7 @@ import type {
   MatsSocketEndpointDefinition,
   ReplyAdapter,
 } from './messaging/EndpointTypes.ts';
-import type { ServerRequestOptions } from './messaging/ServerMessaging.ts';
+import type { ServerRequestOptions } from './outbound/ServerMessaging.ts';
 import { resolveServerOptions, type MatsSocketServerOptions } from './MatsSocketServerOptions.ts';
 import { activeSessionInfo, type ActiveSessionInfo } from './introspection/ActiveSessionInfo.ts';
 import { endpointInfos, type EndpointInfo } from './introspection/EndpointInfo.ts';

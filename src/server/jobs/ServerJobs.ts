@@ -1,9 +1,6 @@
-import type { Forwarder } from '../messaging/Forwarder.ts';
-import type {
-  CommittedEffects,
-  ReplyTerminatorInvoker,
-  TerminatorOutcome,
-} from '../messaging/ReplyTerminatorInvoker.ts';
+import type { ReplyTerminatorInvoker, TerminatorOutcome } from '../inbound/ReplyTerminatorInvoker.ts';
+import type { CommittedEffects } from '../messaging/CommittedEffects.ts';
+import type { Forwarder } from '../outbound/Forwarder.ts';
 import type { ServerCore } from '../ServerCore.ts';
 import { JobScheduler } from './JobScheduler.ts';
 

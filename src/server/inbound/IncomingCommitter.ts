@@ -3,12 +3,13 @@ import type { ClusterStoreAndForward } from '../../store/ClusterStoreAndForward.
 import type { OutboxMessageInput } from '../../store/storeTypes.ts';
 import type { OutEnvelope } from '../connection/OutgoingQueue.ts';
 import type { PreparedPublish, TopicHub } from '../topics/TopicHub.ts';
+import type { CommittedEffects } from '../messaging/CommittedEffects.ts';
+import { GroupCommitter } from '../messaging/GroupCommitter.ts';
+import type { CollectedPublish } from '../messaging/HandlerScope.ts';
+import type { OutboxWriter } from '../messaging/OutboxWriter.ts';
 import type { ForwardContext, ForwardInitiator } from './ForwardInitiator.ts';
-import { GroupCommitter } from './GroupCommitter.ts';
-import type { CollectedPublish } from './HandlerScope.ts';
 import type { CollectedForward } from './IncomingContextImpl.ts';
-import type { OutboxWriter } from './OutboxWriter.ts';
-import { errorDescription, isInfrastructureError, type CommittedEffects } from './ReplyTerminatorInvoker.ts';
+import { errorDescription, isInfrastructureError } from './ReplyTerminatorInvoker.ts';
 
 /** One handled client SEND/REQUEST, ready to commit: its inbox row, effects, and stored answer (non-ACK). */
 export interface IncomingItem {

@@ -1,10 +1,14 @@
 import type { SessionIds } from '../../store/storeTypes.ts';
 import type { MatsSocketConnection } from '../connection/MatsSocketConnection.ts';
 import type { ClientNack, ServerCore } from '../ServerCore.ts';
-import { GroupCommitter } from './GroupCommitter.ts';
+import type { CommittedEffects } from '../messaging/CommittedEffects.ts';
+import { GroupCommitter } from '../messaging/GroupCommitter.ts';
+import {
+  retryWhileDatabaseUnavailable,
+  serverOutageRetry,
+} from '../messaging/retryWhileDatabaseUnavailable.ts';
 import { InFlightLimiter } from './InFlightLimiter.ts';
-import { retryWhileDatabaseUnavailable, serverOutageRetry } from './retryWhileDatabaseUnavailable.ts';
-import type { CommittedEffects, ReplyTerminatorInvoker } from './ReplyTerminatorInvoker.ts';
+import type { ReplyTerminatorInvoker } from './ReplyTerminatorInvoker.ts';
 
 /**
  * Client acknowledgements (docs/protocol.md 7.2 steps 5-6): ACKs complete outbox rows (batched across sessions),

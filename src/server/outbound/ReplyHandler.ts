@@ -11,12 +11,12 @@ import {
   IncomingDescriptions,
   type MatsSocketEndpointDefinition,
   type ReplyAdapterContext,
-} from './EndpointTypes.ts';
-import type { ReplyState } from './ForwardInitiator.ts';
-import { GroupCommitter } from './GroupCommitter.ts';
-import { HandlerScope, runInHandlerScope, type CollectedPublish } from './HandlerScope.ts';
-import { newSmid, type OutboxWriter } from './OutboxWriter.ts';
-import type { AttemptedRows, CommittedEffects } from './ReplyTerminatorInvoker.ts';
+} from '../messaging/EndpointTypes.ts';
+import type { AttemptedRows, CommittedEffects } from '../messaging/CommittedEffects.ts';
+import { GroupCommitter } from '../messaging/GroupCommitter.ts';
+import { HandlerScope, runInHandlerScope, type CollectedPublish } from '../messaging/HandlerScope.ts';
+import { newSmid, type OutboxWriter } from '../messaging/OutboxWriter.ts';
+import type { ReplyState } from '../messaging/ReplyState.ts';
 
 interface ReplyItem {
   matsMessageId: string;

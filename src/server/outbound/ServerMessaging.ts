@@ -5,9 +5,9 @@ import type { OutboxMessageInput } from '../../store/storeTypes.ts';
 import type { NodeControl } from '../cluster/NodeControl.ts';
 import { closePendingResumes } from '../connection/PendingResumes.ts';
 import type { ServerCore } from '../ServerCore.ts';
-import type { MatsSocketEndpointDefinition } from './EndpointTypes.ts';
-import { currentHandlerScope } from './HandlerScope.ts';
-import { newSmid, type OutboxWriter } from './OutboxWriter.ts';
+import type { MatsSocketEndpointDefinition } from '../messaging/EndpointTypes.ts';
+import { currentHandlerScope } from '../messaging/HandlerScope.ts';
+import { newSmid, type OutboxWriter } from '../messaging/OutboxWriter.ts';
 
 /** Options of a server-to-client request. */
 export interface ServerRequestOptions {

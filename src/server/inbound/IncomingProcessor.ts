@@ -6,14 +6,14 @@ import type { MatsSocketConnection } from '../connection/MatsSocketConnection.ts
 import type { OutEnvelope } from '../connection/OutgoingQueue.ts';
 import type { InformationEnvelope, ServerCore } from '../ServerCore.ts';
 import type { IncomingResolution } from '../ServerEvents.ts';
-import { IncomingDescriptions, type MatsSocketEndpointDefinition } from './EndpointTypes.ts';
-import { HandlerScope, runInHandlerScope } from './HandlerScope.ts';
+import type { CommittedEffects } from '../messaging/CommittedEffects.ts';
+import { IncomingDescriptions, type MatsSocketEndpointDefinition } from '../messaging/EndpointTypes.ts';
+import { HandlerScope, runInHandlerScope } from '../messaging/HandlerScope.ts';
 import { IncomingAdmission } from './IncomingAdmission.ts';
 import { IncomingContextImpl, type IncomingDecision } from './IncomingContextImpl.ts';
 import type { CommitResult, IncomingCommitter, IncomingItem } from './IncomingCommitter.ts';
 import {
   errorDescription,
-  type CommittedEffects,
   type ReplyTerminatorInvoker,
   type TerminatorOutcome,
 } from './ReplyTerminatorInvoker.ts';
