@@ -351,7 +351,7 @@ export class MatsSocketServer {
   /** Moves a dead letter back to the end of its session's outbox and pokes the session's node. */
   async requeueDeadLetter(id: number): Promise<RequeueResult> {
     const result = await this.#rt.store.requeueDeadLetter(id);
-    if (result.ok) this.#rt.nodeControl.pokeAfterCommit([result.currentNode]);
+    if (result.ok) this.#rt.afterCommit.poke([result.currentNode]);
     return result;
   }
 

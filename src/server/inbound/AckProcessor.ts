@@ -1,6 +1,7 @@
 import type { SessionIds } from '../../store/storeTypes.ts';
 import type { MatsSocketConnection } from '../connection/MatsSocketConnection.ts';
 import type { ClientNack, ServerCore } from '../ServerCore.ts';
+import type { AfterCommit } from '../messaging/AfterCommit.ts';
 import type { CommittedEffects } from '../messaging/CommittedEffects.ts';
 import { GroupCommitter } from '../messaging/GroupCommitter.ts';
 import {
@@ -25,16 +26,12 @@ const NACK_CHUNK = 200;
 export class AckProcessor {
   readonly #core: ServerCore;
   readonly #invoker: ReplyTerminatorInvoker;
-  readonly #afterCommit: (effects: CommittedEffects) => void;
+  readonly #afterCommit: AfterCommit;
   readonly #completer: GroupCommitter<SessionIds, void>;
   readonly #inboxDeleter: GroupCommitter<SessionIds, void>;
   readonly #connectionIds = new WeakMap<MatsSocketConnection, InFlightLimiter>();
 
-  constructor(
-    core: ServerCore,
-    invoker: ReplyTerminatorInvoker,
-    afterCommit: (effects: CommittedEffects) => void,
-  ) {
+  constructor(core: ServerCore, invoker: ReplyTerminatorInvoker, afterCommit: AfterCommit) {
     this.#core = core;
     this.#invoker = invoker;
     this.#afterCommit = afterCommit;
@@ -202,7 +199,7 @@ export class AckProcessor {
         ...(desc !== undefined ? { description: desc } : {}),
       });
     }
-    for (const e of effects) this.#afterCommit(e);
+    for (const e of effects) this.#afterCommit.run(e);
     this.#ack2(
       conn,
       nacks.map((n) => n.smid),

@@ -1,5 +1,5 @@
 import type { ReplyTerminatorInvoker, TerminatorOutcome } from '../inbound/ReplyTerminatorInvoker.ts';
-import type { CommittedEffects } from '../messaging/CommittedEffects.ts';
+import type { AfterCommit } from '../messaging/AfterCommit.ts';
 import type { Forwarder } from '../outbound/Forwarder.ts';
 import type { ServerCore } from '../ServerCore.ts';
 import { JobScheduler } from './JobScheduler.ts';
@@ -23,7 +23,7 @@ export function createServerJobs(
   core: ServerCore,
   forwarder: Forwarder,
   invoker: ReplyTerminatorInvoker,
-  afterCommit: (effects: CommittedEffects) => void,
+  afterCommit: AfterCommit,
 ): JobScheduler {
   const o = core.options.jobs;
   const store = core.store;
@@ -102,7 +102,7 @@ export function createServerJobs(
             );
             return undefined;
           });
-        if (outcome) afterCommit(outcome);
+        if (outcome) afterCommit.run(outcome);
       }
       // A batch of nothing but failures would be read again at once: leave it to the next run.
       if (expired.length < o.requestTimeoutSweepBatch || failed === expired.length) return;

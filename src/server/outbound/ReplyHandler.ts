@@ -12,6 +12,7 @@ import {
   type MatsSocketEndpointDefinition,
   type ReplyAdapterContext,
 } from '../messaging/EndpointTypes.ts';
+import type { AfterCommit } from '../messaging/AfterCommit.ts';
 import type { AttemptedRows, CommittedEffects } from '../messaging/CommittedEffects.ts';
 import { GroupCommitter } from '../messaging/GroupCommitter.ts';
 import { HandlerScope, runInHandlerScope, type CollectedPublish } from '../messaging/HandlerScope.ts';
@@ -106,7 +107,7 @@ export class ReplyHandler {
   readonly #endpoints: ReadonlyMap<string, MatsSocketEndpointDefinition>;
   readonly #outbox: OutboxWriter;
   readonly #topics: TopicHub;
-  readonly #afterCommit: (effects: CommittedEffects) => void;
+  readonly #afterCommit: AfterCommit;
   readonly #matsStore: MatsMessageStore;
   readonly #committer: GroupCommitter<ReplyItem, ReplyResult>;
 
@@ -116,7 +117,7 @@ export class ReplyHandler {
     endpoints: ReadonlyMap<string, MatsSocketEndpointDefinition>,
     outbox: OutboxWriter,
     topics: TopicHub,
-    afterCommit: (effects: CommittedEffects) => void,
+    afterCommit: AfterCommit,
   ) {
     this.endpointId = `MatsSocket.${core.options.instanceName}.replyHandler`;
     this.#core = core;
@@ -203,7 +204,7 @@ export class ReplyHandler {
       outbox: [input, ...scope.outbox],
       publishes: scope.publishes,
     });
-    if (!result.duplicate) this.#afterCommit(result);
+    if (!result.duplicate) this.#afterCommit.run(result);
   }
 
   async #commitBatch(items: ReplyItem[]): Promise<ReplyResult[]> {
