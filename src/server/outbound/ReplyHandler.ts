@@ -13,6 +13,7 @@ import {
   type ReplyAdapterContext,
 } from '../messaging/EndpointTypes.ts';
 import type { AfterCommit } from '../messaging/AfterCommit.ts';
+import { BatchWithFallback } from '../messaging/BatchWithFallback.ts';
 import type { AttemptedRows, CommittedEffects } from '../messaging/CommittedEffects.ts';
 import { GroupCommitter } from '../messaging/GroupCommitter.ts';
 import { HandlerScope, runInHandlerScope, type CollectedPublish } from '../messaging/HandlerScope.ts';
@@ -128,10 +129,17 @@ export class ReplyHandler {
     this.#afterCommit = afterCommit;
     this.#matsStore = new MatsMessageStore(core.store.knex);
     const t = core.options.timings;
+    // No onItemFailure: a reply that fails alone rejects its whole batch (the stages throw, the broker redelivers;
+    // replies of the batch already committed are then duplicates by matsMessageId).
+    const batches = new BatchWithFallback<ReplyItem, ReplyResult>({
+      store: core.store,
+      commitInTrx: (items, trx) => this.#commitInTrx(items, trx),
+      operations: { batch: 'reply group commit', single: 'reply commit' },
+    });
     this.#committer = new GroupCommitter({
       windowMs: t.groupCommitWindowMs,
       maxItems: t.groupCommitMaxItems,
-      commit: (items) => this.#commitBatch(items),
+      commit: (items) => batches.commit(items),
     });
   }
 
@@ -205,21 +213,6 @@ export class ReplyHandler {
       publishes: scope.publishes,
     });
     if (!result.duplicate) this.#afterCommit.run(result);
-  }
-
-  async #commitBatch(items: ReplyItem[]): Promise<ReplyResult[]> {
-    try {
-      return await this.#core.store.transaction((trx) => this.#commitInTrx(items, trx), 'reply group commit');
-    } catch (err) {
-      if (items.length === 1) throw err;
-      const results: ReplyResult[] = [];
-      for (const item of items) {
-        results.push(
-          (await this.#core.store.transaction((trx) => this.#commitInTrx([item], trx), 'reply commit'))[0]!,
-        );
-      }
-      return results;
-    }
   }
 
   async #commitInTrx(items: ReplyItem[], trx: Parameters<OutboxWriter['store']>[1]): Promise<ReplyResult[]> {
