@@ -52,7 +52,7 @@ export type {
   ReplyAdapter,
   ReplyAdapterContext,
 } from './server/messaging/EndpointTypes.ts';
-export type { ServerRequestOptions } from './server/messaging/ServerMessaging.ts';
+export type { ServerRequestOptions } from './server/outbound/ServerMessaging.ts';
 export type {
   DeadLetterEvent,
   IncomingResolution,

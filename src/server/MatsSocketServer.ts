@@ -20,7 +20,7 @@ import type {
   MatsSocketEndpointDefinition,
   ReplyAdapter,
 } from './messaging/EndpointTypes.ts';
-import type { ServerRequestOptions } from './messaging/ServerMessaging.ts';
+import type { ServerRequestOptions } from './outbound/ServerMessaging.ts';
 import { resolveServerOptions, type MatsSocketServerOptions } from './MatsSocketServerOptions.ts';
 import { activeSessionInfo, type ActiveSessionInfo } from './introspection/ActiveSessionInfo.ts';
 import { endpointInfos, type EndpointInfo } from './introspection/EndpointInfo.ts';
@@ -362,7 +362,7 @@ export class MatsSocketServer {
   /** Moves a dead letter back to the end of its session's outbox and pokes the session's node. */
   async requeueDeadLetter(id: number): Promise<RequeueResult> {
     const result = await this.#rt.store.requeueDeadLetter(id);
-    if (result.ok) this.#rt.nodeControl.pokeAfterCommit([result.currentNode]);
+    if (result.ok) this.#rt.afterCommit.poke([result.currentNode]);
     return result;
   }
 

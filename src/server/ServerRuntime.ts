@@ -7,16 +7,17 @@ import { NodeControl } from './cluster/NodeControl.ts';
 import type { MatsSocketConnection } from './connection/MatsSocketConnection.ts';
 import { createServerJobs } from './jobs/ServerJobs.ts';
 import type { JobScheduler } from './jobs/JobScheduler.ts';
-import { AckProcessor } from './messaging/AckProcessor.ts';
+import { AckProcessor } from './inbound/AckProcessor.ts';
+import { ForwardInitiator } from './inbound/ForwardInitiator.ts';
+import { IncomingCommitter } from './inbound/IncomingCommitter.ts';
+import { IncomingProcessor } from './inbound/IncomingProcessor.ts';
+import { ReplyTerminatorInvoker } from './inbound/ReplyTerminatorInvoker.ts';
+import { AfterCommit } from './messaging/AfterCommit.ts';
 import type { MatsSocketEndpointDefinition } from './messaging/EndpointTypes.ts';
-import { ForwardInitiator } from './messaging/ForwardInitiator.ts';
-import { Forwarder } from './messaging/Forwarder.ts';
-import { IncomingCommitter } from './messaging/IncomingCommitter.ts';
-import { IncomingProcessor } from './messaging/IncomingProcessor.ts';
 import { OutboxWriter } from './messaging/OutboxWriter.ts';
-import { ReplyHandler } from './messaging/ReplyHandler.ts';
-import { ReplyTerminatorInvoker, type CommittedEffects } from './messaging/ReplyTerminatorInvoker.ts';
-import { ServerMessaging } from './messaging/ServerMessaging.ts';
+import { Forwarder } from './outbound/Forwarder.ts';
+import { ReplyHandler } from './outbound/ReplyHandler.ts';
+import { ServerMessaging } from './outbound/ServerMessaging.ts';
 import type { ResolvedServerOptions } from './MatsSocketServerOptions.ts';
 import type { ClientNack, InformationEnvelope, ServerCore } from './ServerCore.ts';
 import { ServerEvents } from './ServerEvents.ts';
@@ -40,6 +41,7 @@ export class ServerRuntime implements ServerCore {
   readonly nodeControl: NodeControl;
   readonly topics: TopicHub;
   readonly forwarder: Forwarder;
+  readonly afterCommit: AfterCommit;
   readonly forwards: ForwardInitiator;
   readonly invoker: ReplyTerminatorInvoker;
   readonly committer: IncomingCommitter;
@@ -59,11 +61,11 @@ export class ServerRuntime implements ServerCore {
     this.events = new ServerEvents(this.logger);
     this.metrics = new ServerMetrics(options.metrics, options.nodeName);
     const factory = options.matsFactory;
-    const afterCommit = (effects: CommittedEffects): void => this.afterCommit(effects);
     this.outboxWriter = new OutboxWriter(this.store, options.limits.maxSmidAttempts);
     this.nodeControl = new NodeControl(this, factory);
     this.topics = new TopicHub(this, factory);
     this.forwarder = new Forwarder(this);
+    this.afterCommit = new AfterCommit(this, this.forwarder, this.nodeControl.pokes, this.topics);
     const replyHandlerId = `MatsSocket.${options.instanceName}.replyHandler`;
     this.forwards = new ForwardInitiator(factory, options.instanceName, replyHandlerId, () => this.now());
     this.invoker = new ReplyTerminatorInvoker(
@@ -77,18 +79,30 @@ export class ServerRuntime implements ServerCore {
       windowMs: options.timings.groupCommitWindowMs,
       maxItems: options.timings.groupCommitMaxItems,
     });
-    this.incoming = new IncomingProcessor(this, this.endpoints, this.committer, this.invoker, afterCommit);
-    this.acks = new AckProcessor(this, this.invoker, afterCommit);
+    this.incoming = new IncomingProcessor(
+      this,
+      this.endpoints,
+      this.committer,
+      this.invoker,
+      this.afterCommit,
+    );
+    this.acks = new AckProcessor(this, this.invoker, this.afterCommit);
     this.replyHandler = new ReplyHandler(
       this,
       factory,
       this.endpoints,
       this.outboxWriter,
       this.topics,
-      afterCommit,
+      this.afterCommit,
     );
-    this.messaging = new ServerMessaging(this, this.outboxWriter, this.nodeControl, this.endpoints);
-    this.jobs = createServerJobs(this, this.forwarder, this.invoker, afterCommit);
+    this.messaging = new ServerMessaging(
+      this,
+      this.outboxWriter,
+      this.nodeControl,
+      this.afterCommit,
+      this.endpoints,
+    );
+    this.jobs = createServerJobs(this, this.forwarder, this.invoker, this.afterCommit);
   }
 
   now(): number {
@@ -115,24 +129,6 @@ export class ServerRuntime implements ServerCore {
 
   markStopped(): void {
     this.#stopped = true;
-  }
-
-  /**
-   * After a commit: poke the holders of the sessions written to, have this node's connections write the rows
-   * stored as attempted by them, and broadcast the topic publishes.
-   */
-  afterCommit(effects: CommittedEffects): void {
-    this.nodeControl.pokeAfterCommit(effects.registrations);
-    if (effects.attempted) {
-      for (const [sessionId, written] of effects.attempted) this.forwarder.writeAttempted(sessionId, written);
-    }
-    if (effects.publishes.length > 0) {
-      void this.track(
-        this.topics
-          .broadcast(effects.publishes)
-          .catch((err: unknown) => this.logger.warn({ err }, 'topic broadcast failed')),
-      );
-    }
   }
 
   dispatchIncoming(

@@ -9,6 +9,7 @@ import { HelloReasons } from '../connection/HelloHandler.ts';
 import { closePendingResumes, pendingResume } from '../connection/PendingResumes.ts';
 import { GroupCommitter } from '../messaging/GroupCommitter.ts';
 import type { ServerCore } from '../ServerCore.ts';
+import { NodePokes } from './NodePokes.ts';
 
 /** Node-to-node notices (docs/protocol.md section 10), published to `MatsSocket.<inst>.nodeControl.<node>`. */
 export type NodeControlMessage =
@@ -27,29 +28,22 @@ interface CloseWsItem {
 /** Pokes forwarded between nodes at most this often (a registration moving around). */
 const MAX_POKE_HOPS = 3;
 
-/** Sessions whose failed pokes are kept for re-sending after a reconnect, at most (the rest: self-heal sweep). */
-const MAX_UNSENT_POKES = 10_000;
-
 /**
  * The node-specific subscription terminator that receives pokes (`NewMsg`), `CloseSess` and `CloseWS`, and the
- * sending side: pokes are coalesced per node for `pokeCoalesceMs`; a session held by this node is poked
- * in-process. Pokes are best-effort (topic semantics), but an outage of the broker connection loses them on
- * both sides: those this node could not publish, and those published to its exclusive queue while it was gone.
- * So when the connection is back, the failed ones are sent again and, after `reconnectHealDelayMs`, every live
- * session with pending messages is forwarded; the self-heal sweep (BR-3) covers the rest.
+ * sending side: pokes after a commit go through {@link pokes} (coalesced per node), a stage's pokes ride its
+ * commit ({@link pokeFromStage}). Pokes are best-effort (topic semantics), but an outage of the broker connection
+ * loses them on both sides: those this node could not publish, and those published to its exclusive queue while
+ * it was gone. So when the connection is back, the failed ones are sent again and, after `reconnectHealDelayMs`,
+ * every live session with pending messages is forwarded; the self-heal sweep (BR-3) covers the rest.
  */
 export class NodeControl {
+  /** Pokes to other nodes after a commit, published through this node control. */
+  readonly pokes: NodePokes;
   readonly #core: ServerCore;
   readonly #factory: MatsFactory;
   readonly #initiator: MatsInitiator;
   readonly #prefix: string;
-  readonly #pending = new Map<string, Set<string>>();
-  #timer: NodeJS.Timeout | undefined;
   #endpoint: MatsEndpoint | undefined;
-  readonly #inFlight = new Set<Promise<unknown>>();
-  /** Pokes whose publish failed, by node, until the broker connection is back. */
-  readonly #unsent = new Map<string, Set<string>>();
-  #unsentCount = 0;
   #healTimer: NodeJS.Timeout | undefined;
   readonly #closeWs: GroupCommitter<CloseWsItem, { failed?: unknown }>;
   readonly #onConnected = ({ reconnect }: { reconnect: boolean }): void => {
@@ -63,6 +57,9 @@ export class NodeControl {
     this.#initiator = factory.getOrCreateInitiator(`MatsSocket.${core.options.instanceName}.control`, {
       outbox: false,
     });
+    this.pokes = new NodePokes(core, (node, sids) =>
+      this.#publish(node, { t: 'NewMsg', sids, ts: core.now() }),
+    );
     // Takeover notices of the resumes finishing in one event-loop turn go to each node in one message: after a
     // node dies, its thousands of sessions resume elsewhere and each would otherwise cost a confirmed publish.
     this.#closeWs = new GroupCommitter<CloseWsItem, { failed?: unknown }>({
@@ -133,9 +130,7 @@ export class NodeControl {
   #afterReconnect(): void {
     const core = this.#core;
     if (core.isStopped()) return;
-    for (const [node, sids] of this.#unsent) for (const sid of sids) this.#queuePoke(node, sid);
-    this.#unsent.clear();
-    this.#unsentCount = 0;
+    this.pokes.resendUnsent();
     clearTimeout(this.#healTimer);
     this.#healTimer = setTimeout(() => {
       this.#healTimer = undefined;
@@ -158,20 +153,6 @@ export class NodeControl {
     if (pending.length > 0)
       core.logger.info({ sessions: pending.length }, 'forwarding after broker reconnect');
     for (const sessionId of pending) core.pokeForwarder(sessionId);
-  }
-
-  /** Pokes the holders of these sessions after a commit: local ones in-process, others coalesced per node. */
-  pokeAfterCommit(registrations: readonly (SessionRegistration | null)[]): void {
-    const node = this.#core.options.nodeName;
-    let local: Set<string> | undefined;
-    for (const reg of registrations) {
-      if (!reg) continue;
-      if (reg.nodename !== node) this.#queuePoke(reg.nodename, reg.sessionId);
-      else if (!local?.has(reg.sessionId)) {
-        (local ??= new Set()).add(reg.sessionId);
-        this.#core.pokeForwarder(reg.sessionId);
-      }
-    }
   }
 
   /** Inside a stage: the poke is one of the stage's outgoing messages, so it is sent only after its commit. */
@@ -215,43 +196,7 @@ export class NodeControl {
 
   /** Sends pokes still being coalesced and waits for publishes in flight. */
   async flush(): Promise<void> {
-    this.#flushPokes();
-    await Promise.allSettled([...this.#inFlight, this.#closeWs.idle()]);
-  }
-
-  #queuePoke(nodeName: string, sessionId: string): void {
-    let sids = this.#pending.get(nodeName);
-    if (!sids) this.#pending.set(nodeName, (sids = new Set()));
-    sids.add(sessionId);
-    this.#timer ??= setTimeout(() => this.#flushPokes(), this.#core.options.timings.pokeCoalesceMs);
-  }
-
-  #flushPokes(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    for (const [node, sids] of this.#pending) {
-      const p = this.#publish(node, { t: 'NewMsg', sids: [...sids], ts: this.#core.now() }).catch(
-        (err: unknown) => {
-          this.#core.logger.warn({ err, node }, 'poke failed; sent again after reconnect, else self-heal');
-          this.#keepUnsent(node, sids);
-        },
-      );
-      this.#inFlight.add(p);
-      void p.finally(() => this.#inFlight.delete(p));
-    }
-    this.#pending.clear();
-  }
-
-  #keepUnsent(node: string, sids: ReadonlySet<string>): void {
-    let kept = this.#unsent.get(node);
-    if (!kept) this.#unsent.set(node, (kept = new Set()));
-    for (const sid of sids) {
-      if (this.#unsentCount >= MAX_UNSENT_POKES) return;
-      if (!kept.has(sid)) {
-        kept.add(sid);
-        this.#unsentCount++;
-      }
-    }
+    await Promise.allSettled([this.pokes.flush(), this.#closeWs.idle()]);
   }
 
   async #publish(nodeName: string, message: NodeControlMessage): Promise<void> {

@@ -1,9 +1,6 @@
-import type { Forwarder } from '../messaging/Forwarder.ts';
-import type {
-  CommittedEffects,
-  ReplyTerminatorInvoker,
-  TerminatorOutcome,
-} from '../messaging/ReplyTerminatorInvoker.ts';
+import type { ReplyTerminatorInvoker, TerminatorOutcome } from '../inbound/ReplyTerminatorInvoker.ts';
+import type { AfterCommit } from '../messaging/AfterCommit.ts';
+import type { Forwarder } from '../outbound/Forwarder.ts';
 import type { ServerCore } from '../ServerCore.ts';
 import { JobScheduler } from './JobScheduler.ts';
 
@@ -26,7 +23,7 @@ export function createServerJobs(
   core: ServerCore,
   forwarder: Forwarder,
   invoker: ReplyTerminatorInvoker,
-  afterCommit: (effects: CommittedEffects) => void,
+  afterCommit: AfterCommit,
 ): JobScheduler {
   const o = core.options.jobs;
   const store = core.store;
@@ -105,7 +102,7 @@ export function createServerJobs(
             );
             return undefined;
           });
-        if (outcome) afterCommit(outcome);
+        if (outcome) afterCommit.run(outcome);
       }
       // A batch of nothing but failures would be read again at once: leave it to the next run.
       if (expired.length < o.requestTimeoutSweepBatch || failed === expired.length) return;

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { InFlightLimiter } from '../../../src/server/messaging/InFlightLimiter.ts';
+import { InFlightLimiter } from '../../../src/server/inbound/InFlightLimiter.ts';
 
 describe('InFlightLimiter', () => {
   it('admits at once up to max, then makes callers wait in arrival order', async () => {

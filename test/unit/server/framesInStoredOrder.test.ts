@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { framesInStoredOrder } from '../../../src/server/messaging/framesInStoredOrder.ts';
+import { framesInStoredOrder } from '../../../src/server/outbound/framesInStoredOrder.ts';
 
 const rows = (spec: string): { item: string; attempted: boolean }[] =>
   spec.split(' ').map((s) => ({ item: s.replace('*', ''), attempted: s.endsWith('*') }));

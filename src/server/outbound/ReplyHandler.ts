@@ -11,12 +11,14 @@ import {
   IncomingDescriptions,
   type MatsSocketEndpointDefinition,
   type ReplyAdapterContext,
-} from './EndpointTypes.ts';
-import type { ReplyState } from './ForwardInitiator.ts';
-import { GroupCommitter } from './GroupCommitter.ts';
-import { HandlerScope, runInHandlerScope, type CollectedPublish } from './HandlerScope.ts';
-import { newSmid, type OutboxWriter } from './OutboxWriter.ts';
-import type { AttemptedRows, CommittedEffects } from './ReplyTerminatorInvoker.ts';
+} from '../messaging/EndpointTypes.ts';
+import type { AfterCommit } from '../messaging/AfterCommit.ts';
+import { BatchWithFallback } from '../messaging/BatchWithFallback.ts';
+import type { AttemptedRows, CommittedEffects } from '../messaging/CommittedEffects.ts';
+import { GroupCommitter } from '../messaging/GroupCommitter.ts';
+import { HandlerScope, runInHandlerScope, type CollectedPublish } from '../messaging/HandlerScope.ts';
+import { newSmid, type OutboxWriter } from '../messaging/OutboxWriter.ts';
+import type { ReplyState } from '../messaging/ReplyState.ts';
 
 interface ReplyItem {
   matsMessageId: string;
@@ -106,7 +108,7 @@ export class ReplyHandler {
   readonly #endpoints: ReadonlyMap<string, MatsSocketEndpointDefinition>;
   readonly #outbox: OutboxWriter;
   readonly #topics: TopicHub;
-  readonly #afterCommit: (effects: CommittedEffects) => void;
+  readonly #afterCommit: AfterCommit;
   readonly #matsStore: MatsMessageStore;
   readonly #committer: GroupCommitter<ReplyItem, ReplyResult>;
 
@@ -116,7 +118,7 @@ export class ReplyHandler {
     endpoints: ReadonlyMap<string, MatsSocketEndpointDefinition>,
     outbox: OutboxWriter,
     topics: TopicHub,
-    afterCommit: (effects: CommittedEffects) => void,
+    afterCommit: AfterCommit,
   ) {
     this.endpointId = `MatsSocket.${core.options.instanceName}.replyHandler`;
     this.#core = core;
@@ -127,10 +129,17 @@ export class ReplyHandler {
     this.#afterCommit = afterCommit;
     this.#matsStore = new MatsMessageStore(core.store.knex);
     const t = core.options.timings;
+    // No onItemFailure: a reply that fails alone rejects its whole batch (the stages throw, the broker redelivers;
+    // replies of the batch already committed are then duplicates by matsMessageId).
+    const batches = new BatchWithFallback<ReplyItem, ReplyResult>({
+      store: core.store,
+      commitInTrx: (items, trx) => this.#commitInTrx(items, trx),
+      operations: { batch: 'reply group commit', single: 'reply commit' },
+    });
     this.#committer = new GroupCommitter({
       windowMs: t.groupCommitWindowMs,
       maxItems: t.groupCommitMaxItems,
-      commit: (items) => this.#commitBatch(items),
+      commit: (items) => batches.commit(items),
     });
   }
 
@@ -203,22 +212,7 @@ export class ReplyHandler {
       outbox: [input, ...scope.outbox],
       publishes: scope.publishes,
     });
-    if (!result.duplicate) this.#afterCommit(result);
-  }
-
-  async #commitBatch(items: ReplyItem[]): Promise<ReplyResult[]> {
-    try {
-      return await this.#core.store.transaction((trx) => this.#commitInTrx(items, trx), 'reply group commit');
-    } catch (err) {
-      if (items.length === 1) throw err;
-      const results: ReplyResult[] = [];
-      for (const item of items) {
-        results.push(
-          (await this.#core.store.transaction((trx) => this.#commitInTrx([item], trx), 'reply commit'))[0]!,
-        );
-      }
-      return results;
-    }
+    if (!result.duplicate) this.#afterCommit.run(result);
   }
 
   async #commitInTrx(items: ReplyItem[], trx: Parameters<OutboxWriter['store']>[1]): Promise<ReplyResult[]> {

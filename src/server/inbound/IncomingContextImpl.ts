@@ -4,7 +4,7 @@ import type { Logger } from '../../logging.ts';
 import type { MatsInitiate } from '../../mats/MatsInitiate.ts';
 import { toDataAccessError } from '../../store/sqlErrors.ts';
 import type { ConnectionInfo } from '../auth/AuthenticationPlugin.ts';
-import type { ForwardOptions, IncomingContext, IncomingMessageType } from './EndpointTypes.ts';
+import type { ForwardOptions, IncomingContext, IncomingMessageType } from '../messaging/EndpointTypes.ts';
 
 /** The handler's decision (docs/protocol.md 8.8). */
 export type IncomingDecision =

@@ -6,14 +6,14 @@ import type { MatsSocketConnection } from '../connection/MatsSocketConnection.ts
 import type { OutEnvelope } from '../connection/OutgoingQueue.ts';
 import type { InformationEnvelope, ServerCore } from '../ServerCore.ts';
 import type { IncomingResolution } from '../ServerEvents.ts';
-import { IncomingDescriptions, type MatsSocketEndpointDefinition } from './EndpointTypes.ts';
-import { HandlerScope, runInHandlerScope } from './HandlerScope.ts';
+import type { AfterCommit } from '../messaging/AfterCommit.ts';
+import { IncomingDescriptions, type MatsSocketEndpointDefinition } from '../messaging/EndpointTypes.ts';
+import { HandlerScope, runInHandlerScope } from '../messaging/HandlerScope.ts';
 import { IncomingAdmission } from './IncomingAdmission.ts';
 import { IncomingContextImpl, type IncomingDecision } from './IncomingContextImpl.ts';
 import type { CommitResult, IncomingCommitter, IncomingItem } from './IncomingCommitter.ts';
 import {
   errorDescription,
-  type CommittedEffects,
   type ReplyTerminatorInvoker,
   type TerminatorOutcome,
 } from './ReplyTerminatorInvoker.ts';
@@ -42,7 +42,7 @@ export class IncomingProcessor {
   readonly #endpoints: ReadonlyMap<string, MatsSocketEndpointDefinition>;
   readonly #committer: IncomingCommitter;
   readonly #invoker: ReplyTerminatorInvoker;
-  readonly #afterCommit: (effects: CommittedEffects) => void;
+  readonly #afterCommit: AfterCommit;
   readonly #admission: IncomingAdmission;
 
   constructor(
@@ -50,7 +50,7 @@ export class IncomingProcessor {
     endpoints: ReadonlyMap<string, MatsSocketEndpointDefinition>,
     committer: IncomingCommitter,
     invoker: ReplyTerminatorInvoker,
-    afterCommit: (effects: CommittedEffects) => void,
+    afterCommit: AfterCommit,
   ) {
     this.#core = core;
     this.#endpoints = endpoints;
@@ -247,7 +247,7 @@ export class IncomingProcessor {
     const t = this.#core.options.timings;
     switch (result.kind) {
       case 'stored': {
-        this.#afterCommit(result);
+        this.#afterCommit.run(result);
         const answer = result.answer;
         if (!answer) {
           if (env.t === 'SEND') conn.out.enqueue({ t: 'ACK', cmid: env.cmid }, t.ackDelayMs);
@@ -321,7 +321,7 @@ export class IncomingProcessor {
       conn.out.enqueue({ t: 'ACK', cmid: env.cmid, desc: `dupe ${env.t}` }, t.ackDelayMs);
       return;
     }
-    this.#afterCommit(outcome);
+    this.#afterCommit.run(outcome);
     if (outcome.ack) conn.out.enqueue({ t: 'ACK', cmid: env.cmid }, t.requestAckDelayMs);
     else conn.out.enqueue({ t: 'NACK', cmid: env.cmid, desc: outcome.desc }, t.ackDelayMs);
   }

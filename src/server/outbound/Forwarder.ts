@@ -6,11 +6,14 @@ import { markInitiated } from '../connection/initiationOf.ts';
 import type { DebugInfo } from '../../protocol/envelopes.ts';
 import { encodeFrame, RawJson } from '../../protocol/encodeFrame.ts';
 import type { DeadLetterReason, SessionIds, StoredOutMessage } from '../../store/storeTypes.ts';
+import type { AttemptedRows } from '../messaging/CommittedEffects.ts';
+import { GroupCommitter } from '../messaging/GroupCommitter.ts';
+import {
+  retryWhileDatabaseUnavailable,
+  serverOutageRetry,
+} from '../messaging/retryWhileDatabaseUnavailable.ts';
 import type { ServerCore } from '../ServerCore.ts';
 import { framesInStoredOrder, type FrameItem } from './framesInStoredOrder.ts';
-import { GroupCommitter } from './GroupCommitter.ts';
-import type { AttemptedRows } from './ReplyTerminatorInvoker.ts';
-import { retryWhileDatabaseUnavailable, serverOutageRetry } from './retryWhileDatabaseUnavailable.ts';
 
 /** Rows written to one connection, to mark attempted. */
 interface MarkItem extends SessionIds {

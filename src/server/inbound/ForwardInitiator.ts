@@ -2,25 +2,8 @@ import type { Knex } from 'knex';
 import type { MatsFactory } from '../../mats/MatsFactory.ts';
 import type { MatsInitiate } from '../../mats/MatsInitiate.ts';
 import type { MatsInitiator } from '../../mats/MatsInitiator.ts';
+import type { ReplyState } from '../messaging/ReplyState.ts';
 import type { CollectedForward } from './IncomingContextImpl.ts';
-
-/** The state a forwarded REQUEST carries to the reply handler (docs/protocol.md 8.6 step 2). */
-export interface ReplyState {
-  /** Session id. */
-  sid: string;
-  cmid: string;
-  /** The MatsSocket endpoint id (its reply adapter runs on the reply). */
-  eid: string;
-  /** The client's traceId. */
-  tid: string;
-  /** Resolved debug options of the REQUEST. */
-  rd: number;
-  /** Client message received, timestamp and node. */
-  cmrts: number;
-  cmrnn: string;
-  /** Backend message sent, timestamp. */
-  mmsts: number;
-}
 
 /** What one forward needs besides the collected call. */
 export interface ForwardContext {

@@ -3,12 +3,14 @@ import type { ClusterStoreAndForward } from '../../store/ClusterStoreAndForward.
 import type { OutboxMessageInput } from '../../store/storeTypes.ts';
 import type { OutEnvelope } from '../connection/OutgoingQueue.ts';
 import type { PreparedPublish, TopicHub } from '../topics/TopicHub.ts';
+import { BatchWithFallback } from '../messaging/BatchWithFallback.ts';
+import type { CommittedEffects } from '../messaging/CommittedEffects.ts';
+import { GroupCommitter } from '../messaging/GroupCommitter.ts';
+import type { CollectedPublish } from '../messaging/HandlerScope.ts';
+import type { OutboxWriter } from '../messaging/OutboxWriter.ts';
 import type { ForwardContext, ForwardInitiator } from './ForwardInitiator.ts';
-import { GroupCommitter } from './GroupCommitter.ts';
-import type { CollectedPublish } from './HandlerScope.ts';
 import type { CollectedForward } from './IncomingContextImpl.ts';
-import type { OutboxWriter } from './OutboxWriter.ts';
-import { errorDescription, isInfrastructureError, type CommittedEffects } from './ReplyTerminatorInvoker.ts';
+import { errorDescription, isInfrastructureError } from './ReplyTerminatorInvoker.ts';
 
 /** One handled client SEND/REQUEST, ready to commit: its inbox row, effects, and stored answer (non-ACK). */
 export interface IncomingItem {
@@ -40,6 +42,7 @@ export class IncomingCommitter {
   readonly #forwards: ForwardInitiator;
   readonly #outbox: OutboxWriter;
   readonly #topics: TopicHub;
+  readonly #batches: BatchWithFallback<IncomingItem, CommitResult>;
   readonly #group: GroupCommitter<IncomingItem, CommitResult>;
 
   constructor(
@@ -53,7 +56,13 @@ export class IncomingCommitter {
     this.#forwards = forwards;
     this.#outbox = outbox;
     this.#topics = topics;
-    this.#group = new GroupCommitter({ ...options, commit: (items) => this.#commitBatch(items) });
+    this.#batches = new BatchWithFallback({
+      store,
+      commitInTrx: (items, trx) => this.#commitInTrx(items, trx),
+      operations: { batch: 'incoming group commit', single: 'incoming commit' },
+      onItemFailure: (item, err) => this.#afterFailure(item, err),
+    });
+    this.#group = new GroupCommitter({ ...options, commit: (items) => this.#batches.commit(items) });
   }
 
   /** Commits with others (group commit). */
@@ -78,29 +87,6 @@ export class IncomingCommitter {
     return this.#group.idle();
   }
 
-  async #commitBatch(items: IncomingItem[]): Promise<CommitResult[]> {
-    try {
-      return await this.#store.transaction((trx) => this.#commitInTrx(items, trx), 'incoming group commit');
-    } catch (err) {
-      if (items.length === 1) return [await this.#afterFailure(items[0]!, err)];
-      const results: CommitResult[] = [];
-      for (const item of items) results.push(await this.#commitSingle(item));
-      return results;
-    }
-  }
-
-  async #commitSingle(item: IncomingItem): Promise<CommitResult> {
-    try {
-      const [result] = await this.#store.transaction(
-        (trx) => this.#commitInTrx([item], trx),
-        'incoming commit',
-      );
-      return result!;
-    } catch (err) {
-      return this.#afterFailure(item, err);
-    }
-  }
-
   /** Infrastructure failure → RETRY; application failure → commit the item as a NACK. */
   async #afterFailure(item: IncomingItem, err: unknown): Promise<CommitResult> {
     if (isInfrastructureError(err) || item.answer?.t === 'NACK') {
@@ -113,7 +99,7 @@ export class IncomingCommitter {
       publishes: [],
       answer: { t: 'NACK', cmid: item.cmid, desc: errorDescription(err) },
     };
-    return this.#commitSingle(nack);
+    return this.#batches.commitAlone(nack);
   }
 
   async #commitInTrx(items: IncomingItem[], trx: Knex.Transaction): Promise<CommitResult[]> {

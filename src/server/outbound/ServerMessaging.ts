@@ -5,9 +5,10 @@ import type { OutboxMessageInput } from '../../store/storeTypes.ts';
 import type { NodeControl } from '../cluster/NodeControl.ts';
 import { closePendingResumes } from '../connection/PendingResumes.ts';
 import type { ServerCore } from '../ServerCore.ts';
-import type { MatsSocketEndpointDefinition } from './EndpointTypes.ts';
-import { currentHandlerScope } from './HandlerScope.ts';
-import { newSmid, type OutboxWriter } from './OutboxWriter.ts';
+import type { AfterCommit } from '../messaging/AfterCommit.ts';
+import type { MatsSocketEndpointDefinition } from '../messaging/EndpointTypes.ts';
+import { currentHandlerScope } from '../messaging/HandlerScope.ts';
+import { newSmid, type OutboxWriter } from '../messaging/OutboxWriter.ts';
 
 /** Options of a server-to-client request. */
 export interface ServerRequestOptions {
@@ -33,17 +34,20 @@ export class ServerMessaging {
   readonly #core: ServerCore;
   readonly #outbox: OutboxWriter;
   readonly #nodeControl: NodeControl;
+  readonly #afterCommit: AfterCommit;
   readonly #endpoints: ReadonlyMap<string, MatsSocketEndpointDefinition>;
 
   constructor(
     core: ServerCore,
     outbox: OutboxWriter,
     nodeControl: NodeControl,
+    afterCommit: AfterCommit,
     endpoints: ReadonlyMap<string, MatsSocketEndpointDefinition>,
   ) {
     this.#core = core;
     this.#outbox = outbox;
     this.#nodeControl = nodeControl;
+    this.#afterCommit = afterCommit;
     this.#endpoints = endpoints;
   }
 
@@ -134,7 +138,7 @@ export class ServerMessaging {
       (trx) => this.#outbox.store([input], trx),
       'server send',
     );
-    this.#nodeControl.pokeAfterCommit([result!.currentNode]);
+    this.#afterCommit.poke([result!.currentNode]);
     return result!.sessionExists;
   }
 

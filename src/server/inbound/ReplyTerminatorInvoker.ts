@@ -1,37 +1,20 @@
 import type { Knex } from 'knex';
 import { DataAccessError, ErrorCode, MatsSocketError, TransportError } from '../../errors.ts';
 import { runOutsideStageContext } from '../../mats/ambientContext.ts';
-import type { RequestCorrelation, SessionRegistration, StoredOutMessage } from '../../store/storeTypes.ts';
+import type { RequestCorrelation } from '../../store/storeTypes.ts';
 import type { MatsSocketConnection } from '../connection/MatsSocketConnection.ts';
+import type { CommittedEffects } from '../messaging/CommittedEffects.ts';
+import { HandlerScope, runInHandlerScope } from '../messaging/HandlerScope.ts';
+import type { OutboxWriter } from '../messaging/OutboxWriter.ts';
 import type { ServerCore } from '../ServerCore.ts';
 import type { PreparedPublish, TopicHub } from '../topics/TopicHub.ts';
 import {
   IncomingDescriptions,
   type IncomingMessageType,
   type MatsSocketEndpointDefinition,
-} from './EndpointTypes.ts';
+} from '../messaging/EndpointTypes.ts';
 import type { ForwardInitiator } from './ForwardInitiator.ts';
-import { HandlerScope, runInHandlerScope } from './HandlerScope.ts';
 import { IncomingContextImpl } from './IncomingContextImpl.ts';
-import type { OutboxWriter } from './OutboxWriter.ts';
-
-/** The effects of a committed handling, to act on after the commit: pokes and broadcasts. */
-export interface CommittedEffects {
-  registrations: (SessionRegistration | null)[];
-  publishes: PreparedPublish[];
-  /**
-   * Rows this commit stored already attempted by a connection of this node (`OutboxMessageInput.attemptBy`), by
-   * session: that connection writes them from memory, with no poke, fetch or attempt mark. They are not in
-   * `registrations`.
-   */
-  attempted?: ReadonlyMap<string, AttemptedRows>;
-}
-
-/** Rows stored already attempted by `connectionId`, to be written by it. */
-export interface AttemptedRows {
-  connectionId: string;
-  rows: StoredOutMessage[];
-}
 
 /** The outcome of invoking a reply terminator. */
 export type TerminatorOutcome = ({ ack: true } | { ack: false; desc: string }) & CommittedEffects;

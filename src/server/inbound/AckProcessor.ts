@@ -1,10 +1,15 @@
 import type { SessionIds } from '../../store/storeTypes.ts';
 import type { MatsSocketConnection } from '../connection/MatsSocketConnection.ts';
 import type { ClientNack, ServerCore } from '../ServerCore.ts';
-import { GroupCommitter } from './GroupCommitter.ts';
+import type { AfterCommit } from '../messaging/AfterCommit.ts';
+import type { CommittedEffects } from '../messaging/CommittedEffects.ts';
+import { GroupCommitter } from '../messaging/GroupCommitter.ts';
+import {
+  retryWhileDatabaseUnavailable,
+  serverOutageRetry,
+} from '../messaging/retryWhileDatabaseUnavailable.ts';
 import { InFlightLimiter } from './InFlightLimiter.ts';
-import { retryWhileDatabaseUnavailable, serverOutageRetry } from './retryWhileDatabaseUnavailable.ts';
-import type { CommittedEffects, ReplyTerminatorInvoker } from './ReplyTerminatorInvoker.ts';
+import type { ReplyTerminatorInvoker } from './ReplyTerminatorInvoker.ts';
 
 /**
  * Client acknowledgements (docs/protocol.md 7.2 steps 5-6): ACKs complete outbox rows (batched across sessions),
@@ -21,16 +26,12 @@ const NACK_CHUNK = 200;
 export class AckProcessor {
   readonly #core: ServerCore;
   readonly #invoker: ReplyTerminatorInvoker;
-  readonly #afterCommit: (effects: CommittedEffects) => void;
+  readonly #afterCommit: AfterCommit;
   readonly #completer: GroupCommitter<SessionIds, void>;
   readonly #inboxDeleter: GroupCommitter<SessionIds, void>;
   readonly #connectionIds = new WeakMap<MatsSocketConnection, InFlightLimiter>();
 
-  constructor(
-    core: ServerCore,
-    invoker: ReplyTerminatorInvoker,
-    afterCommit: (effects: CommittedEffects) => void,
-  ) {
+  constructor(core: ServerCore, invoker: ReplyTerminatorInvoker, afterCommit: AfterCommit) {
     this.#core = core;
     this.#invoker = invoker;
     this.#afterCommit = afterCommit;
@@ -198,7 +199,7 @@ export class AckProcessor {
         ...(desc !== undefined ? { description: desc } : {}),
       });
     }
-    for (const e of effects) this.#afterCommit(e);
+    for (const e of effects) this.#afterCommit.run(e);
     this.#ack2(
       conn,
       nacks.map((n) => n.smid),

@@ -1,0 +1,59 @@
+import type { Knex } from 'knex';
+import type { ClusterStoreAndForward } from '../../store/ClusterStoreAndForward.ts';
+
+/** What {@link BatchWithFallback} commits, and how. */
+export interface BatchWithFallbackOptions<I, R> {
+  store: Pick<ClusterStoreAndForward, 'transaction'>;
+  /** Writes `items` in `trx`; returns one result per item, in order. */
+  commitInTrx(items: I[], trx: Knex.Transaction): Promise<R[]>;
+  /** The store's operation names of the transactions: a whole batch, and one item alone. */
+  operations: { batch: string; single: string };
+  /**
+   * The result of an item whose own transaction failed (for a batch of one: the batch's). Default: rethrow, which
+   * rejects the whole batch.
+   */
+  onItemFailure?(item: I, err: unknown): Promise<R>;
+}
+
+/**
+ * Commits a batch gathered across sessions (a `GroupCommitter`'s) in one transaction; if that fails and the batch
+ * has more than one item, commits each item in its own transaction, one after the other, so that one bad item
+ * (a constraint violation, a deadlock victim) does not fail the others. Used by both directions: the incoming
+ * commit of client messages and the reply handler's commit of backend replies.
+ */
+export class BatchWithFallback<I, R> {
+  readonly #o: BatchWithFallbackOptions<I, R>;
+
+  constructor(options: BatchWithFallbackOptions<I, R>) {
+    this.#o = options;
+  }
+
+  /** Commits `items` together, else item by item. */
+  async commit(items: I[]): Promise<R[]> {
+    const o = this.#o;
+    try {
+      return await o.store.transaction((trx) => o.commitInTrx(items, trx), o.operations.batch);
+    } catch (err) {
+      if (items.length === 1) return [await this.#failed(items[0]!, err)];
+      const results: R[] = [];
+      for (const item of items) results.push(await this.commitAlone(item));
+      return results;
+    }
+  }
+
+  /** Commits one item in its own transaction. */
+  async commitAlone(item: I): Promise<R> {
+    const o = this.#o;
+    try {
+      const [result] = await o.store.transaction((trx) => o.commitInTrx([item], trx), o.operations.single);
+      return result!;
+    } catch (err) {
+      return this.#failed(item, err);
+    }
+  }
+
+  #failed(item: I, err: unknown): Promise<R> {
+    if (this.#o.onItemFailure) return this.#o.onItemFailure(item, err);
+    throw err;
+  }
+}

@@ -1,0 +1,80 @@
+import { expect } from 'chai';
+import type { Knex } from 'knex';
+import {
+  BatchWithFallback,
+  type BatchWithFallbackOptions,
+} from '../../../src/server/messaging/BatchWithFallback.ts';
+
+/** A store whose transactions record their operation name and commit what `commitInTrx` wrote, unless it threw. */
+function fakeStore(): { store: BatchWithFallbackOptions<number, string>['store']; operations: string[] } {
+  const operations: string[] = [];
+  return {
+    operations,
+    store: {
+      transaction: <T>(fn: (trx: Knex.Transaction) => Promise<T>, operation?: string): Promise<T> => {
+        operations.push(operation ?? 'transaction');
+        return fn({} as Knex.Transaction);
+      },
+    },
+  };
+}
+
+/** Commits items as `ok <n>`; an item listed in `bad` fails the transaction it is in. */
+function committer(
+  bad: readonly number[],
+  onItemFailure?: BatchWithFallbackOptions<number, string>['onItemFailure'],
+): { batches: BatchWithFallback<number, string>; operations: string[]; committed: number[][] } {
+  const { store, operations } = fakeStore();
+  const committed: number[][] = [];
+  const batches = new BatchWithFallback<number, string>({
+    store,
+    commitInTrx: (items) => {
+      if (items.some((i) => bad.includes(i))) return Promise.reject(new Error('bad item'));
+      committed.push(items);
+      return Promise.resolve(items.map((i) => `ok ${i}`));
+    },
+    operations: { batch: 'batch', single: 'single' },
+    ...(onItemFailure ? { onItemFailure } : {}),
+  });
+  return { batches, operations, committed };
+}
+
+const nackOf = (item: number, err: unknown): Promise<string> =>
+  Promise.resolve(`failed ${item}: ${(err as Error).message}`);
+
+describe('BatchWithFallback', () => {
+  it('commits a batch in one transaction', async () => {
+    const { batches, operations, committed } = committer([], nackOf);
+    expect(await batches.commit([1, 2, 3])).to.deep.equal(['ok 1', 'ok 2', 'ok 3']);
+    expect(operations).to.deep.equal(['batch']);
+    expect(committed).to.deep.equal([[1, 2, 3]]);
+  });
+
+  it('commits each item of a failed batch in its own transaction, so one bad item fails only itself', async () => {
+    const { batches, operations, committed } = committer([2], nackOf);
+    expect(await batches.commit([1, 2, 3])).to.deep.equal(['ok 1', 'failed 2: bad item', 'ok 3']);
+    expect(operations).to.deep.equal(['batch', 'single', 'single', 'single']);
+    expect(committed).to.deep.equal([[1], [3]]);
+  });
+
+  it('does not commit a failed batch of one again', async () => {
+    const { batches, operations } = committer([1], nackOf);
+    expect(await batches.commit([1])).to.deep.equal(['failed 1: bad item']);
+    expect(operations).to.deep.equal(['batch']);
+  });
+
+  it('without onItemFailure, an item that fails alone rejects the batch', async () => {
+    const { batches, operations } = committer([2]);
+    let rejected: unknown;
+    await batches.commit([1, 2, 3]).catch((err: unknown) => (rejected = err));
+    expect(rejected).to.be.instanceOf(Error).with.property('message', 'bad item');
+    expect(operations).to.deep.equal(['batch', 'single', 'single']);
+  });
+
+  it('commitAlone commits one item in its own transaction', async () => {
+    const { batches, operations } = committer([5], nackOf);
+    expect(await batches.commitAlone(4)).to.equal('ok 4');
+    expect(await batches.commitAlone(5)).to.equal('failed 5: bad item');
+    expect(operations).to.deep.equal(['single', 'single']);
+  });
+});
