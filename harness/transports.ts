@@ -4,7 +4,9 @@ import { AmqpAdmin, AmqpTransport } from '../src/broker/AmqpTransport.ts';
 import type { AmqpTransportOptions } from '../src/broker/AmqpTransportOptions.ts';
 import { InMemoryBroker, type BackstopOptions } from '../src/broker/InMemoryBroker.ts';
 import { InMemoryTransport } from '../src/broker/InMemoryTransport.ts';
+import { ErrorCode } from '../src/errors.ts';
 import type { MessageProperties, Transport } from '../src/broker/Transport.ts';
+import type { PrivateRabbitMq } from './PrivateRabbitMq.ts';
 import { runId } from './runState.ts';
 import { requireService, serviceUrls } from './services.ts';
 
@@ -47,9 +49,15 @@ export interface TestBroker {
   declareClassicQueue(queue: string): Promise<void>;
   /** Sets the broker backstop (delivery limit + dead-letter queue) on one queue; the DLQ must be declared. */
   setBackstop(queue: string, backstop: BackstopOptions): Promise<void>;
-  /** Whether {@link blockPublishing} is available (in-memory only: see the report on RabbitMQ alarms). */
+  /**
+   * Whether {@link blockPublishing} is available: on the in-memory broker and on a private RabbitMQ node, never on
+   * the shared RabbitMQ (a memory alarm there would block every other test and worker on the machine).
+   */
   readonly canBlock: boolean;
-  /** Makes the broker block publishers (memory alarm) until {@link unblockPublishing}. */
+  /**
+   * Raises the broker's memory alarm until {@link unblockPublishing}; resolves once it is in effect: every connection
+   * that publishes from then on is blocked (`connection.blocked`), its publishes stay unconfirmed.
+   */
   blockPublishing(): Promise<void>;
   unblockPublishing(): Promise<void>;
   /** Closes every transport it created and deletes the queues/exchange this suite created (RabbitMQ). */
@@ -106,7 +114,7 @@ function createInMemoryTestBroker(prefix: string): TestBroker {
       return Promise.resolve();
     },
     blockPublishing() {
-      broker.blockPublishing('low on memory (test)');
+      broker.blockPublishing();
       return Promise.resolve();
     },
     unblockPublishing() {
@@ -121,19 +129,66 @@ function createInMemoryTestBroker(prefix: string): TestBroker {
 
 const execFileAsync = promisify(execFile);
 
+/** `rabbitmqctl -q ...args` against the shared node. */
 async function rabbitmqctl(...args: string[]): Promise<string> {
   const { stdout } = await execFileAsync('rabbitmqctl', ['-q', ...args], { timeout: 30_000 });
   return stdout;
+}
+
+/** The RabbitMQ node a test broker works on: the shared one, or a private node of the suite. */
+interface RabbitTarget {
+  url: string;
+  ctl: (...args: string[]) => Promise<string>;
+  server: PrivateRabbitMq | undefined;
+}
+
+/** An {@link AmqpAdmin} connection made on first use, and again after {@link close} or a failed connect. */
+function reconnectingAdmin(
+  url: string,
+  name: string,
+): { admin(): Promise<AmqpAdmin>; close(): Promise<void> } {
+  let current: Promise<AmqpAdmin> | undefined;
+  return {
+    admin: () =>
+      (current ??= AmqpAdmin.connect(url, name).catch((error: unknown) => {
+        current = undefined;
+        throw error;
+      })),
+    async close() {
+      const a = current;
+      current = undefined;
+      await (await a?.catch(() => undefined))?.close();
+    },
+  };
 }
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-async function createRabbitTestBroker(prefix: string): Promise<TestBroker> {
-  const url = serviceUrls.rabbitmq;
+async function createRabbitTestBroker(prefix: string, target: RabbitTarget): Promise<TestBroker> {
+  const { url, ctl: rabbitmqctl, server } = target;
   // Not named with the prefix, so dropConnections() leaves it alone.
-  const admin = await AmqpAdmin.connect(url, `admin.${prefix}`);
+  const admins = reconnectingAdmin(url, `admin.${prefix}`);
+  await admins.admin();
+  // A private node may have been restarted since the last call, and the admin connection with it: one retry on a
+  // fresh connection when not even a channel could be opened.
+  const withAdmin = async <T>(op: (a: AmqpAdmin) => Promise<T>): Promise<T> => {
+    try {
+      return await op(await admins.admin());
+    } catch (error) {
+      if (!server || (error as { code?: unknown }).code !== ErrorCode.TRANSPORT_UNAVAILABLE) throw error;
+      await admins.close();
+      return op(await admins.admin());
+    }
+  };
+  const admin = {
+    queueDepth: (q: string) => withAdmin((a) => a.queueDepth(q)),
+    drainQueue: (q: string, max?: number) => withAdmin((a) => a.drainQueue(q, max)),
+    deleteQueue: (q: string) => withAdmin((a) => a.deleteQueue(q)),
+    declareQueue: (q: string, kind: 'quorum' | 'classic') => withAdmin((a) => a.declareQueue(q, kind)),
+    deleteExchange: (e: string) => withAdmin((a) => a.deleteExchange(e)),
+  };
   const transports: AmqpTransport[] = [];
   const policies: string[] = [];
 
@@ -148,7 +203,7 @@ async function createRabbitTestBroker(prefix: string): Promise<TestBroker> {
   return {
     kind: 'rabbitmq',
     prefix,
-    canBlock: false,
+    canBlock: server !== undefined,
     createTransport(name, options = {}) {
       const t = new AmqpTransport({
         ...testTransportTimings,
@@ -216,31 +271,43 @@ async function createRabbitTestBroker(prefix: string): Promise<TestBroker> {
       }
     },
     blockPublishing() {
-      return Promise.reject(
-        new Error('blocking publishers is not emulated on the shared RabbitMQ (canBlock = false)'),
-      );
+      if (!server) {
+        return Promise.reject(
+          new Error('no memory alarm on the shared RabbitMQ (canBlock = false): use a private node'),
+        );
+      }
+      return server.raiseMemoryAlarm();
     },
     unblockPublishing() {
-      return Promise.resolve();
+      return server ? server.clearMemoryAlarm() : Promise.resolve();
     },
     async close() {
       await Promise.all(transports.map((t) => t.close()));
       try {
-        for (const q of await queuesOfSuite()) await admin.deleteQueue(q);
-        await admin.deleteExchange(`${prefix}pubsub`);
-        for (const p of policies) await rabbitmqctl('clear_policy', p);
+        // A private node goes away whole with its directory; only the shared one needs tidying.
+        if (!server) {
+          for (const q of await queuesOfSuite()) await admin.deleteQueue(q);
+          await admin.deleteExchange(`${prefix}pubsub`);
+          for (const p of policies) await rabbitmqctl('clear_policy', p);
+        }
       } finally {
-        await admin.close();
+        await admins.close();
       }
     },
   };
 }
 
-/** Creates a broker fixture for one suite. */
-export function createTestBroker(kind: TransportKind): Promise<TestBroker> {
+/**
+ * Creates a broker fixture for one suite: in memory, or on RabbitMQ: the shared node, or `server`, a private node
+ * (which the suite may restart, kill or put under a memory alarm).
+ */
+export function createTestBroker(kind: TransportKind, server?: PrivateRabbitMq): Promise<TestBroker> {
   const prefix = `test.${runId}.${++suiteCounter}.`;
   if (kind === 'inmemory') return Promise.resolve(createInMemoryTestBroker(prefix));
-  return createRabbitTestBroker(prefix);
+  const target: RabbitTarget = server
+    ? { url: server.url, ctl: (...args) => server.ctl(...args), server }
+    : { url: serviceUrls.rabbitmq, ctl: rabbitmqctl, server: undefined };
+  return createRabbitTestBroker(prefix, target);
 }
 
 /** The transports to run against: all, or those listed in `TEST_TRANSPORTS` (e.g. `inmemory`). */
