@@ -72,7 +72,7 @@ export class PrivateMariaDb extends PrivateServiceProcess {
           `--datadir=${this.#dataDir}`,
           ...asRoot(),
         ],
-        { cwd: this.dir, timeout: this.timings.bootTimeoutMs, env: envWithout(['MYSQL', 'MARIADB']) },
+        { cwd: this.dir, timeout: 120_000, env: envWithout(['MYSQL', 'MARIADB']) },
       );
     } catch (err) {
       const e = err as { stdout?: string; stderr?: string; message: string };
