@@ -1,45 +1,44 @@
 /**
- * `npm run bench`: the full MatsSocket pipeline — our client over WebSocket → inbox → RabbitMQ → Mats endpoint →
- * outbox (MariaDB) → poke → WebSocket → ACK/ACK2 — with two server nodes (in this process) and many clients,
- * measuring reliable request/reply round trips per second and p50/p99/p999 at several in-flight levels, then the
- * latency when half the best level's throughput is offered at a fixed rate (open loop); in the same
- * run the ceilings: a raw amqplib request/reply loop with the same in-flight count (confirm channel, persistent,
- * manual acks, noDelay, quorum queues) and a raw `ws` JSON echo. Prints a table, writes `bench/results/latest.json`
- * and `bench/results/latest.svg`; the last line is JSON with `ratio_vs_raw_amqp`.
+ * `npm run bench`. The headline is the shape users have: N sessions (`--sessions 100`), one user each, ONE request
+ * in flight each, measured end to end (our client → WebSocket → inbox → broker → Mats endpoint `Fault.echo` →
+ * outbox → poke → WebSocket → ACK/ACK2) on
+ * - MatsSocket on RabbitMQ + MariaDB, two nodes as child processes;
+ * - MatsSocket on the embedded default (in-process broker + SQLite file), one node process;
+ * - the peer a Node user would build instead: a Socket.IO server process forwarding over RabbitMQ to a backend
+ *   process (`bench/peer/`), socket.io-client clients, WebSocket transport only;
+ * - the raw amqplib request/reply loop with N in flight (the ceiling);
+ * each closed loop, and the MatsSocket and peer systems also open loop at half their closed-loop throughput. Per
+ * round trip: CPU ms of every process charged, SQL statements (MariaDB `Questions`), database round trips and
+ * broker messages counted in the nodes. Prints a table with ratios against the peer, writes
+ * `bench/results/latest.json` and `latest.svg`; the last line is the summary JSON.
  *
- * Flags: `--levels 16,64,256` (in-flight levels), `--clients 16`, `--measure-ms 5000`, `--warmup-ms 1000`;
- * scale measurements (each runs node processes of test/faults): `--idle N` (idle sessions held by one node, its
- * RSS), `--storm N` (N sessions with pending replies move to the other node when theirs is killed: time until every
- * reply is delivered; `--storm-sleep-ms` makes the backend sleep so replies are produced during the move, see
- * `storm()`), `--backlog N` (an outbox backlog of N messages over `--backlog-sessions 100` sessions, written while
- * their node is down, drained after its restart: see `backlog()`); `--scale-only` skips the throughput phases.
- * Needs RabbitMQ and MariaDB (RABBITMQ_URL, MARIADB_URL).
+ * Flags: `--sessions 100`, `--measure-ms 5000`, `--warmup-ms 1000`, `--shapes sessions,levels` (default
+ * `sessions`); `--levels 16,64,256` runs the older shape too (`--clients 16` sessions sharing that many round
+ * trips in flight; `--node-processes` puts its nodes in child processes); `--node-cpu-prof DIR` profiles every
+ * node process. Scale measurements: `--idle N`, `--storm N` (`--storm-sleep-ms`), `--backlog N`
+ * (`--backlog-sessions 100`), `--scale-only`; see docs/benchmarks.md. Needs RabbitMQ and MariaDB (RABBITMQ_URL,
+ * MARIADB_URL).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { Knex } from 'knex';
-import { WebSocket } from 'ws';
-import { MatsSocketClient } from '../src/client/MatsSocketClient.ts';
-import type { EchoReply } from '../harness/faultEndpoints.ts';
-import { NodeProcess } from '../harness/NodeProcess.ts';
-import { createTestDatabase, type TestDatabase } from '../harness/databases.ts';
-import { serviceUrls } from '../harness/services.ts';
-import { testAuth } from '../harness/startTestCluster.ts';
-import { createTestBroker } from '../harness/transports.ts';
 import { runId } from '../harness/runState.ts';
-import { runPacedPhase, runPhase, type PhaseResult } from './pipeline/Driver.ts';
+import { serviceUrls } from '../harness/services.ts';
+import { socketIoPeerPhases, PEER_CPU_LABELS } from './peer/socketIoPeer.ts';
+import type { PhaseResult } from './pipeline/Driver.ts';
+import { levelsShape, type LevelsResult } from './pipeline/levels.ts';
+import { startEmbeddedNode, startRabbitMariaNodes, type NodeSystem } from './pipeline/nodeSystems.ts';
 import { rawAmqpPhase } from './pipeline/rawAmqp.ts';
-import { rawWsPhase } from './pipeline/rawWs.ts';
-import { backlog } from './pipeline/backlog.ts';
-import { startBenchCluster } from './pipeline/benchCluster.ts';
-import { trackProcess, untrackProcess } from './pipeline/cpu.ts';
-import { idleScale, storm } from './pipeline/scale.ts';
-import { chartSvg } from './pipeline/svgChart.ts';
+import { chargedCpu, cpuTotal, printTable, reportPhase, type SystemResult } from './pipeline/report.ts';
+import { scaleRun } from './pipeline/scaleRun.ts';
+import { sessionsPhases } from './pipeline/sessions.ts';
+import { chartSvg, type ChartRow } from './pipeline/svgChart.ts';
 
 const { values: args } = parseArgs({
   options: {
-    levels: { type: 'string', default: '16,64,256' },
+    sessions: { type: 'string', default: '100' },
+    shapes: { type: 'string' },
+    levels: { type: 'string' },
     clients: { type: 'string', default: '16' },
     'measure-ms': { type: 'string', default: '5000' },
     'warmup-ms': { type: 'string', default: '1000' },
@@ -53,10 +52,17 @@ const { values: args } = parseArgs({
     'node-cpu-prof': { type: 'string' },
   },
 });
-const levels = args.levels.split(',').map(Number);
-const clientCount = Number(args.clients);
+const sessions = Number(args.sessions);
 const measureMs = Number(args['measure-ms']);
 const warmupMs = Number(args['warmup-ms']);
+const shapes = new Set(
+  (args.shapes ?? (args.levels !== undefined ? 'sessions,levels' : 'sessions')).split(','),
+);
+for (const s of shapes) if (s !== 'sessions' && s !== 'levels') throw new Error(`unknown shape '${s}'`);
+const levels = (args.levels ?? '16,64,256').split(',').map(Number);
+const prof = args['node-cpu-prof'];
+const nodeOptions = { execArgv: prof !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [] };
+const prefix = `bench.${runId}.`;
 
 const TARGETS = {
   ratio_vs_raw_amqp: 0.5,
@@ -65,227 +71,210 @@ const TARGETS = {
   storm_5000_ms: 10_000,
 };
 
-/** The closed-loop levels, and the open-loop run at half the best level's throughput. */
-async function pipelinePhases(): Promise<{ levels: PhaseResult[]; halfMax: PhaseResult }> {
-  const db = await createTestDatabase('mysql');
-  const { urls, stop } = args['node-processes'] ? await nodeProcesses(db.url) : await inProcessNodes(db);
-  const clients = Array.from({ length: clientCount }, (_, i) => {
-    const c = new MatsSocketClient({
-      appName: 'Bench',
-      appVersion: '1.0.0',
-      urls: i % 2 === 0 ? urls : [...urls].reverse(),
-      webSocket: WebSocket,
-      shuffleUrls: false,
-      initialPingDelayMinMs: 600_000,
-      initialPingDelayMaxMs: 600_000,
-    });
-    c.setCurrentAuthorization(testAuth(`bench${i}`));
-    return c;
-  });
-  let seq = 0;
-  const results: PhaseResult[] = [];
-  const roundTrip = async (lane: number): Promise<void> => {
-    const id = `b${++seq}`;
-    const reply = await clients[lane % clients.length]!.request<EchoReply>('Fault.echo', id, { id });
-    if (reply.data.id !== id) throw new Error(`reply for ${reply.data.id} to ${id}`);
-  };
+/** One MatsSocket system's sessions phases, the system stopped afterwards. */
+async function matsSocketSystem(
+  key: string,
+  name: string,
+  start: () => Promise<NodeSystem>,
+): Promise<SystemResult> {
+  const system = await start();
   try {
-    for (const inflight of levels) {
-      results.push(await runPhase('pipeline', inflight, roundTrip, warmupMs, measureMs));
-      report(results.at(-1)!);
-    }
-    // The latency target is stated at half the maximum throughput: offered at that rate (open loop), not read
-    // off the closed-loop level that happens to come nearest.
-    const best = Math.max(...results.map((r) => r.perSecond));
-    const halfMax = await runPacedPhase('paced half', best / 2, roundTrip, warmupMs, measureMs);
-    report(halfMax);
-    return { levels: results, halfMax };
+    const run = { name, sessions, warmupMs, measureMs, halfMax: true, probe: system.probe };
+    const { closed, halfMax } = await sessionsPhases(system.urls, run);
+    const result: SystemResult = {
+      key,
+      closed,
+      cpuLabels: system.cpuLabels,
+      ...(halfMax ? { halfMax } : {}),
+    };
+    report(result);
+    return result;
   } finally {
-    await Promise.allSettled(clients.map((c) => c.close('bench over')));
-    await stop();
-    await db.drop();
+    await system.stop();
   }
 }
 
-interface RunningNodes {
-  urls: string[];
-  stop: () => Promise<void>;
+function report(s: SystemResult): void {
+  reportPhase(s.closed, chargedCpu(s));
+  if (s.halfMax) reportPhase(s.halfMax, chargedCpu(s, s.halfMax));
 }
 
-/** Two nodes (and the backend endpoint on each) in this process, with the factory's production sweeper timings. */
-async function inProcessNodes(db: TestDatabase): Promise<RunningNodes> {
-  const cluster = await startBenchCluster(db);
-  return { urls: cluster.nodes.map((n) => n.url), stop: () => cluster.stop() };
-}
-
-/** Two nodes as child processes (as deployed: one event loop each), their CPU charged as `nodes`. */
-async function nodeProcesses(dbUrl: string): Promise<RunningNodes> {
-  const broker = await createTestBroker('rabbitmq');
-  const nodes: NodeProcess[] = [];
-  const stop = async (): Promise<void> => {
-    for (const n of nodes) if (n.child.pid !== undefined) untrackProcess(n.child.pid);
-    await Promise.all(nodes.map((n) => n.stop()));
-    await broker.close();
-  };
-  try {
-    for (const i of [1, 2]) {
-      const node = await NodeProcess.start(
-        {
-          nodeName: `pipe${i}_${runId}`,
-          instanceName: `P${runId}`,
-          amqpUrl: serviceUrls.rabbitmq,
-          dbUrl,
-          queuePrefix: broker.prefix,
-          timings: 'production',
-        },
-        30_000,
-        args['node-cpu-prof'] !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${args['node-cpu-prof']}`] : [],
-      );
-      nodes.push(node);
-      trackProcess('nodes', node.child.pid!);
-    }
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  return { urls: nodes.map((n) => n.url), stop };
-}
-
-function report(r: PhaseResult): void {
-  console.log(
-    `${r.name.padEnd(12)} in-flight ${String(r.inflight).padStart(4)}: ${r.perSecond.toFixed(0).padStart(6)}/s  ` +
-      `p50 ${r.p50Ms.toFixed(1)} ms  p99 ${r.p99Ms.toFixed(1)} ms  p999 ${r.p999Ms.toFixed(1)} ms` +
-      (r.errors > 0 ? `  errors ${r.errors}` : '') +
-      `  CPU ms/trip ${cpuText(r)}`,
+/** The headline: the two MatsSocket systems, the peer and the raw ceiling, each with `sessions` in flight. */
+async function sessionsShape(): Promise<SystemResult[]> {
+  const mariadb = await matsSocketSystem('mariadb', 'MatsSocket RabbitMQ+MariaDB (2 nodes)', () =>
+    startRabbitMariaNodes(nodeOptions),
   );
+  const embedded = await matsSocketSystem('embedded', 'MatsSocket embedded (SQLite, 1 node)', () =>
+    startEmbeddedNode(nodeOptions),
+  );
+  const peerPhases = await socketIoPeerPhases(serviceUrls.rabbitmq, prefix, {
+    name: 'Socket.IO + RabbitMQ (peer)',
+    sessions,
+    warmupMs,
+    measureMs,
+    halfMax: true,
+  });
+  const peer: SystemResult = { key: 'peer', ...peerPhases, cpuLabels: PEER_CPU_LABELS };
+  report(peer);
+  const rawClosed = await rawAmqpPhase(serviceUrls.rabbitmq, prefix, sessions, warmupMs, measureMs);
+  const raw: SystemResult = { key: 'raw_amqp', closed: rawClosed, cpuLabels: ['rabbitmq'] };
+  report(raw);
+  return [mariadb, embedded, peer, raw];
 }
 
-/** `bench 1.23 + rabbitmq 0.45 + mariadb 0.67 = 2.35`. */
-function cpuText(r: PhaseResult): string {
-  const parts = Object.entries(r.cpuMsPerTrip);
-  const sum = parts.reduce((a, [, v]) => a + v, 0);
-  return `${parts.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(' + ')} = ${sum.toFixed(2)}`;
+/** `summary.<name>_<key>` for each system, e.g. `p99_ms_peer`. */
+function perSystem(systems: readonly SystemResult[], name: string, f: (s: SystemResult) => unknown) {
+  return Object.fromEntries(systems.map((s) => [`${name}_${s.key}`, f(s)]));
 }
 
-/** Statements the database server has executed so far (MariaDB's global `Questions`, every client's). */
-async function serverStatements(knex: Knex): Promise<number> {
-  const [rows] = (await knex.raw("SHOW GLOBAL STATUS LIKE 'Questions'")) as [{ Value: string }[]];
-  return Number(rows[0]!.Value);
-}
-
-async function scale(): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  if (args.idle === undefined && args.storm === undefined && args.backlog === undefined) return out;
-  const db = await createTestDatabase('mysql');
-  const broker = await createTestBroker('rabbitmq');
-  const nodes: NodeProcess[] = [];
-  try {
-    for (const i of [1, 2]) {
-      nodes.push(
-        await NodeProcess.start({
-          nodeName: `bench${i}_${runId}`,
-          instanceName: `B${runId}`,
-          amqpUrl: serviceUrls.rabbitmq,
-          dbUrl: db.url,
-          queuePrefix: broker.prefix,
-        }),
-      );
-    }
-    if (args.idle !== undefined) Object.assign(out, await idleScale(nodes[1]!, Number(args.idle)));
-    if (args.storm !== undefined)
-      Object.assign(
-        out,
-        await storm(nodes[0]!, nodes[1]!, Number(args.storm), Number(args['storm-sleep-ms']), () =>
-          serverStatements(db.knex),
-        ),
-      );
-    if (args.backlog !== undefined) {
-      const config = {
-        nodeName: `bench3_${runId}`,
-        instanceName: `B${runId}`,
-        amqpUrl: serviceUrls.rabbitmq,
-        dbUrl: db.url,
-        queuePrefix: broker.prefix,
-      };
-      Object.assign(out, await backlog(config, Number(args.backlog), Number(args['backlog-sessions'])));
-    }
-  } finally {
-    await Promise.all(nodes.map((n) => n.stop()));
-    await broker.close();
-    await db.drop();
-  }
-  for (const [k, v] of Object.entries(out)) console.log(`${k}: ${Number.isInteger(v) ? v : v.toFixed(1)}`);
-  return out;
-}
-
-const started = Date.now();
-console.log(
-  `pipeline bench: levels ${levels.join(',')}, ${clientCount} clients, ${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(1)}`,
-);
-/** The throughput phases, the ceilings, the table, the result files and the summary line. */
-async function fullRun(): Promise<void> {
-  const { levels: pipeline, halfMax } = await pipelinePhases();
-  const prefix = `bench.${runId}.`;
-  const rawAmqp: PhaseResult[] = [];
-  for (const inflight of levels) {
-    rawAmqp.push(await rawAmqpPhase(serviceUrls.rabbitmq, prefix, inflight, warmupMs, measureMs));
-    report(rawAmqp.at(-1)!);
-  }
-  const rawWs = await rawWsPhase(levels.at(-1)!, clientCount, warmupMs, measureMs);
-  report(rawWs);
-  const scaleFigures = await scale();
-
-  const best = pipeline.reduce((a, b) => (b.perSecond > a.perSecond ? b : a));
-  const rawAtBest = rawAmqp.find((r) => r.inflight === best.inflight)!;
-  const summary = {
-    ratio_vs_raw_amqp: best.perSecond / rawAtBest.perSecond,
-    pipeline_max_per_s: best.perSecond,
-    pipeline_max_inflight: best.inflight,
-    raw_amqp_per_s_same_inflight: rawAtBest.perSecond,
-    raw_ws_per_s: rawWs.perSecond,
-    // All processes' CPU per round trip at the best level: on this machine's 2 CPUs the ratio cannot exceed
-    // about raw/pipeline of these (the servers run on the same CPUs).
-    pipeline_cpu_ms_per_trip: best.cpuMsPerTrip,
-    raw_amqp_cpu_ms_per_trip: rawAtBest.cpuMsPerTrip,
-    // Offered at half of pipeline_max_per_s (open loop); latency from each trip's scheduled start.
-    p99_ms_at_half_max: halfMax.p99Ms,
-    p50_ms_at_half_max: halfMax.p50Ms,
-    half_max_per_s: halfMax.perSecond,
-    half_max_errors: halfMax.errors,
-    half_max_peak_inflight: halfMax.inflight,
-    ...scaleFigures,
-    targets: TARGETS,
-    load_avg_1m: loadavg()[0],
-    cpus: cpus().length,
-    seconds: (Date.now() - started) / 1000,
+function sessionsSummary(systems: readonly SystemResult[]): Record<string, unknown> {
+  const by = (key: string): SystemResult => systems.find((s) => s.key === key)!;
+  const [mariadb, embedded, peer, raw] = [by('mariadb'), by('embedded'), by('peer'), by('raw_amqp')];
+  return {
+    sessions,
+    sessions_per_s_mariadb: mariadb.closed.perSecond,
+    sessions_per_s_embedded: embedded.closed.perSecond,
+    peer_per_s: peer.closed.perSecond,
+    raw_amqp_per_s: raw.closed.perSecond,
+    ratio_vs_peer: mariadb.closed.perSecond / peer.closed.perSecond,
+    ratio_vs_peer_embedded: embedded.closed.perSecond / peer.closed.perSecond,
+    ratio_vs_raw_amqp: mariadb.closed.perSecond / raw.closed.perSecond,
+    // Open loop at half of each system's closed-loop throughput; latency from each trip's scheduled start.
+    p99_ms_at_half_max: mariadb.halfMax?.p99Ms,
+    p50_ms_at_half_max: mariadb.halfMax?.p50Ms,
+    half_max_per_s: mariadb.halfMax?.perSecond,
+    half_max_errors: mariadb.halfMax?.errors,
+    p99_ms_at_half_max_embedded: embedded.halfMax?.p99Ms,
+    p99_ms_at_half_max_peer: peer.halfMax?.p99Ms,
+    ...perSystem(systems, 'p50_ms', (s) => s.closed.p50Ms),
+    ...perSystem(systems, 'p99_ms', (s) => s.closed.p99Ms),
+    ...perSystem(systems, 'errors', (s) => s.closed.errors),
+    // Every charged process's CPU per round trip (the bench process holds the clients); on this machine's 2 CPUs
+    // 2000 / total bounds the throughput when nothing else runs.
+    cpu_ms_per_trip_total: cpuTotal(chargedCpu(mariadb)),
+    ...perSystem(systems, 'cpu_ms_per_trip_total', (s) => cpuTotal(chargedCpu(s))),
+    cpu_ms_per_trip: Object.fromEntries(systems.map((s) => [s.key, chargedCpu(s)])),
+    sql_per_trip_mariadb: mariadb.closed.countsPerTrip.sql_server,
+    sql_per_trip_embedded: embedded.closed.countsPerTrip.db_roundtrips,
+    db_roundtrips_per_trip_mariadb: mariadb.closed.countsPerTrip.db_roundtrips,
+    db_roundtrips_per_trip_embedded: embedded.closed.countsPerTrip.db_roundtrips,
+    broker_msgs_per_trip_mariadb: mariadb.closed.countsPerTrip.broker_msgs,
+    broker_msgs_per_trip_embedded: embedded.closed.countsPerTrip.broker_msgs,
+    broker_msgs_per_trip_peer: peer.closed.countsPerTrip.broker_msgs,
   };
-  console.log('\nlevel      pipeline/s   raw amqp/s  ratio   p50 ms   p99 ms  p999 ms');
-  for (const p of pipeline) {
-    const r = rawAmqp.find((x) => x.inflight === p.inflight)!;
-    console.log(
-      `${String(p.inflight).padStart(5)}  ${p.perSecond.toFixed(0).padStart(11)}  ${r.perSecond.toFixed(0).padStart(11)}` +
-        `  ${(p.perSecond / r.perSecond).toFixed(2).padStart(5)}  ${p.p50Ms.toFixed(1).padStart(7)}  ` +
-        `${p.p99Ms.toFixed(1).padStart(7)}  ${p.p999Ms.toFixed(1).padStart(7)}`,
+}
+
+function levelsSummary(l: LevelsResult): Record<string, unknown> {
+  const best = l.pipeline.reduce((a, b) => (b.perSecond > a.perSecond ? b : a));
+  const rawAtBest = l.rawAmqp.find((r) => r.inflight === best.inflight)!;
+  return {
+    levels_ratio_vs_raw_amqp: best.perSecond / rawAtBest.perSecond,
+    levels_max_per_s: best.perSecond,
+    levels_max_inflight: best.inflight,
+    levels_raw_amqp_per_s_same_inflight: rawAtBest.perSecond,
+    levels_raw_ws_per_s: l.rawWs.perSecond,
+    levels_p99_ms_at_half_max: l.halfMax.p99Ms,
+  };
+}
+
+const scaleOptions = {
+  ...(args.idle !== undefined ? { idle: Number(args.idle) } : {}),
+  ...(args.storm !== undefined ? { storm: Number(args.storm) } : {}),
+  stormSleepMs: Number(args['storm-sleep-ms']),
+  ...(args.backlog !== undefined ? { backlog: Number(args.backlog) } : {}),
+  backlogSessions: Number(args['backlog-sessions']),
+};
+const started = Date.now();
+const machine = (): Record<string, unknown> => ({ load_avg_1m: loadavg()[0], cpus: cpus().length });
+
+/** The levels shape's bars: the pipeline and the raw loop per level (open loop beside the best), the ws echo. */
+function levelRows(l: LevelsResult): ChartRow[] {
+  const best = Math.max(...l.pipeline.map((p) => p.perSecond));
+  return [
+    ...l.pipeline.map((p) => ({
+      label: `pipeline, ${p.inflight} in flight`,
+      perSecond: p.perSecond,
+      p99Ms: p.p99Ms,
+      ...(p.perSecond === best ? { p99HalfMaxMs: l.halfMax.p99Ms } : {}),
+    })),
+    ...l.rawAmqp.map((r) => ({
+      label: `raw amqplib, ${r.inflight} in flight`,
+      perSecond: r.perSecond,
+      p99Ms: r.p99Ms,
+    })),
+    {
+      label: `raw ws echo, ${l.rawWs.inflight} in flight`,
+      perSecond: l.rawWs.perSecond,
+      p99Ms: l.rawWs.p99Ms,
+    },
+  ];
+}
+
+/** The shapes asked for, the table, the result files and the summary line. */
+async function fullRun(): Promise<void> {
+  console.log(
+    `pipeline bench: shapes ${[...shapes].join(',')}` +
+      (shapes.has('sessions') ? `, ${sessions} sessions` : '') +
+      (shapes.has('levels') ? `, levels ${levels.join(',')} over ${args.clients} clients` : '') +
+      `, ${cpus().length} CPUs, ` +
+      `load ${loadavg()[0]!.toFixed(1)}, measure ${measureMs} ms after ${warmupMs} ms warm-up`,
+  );
+  const systems = shapes.has('sessions') ? await sessionsShape() : [];
+  const levelRun = shapes.has('levels')
+    ? await levelsShape({
+        levels,
+        clients: Number(args.clients),
+        warmupMs,
+        measureMs,
+        nodeProcesses: args['node-processes'],
+        node: nodeOptions,
+        prefix,
+      })
+    : undefined;
+  const scaleFigures = await scaleRun(scaleOptions);
+  if (systems.length > 0) {
+    printTable(
+      systems,
+      systems.find((s) => s.key === 'peer'),
     );
   }
-  console.log(
-    `targets: ratio >= ${TARGETS.ratio_vs_raw_amqp} (measured ${summary.ratio_vs_raw_amqp.toFixed(2)}); ` +
-      `p99 < ${TARGETS.p99_ms_at_half_max} ms at half max (measured ${halfMax.p99Ms.toFixed(1)} ms offered ${(best.perSecond / 2).toFixed(0)}/s)`,
-  );
-  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+  const summary = {
+    ...(systems.length > 0 ? sessionsSummary(systems) : {}),
+    ...(levelRun ? levelsSummary(levelRun) : {}),
+    ...scaleFigures,
+    targets: TARGETS,
+    ...machine(),
+    seconds: (Date.now() - started) / 1000,
+  };
+  const results = new URL('./results/', import.meta.url);
+  mkdirSync(results, { recursive: true });
+  const phases = (s: SystemResult): PhaseResult[] => [s.closed, ...(s.halfMax ? [s.halfMax] : [])];
   writeFileSync(
-    new URL('./results/latest.json', import.meta.url),
-    JSON.stringify({ summary, pipeline, halfMax, rawAmqp, rawWs }, null, 2),
+    new URL('latest.json', results),
+    JSON.stringify(
+      { summary, sessions: Object.fromEntries(systems.map((s) => [s.key, phases(s)])), levels: levelRun },
+      null,
+      2,
+    ),
   );
-  writeFileSync(new URL('./results/latest.svg', import.meta.url), chartSvg(pipeline, rawAmqp, rawWs));
+  const rows: ChartRow[] = systems.map((s) => ({
+    label: s.closed.name,
+    perSecond: s.closed.perSecond,
+    p99Ms: s.closed.p99Ms,
+    ...(s.halfMax ? { p99HalfMaxMs: s.halfMax.p99Ms } : {}),
+  }));
+  if (levelRun) rows.push(...levelRows(levelRun));
+  const title =
+    systems.length > 0
+      ? `${sessions} sessions, one request in flight each (${cpus().length} CPUs shared by all processes)`
+      : `${args.clients} sessions sharing ${levels.join(', ')} requests in flight (${cpus().length} CPUs)`;
+  writeFileSync(new URL('latest.svg', results), chartSvg(title, rows));
   console.log(JSON.stringify(summary));
 }
 
 if (args['scale-only']) {
-  const scaleFigures = await scale();
-  console.log(
-    JSON.stringify({ ...scaleFigures, targets: TARGETS, load_avg_1m: loadavg()[0], cpus: cpus().length }),
-  );
+  const scaleFigures = await scaleRun(scaleOptions);
+  console.log(JSON.stringify({ ...scaleFigures, targets: TARGETS, ...machine() }));
 } else {
   await fullRun();
 }

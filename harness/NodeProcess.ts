@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FaultNodeConfig } from './faultNodeProgram.ts';
+import { askCounters, type NodeCounters } from './nodeCounters.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '..');
@@ -21,16 +22,22 @@ export class NodeProcess {
       {
         cwd: repoRoot,
         env: { ...process.env, FAULT_NODE_CONFIG: JSON.stringify(config) },
-        stdio: ['ignore', 'pipe', 'pipe'],
+        // The IPC channel carries the bench's requests for the node's counters (`counters()`).
+        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       },
     );
     this.child.stdout!.setEncoding('utf8').on('data', (d: string) => this.output.push(d));
     this.child.stderr!.setEncoding('utf8').on('data', (d: string) => this.output.push(d));
     this.exited = once(this.child, 'exit').then(() => undefined);
+    // A node killed on purpose closes the channel; nothing here must keep the parent alive or throw for it.
+    this.child.on('error', () => undefined);
+    this.child.channel?.unref();
   }
 
-  /** Spawns the node and resolves when it listens (bounded). */
-  /** `execArgv`: node's own flags for the child, e.g. `--cpu-prof` when a benchmark profiles its nodes. */
+  /**
+   * Spawns the node and resolves when it listens (bounded). `execArgv`: node's own flags for the child, e.g.
+   * `--cpu-prof` when a benchmark profiles its nodes.
+   */
   static async start(
     config: FaultNodeConfig,
     timeoutMs = 30_000,
@@ -50,6 +57,11 @@ export class NodeProcess {
       }
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  /** The node's database statements and broker publishes so far (`nodeCounters.ts`); bounded wait. */
+  counters(timeoutMs = 5000): Promise<NodeCounters> {
+    return askCounters<NodeCounters>(this.child, timeoutMs);
   }
 
   /** Sends a signal if still running; waits for the exit. */

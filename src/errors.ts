@@ -65,6 +65,8 @@ export const ErrorCode = {
   CLIENT_ATTEMPTS_EXHAUSTED: 'CLIENT_ATTEMPTS_EXHAUSTED',
   /** Client: an API method was called with an illegal argument (reserved id, unknown terminator, ...). */
   CLIENT_ILLEGAL_ARGUMENT: 'CLIENT_ILLEGAL_ARGUMENT',
+  /** Client: the preconnect operation before a connection attempt failed; the attempt counts as failed. */
+  CLIENT_PRECONNECT_FAILED: 'CLIENT_PRECONNECT_FAILED',
   /** Server: an illegal use of the MatsSocket server API (second decision in a handler, resolve on a SEND, ...). */
   SERVER_ILLEGAL_CALL: 'SERVER_ILLEGAL_CALL',
   /** Server: the MatsSocket server node is stopping or stopped. */

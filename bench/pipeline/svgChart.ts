@@ -1,63 +1,68 @@
-import type { PhaseResult } from './Driver.ts';
-
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
+/** One system's bars in the chart. */
+export interface ChartRow {
+  label: string;
+  perSecond: number;
+  /** Closed-loop p99, ms. */
+  p99Ms: number;
+  /** p99 of the open loop at half the closed loop's throughput, ms; absent when not measured. */
+  p99HalfMaxMs?: number;
+}
+
+const COLORS = ['#3b7dd8', '#5fa35f', '#e08a2c', '#999999', '#b05cc0', '#c0504d'];
+
 /**
- * A hand-written SVG: round trips per second (bars) per in-flight level for the pipeline and the raw amqplib loop,
- * with the pipeline's p99 (ms) printed above its bars, and the raw ws echo as a reference line.
+ * A hand-written SVG of the headline: three panels of horizontal bars, one bar per system (same colour in each):
+ * round trips per second, closed-loop p99, and p99 at half max (open loop).
  */
-export function chartSvg(
-  pipeline: readonly PhaseResult[],
-  rawAmqp: readonly PhaseResult[],
-  rawWs: PhaseResult,
-): string {
-  const width = 720;
-  const height = 360;
-  const left = 70;
-  const bottom = 300;
-  const top = 40;
-  const max = Math.max(
-    rawWs.perSecond,
-    ...pipeline.map((p) => p.perSecond),
-    ...rawAmqp.map((p) => p.perSecond),
-  );
-  const y = (v: number): number => bottom - ((bottom - top) * v) / max;
-  const group = (width - left - 20) / Math.max(1, pipeline.length);
+export function chartSvg(title: string, rows: readonly ChartRow[]): string {
+  const width = 820;
+  const labelWidth = 290;
+  const barHeight = 18;
+  const gap = 6;
+  const panelHeight = rows.length * (barHeight + gap) + 34;
+  const panels: Array<{ title: string; value: (r: ChartRow) => number | undefined; unit: string }> = [
+    {
+      title: 'round trips per second (closed loop, higher is better)',
+      value: (r) => r.perSecond,
+      unit: '/s',
+    },
+    { title: 'p99 latency, closed loop (lower is better)', value: (r) => r.p99Ms, unit: ' ms' },
+    {
+      title: 'p99 latency at half max, open loop (lower is better)',
+      value: (r) => r.p99HalfMaxMs,
+      unit: ' ms',
+    },
+  ];
+  const height = 40 + panels.length * panelHeight;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="white"/>`,
-    `<text x="${left}" y="20" font-size="14">MatsSocket full pipeline vs raw amqplib (round trips/s; p99 ms above bars)</text>`,
-    `<line x1="${left}" y1="${bottom}" x2="${width - 10}" y2="${bottom}" stroke="black"/>`,
-    `<line x1="${left}" y1="${top}" x2="${left}" y2="${bottom}" stroke="black"/>`,
+    `<text x="10" y="22" font-size="15">${esc(title)}</text>`,
   ];
-  for (let i = 0; i <= 4; i++) {
-    const v = (max * i) / 4;
-    parts.push(`<text x="${left - 5}" y="${y(v) + 4}" text-anchor="end">${Math.round(v)}</text>`);
-    parts.push(`<line x1="${left}" y1="${y(v)}" x2="${width - 10}" y2="${y(v)}" stroke="#ddd"/>`);
-  }
-  pipeline.forEach((p, i) => {
-    const x = left + i * group + 10;
-    const w = (group - 30) / 2;
-    const raw = rawAmqp.find((r) => r.inflight === p.inflight);
-    parts.push(
-      `<rect x="${x}" y="${y(p.perSecond)}" width="${w}" height="${bottom - y(p.perSecond)}" fill="#3b7dd8"/>`,
-    );
-    parts.push(
-      `<text x="${x + w / 2}" y="${y(p.perSecond) - 4}" text-anchor="middle">${p.p99Ms.toFixed(1)}</text>`,
-    );
-    if (raw) {
+  panels.forEach((panel, p) => {
+    const top = 40 + p * panelHeight;
+    const values = rows.map(panel.value);
+    const max = Math.max(1e-9, ...values.filter((v): v is number => v !== undefined && Number.isFinite(v)));
+    const scale = (width - labelWidth - 90) / max;
+    parts.push(`<text x="10" y="${top + 14}" font-weight="bold">${esc(panel.title)}</text>`);
+    rows.forEach((row, i) => {
+      const y = top + 24 + i * (barHeight + gap);
+      const v = values[i];
+      parts.push(`<text x="${labelWidth - 8}" y="${y + 13}" text-anchor="end">${esc(row.label)}</text>`);
+      if (v === undefined || !Number.isFinite(v)) {
+        parts.push(`<text x="${labelWidth + 4}" y="${y + 13}" fill="#888">not measured</text>`);
+        return;
+      }
+      const w = Math.max(1, v * scale);
+      const text = v >= 100 ? v.toFixed(0) : v.toFixed(1);
       parts.push(
-        `<rect x="${x + w + 4}" y="${y(raw.perSecond)}" width="${w}" height="${bottom - y(raw.perSecond)}" fill="#e08a2c"/>`,
+        `<rect x="${labelWidth}" y="${y}" width="${w.toFixed(1)}" height="${barHeight}" fill="${COLORS[i % COLORS.length]}"/>`,
+        `<text x="${(labelWidth + w + 4).toFixed(1)}" y="${y + 13}">${text}${panel.unit}</text>`,
       );
-    }
-    parts.push(`<text x="${x + w}" y="${bottom + 16}" text-anchor="middle">in flight ${p.inflight}</text>`);
+    });
   });
-  parts.push(
-    `<line x1="${left}" y1="${y(rawWs.perSecond)}" x2="${width - 10}" y2="${y(rawWs.perSecond)}" stroke="#2a2" stroke-dasharray="4 3"/>`,
-    `<text x="${width - 12}" y="${y(rawWs.perSecond) - 4}" text-anchor="end" fill="#2a2">raw ws echo ${Math.round(rawWs.perSecond)}/s</text>`,
-    `<rect x="${left}" y="${bottom + 30}" width="12" height="12" fill="#3b7dd8"/><text x="${left + 16}" y="${bottom + 40}">${esc('pipeline (client → WS → inbox → RabbitMQ → Mats → outbox → WS)')}</text>`,
-    `<rect x="${left}" y="${bottom + 46}" width="12" height="12" fill="#e08a2c"/><text x="${left + 16}" y="${bottom + 56}">raw amqplib request/reply</text>`,
-    '</svg>',
-  );
+  parts.push('</svg>');
   return parts.join('\n');
 }

@@ -15,6 +15,11 @@ export interface StopControllerOptions {
    * this long anyway, in ms. @default 2000
    */
   lingerMs?: number;
+  /**
+   * Called right before a forced exit (a second signal, or the hard timeout), e.g. to SIGKILL child processes
+   * that would otherwise outlive this one. @default nothing
+   */
+  onForce?: () => void;
 }
 
 /**
@@ -52,6 +57,7 @@ export class StopController {
       // copies right after the first are the same keypress, not a request to force.
       if (now - this.#firstSignalAt < DUPLICATE_SIGNAL_WINDOW_MS) return;
       this.#options.logger.warn({ signal }, 'second signal: forcing exit');
+      this.#options.onForce?.();
       process.exit(1);
     }
     this.#firstSignalAt = now;
@@ -63,6 +69,7 @@ export class StopController {
     logger.info({ reason }, 'stopping gracefully (a second SIGINT/SIGTERM forces exit)');
     const hard = setTimeout(() => {
       logger.error({}, 'graceful stop did not finish in time: forcing exit');
+      this.#options.onForce?.();
       process.exit(1);
     }, this.#options.hardTimeoutMs ?? 30_000);
     hard.unref();

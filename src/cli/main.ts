@@ -9,6 +9,7 @@
 import { MatsSocketError, NodeNameInUseError } from '../errors.ts';
 import { redactUrl } from '../store/database.ts';
 import { createCliLogger } from './cliLogger.ts';
+import { NODE_READY_MESSAGE } from './demo/readyLine.ts';
 import { startDemoNode } from './demo/startDemoNode.ts';
 import { ListenError } from './NodeAssembly.ts';
 import { readMainNodeConfig } from './nodeConfig.ts';
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
   logger.info({ url: urls.webSocket }, `WebSocket:       ${urls.webSocket}`);
   logger.info({ url: urls.metrics }, `Metrics:         ${urls.metrics}`);
   logger.info({ url: urls.health }, `Health:          ${urls.health}`);
-  logger.info({ ...urls, node: demo.node.nodeName, port: demo.node.port }, 'MatsSocket node ready');
+  logger.info({ ...urls, node: demo.node.nodeName, port: demo.node.port }, NODE_READY_MESSAGE);
 }
 
 main().catch((err: unknown) => {

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { ConfigError } from '../errors.ts';
 import { parseDatabaseUrl, type DatabaseUrl } from '../store/database.ts';
-import { hostNameOf, isValidAdminToken, MIN_ADMIN_TOKEN_LENGTH } from './adminAccess.ts';
+import { hostNameOf, isValidBearerToken, MIN_BEARER_TOKEN_LENGTH } from '../ops/bearerCheck.ts';
 
 /** The environment as the CLI reads it (`process.env`, or a plain object in tests). */
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -150,10 +150,10 @@ export function readMainNodeConfig(env: Environment, pid: number = process.pid):
   const tickerIntervalMs =
     tickerText === undefined ? 5000 : parseNonNegativeInt(tickerText, 'DEMO_TICKER_INTERVAL_MS', 0);
   const adminToken = text(env, 'MATSSOCKET_ADMIN_TOKEN');
-  if (adminToken !== undefined && !isValidAdminToken(adminToken)) {
+  if (adminToken !== undefined && !isValidBearerToken(adminToken)) {
     throw new ConfigError(
       'MATSSOCKET_ADMIN_TOKEN',
-      `must be at least ${MIN_ADMIN_TOKEN_LENGTH} visible ASCII characters without spaces`,
+      `must be at least ${MIN_BEARER_TOKEN_LENGTH} visible ASCII characters without spaces`,
     );
   }
   const adminAllowedHosts = (text(env, 'MATSSOCKET_ADMIN_HOSTS') ?? '')

@@ -6,11 +6,25 @@ import { createDatabase, redactUrl, type DatabaseUrl } from '../store/database.t
 export interface StartupTargets {
   /** RabbitMQ; undefined: the embedded broker, nothing to check. */
   amqpUrl: string | undefined;
-  /** The database; SQLite is a local file or memory, nothing to check. */
-  db: DatabaseUrl;
+  /** The database; SQLite is a local file or memory, nothing to check; undefined: not checked. */
+  db: DatabaseUrl | undefined;
 }
 
 type Kind = 'broker' | 'database';
+
+/** What a one-line message tells to change (see {@link ConnectFailureWording}). */
+export interface SettingWording {
+  /** The setting to fix, e.g. `--amqp-url`. @default the environment variable of `npm start` */
+  setting?: string;
+  /** The alternative offered after it, e.g. `or unset it for the embedded broker`. */
+  fallback?: string;
+}
+
+/**
+ * How the one-line messages name what to change, for a program configured by other means than `npm start`'s
+ * environment (e.g. `npm run cluster`'s flags). Unset parts keep `npm start`'s wording.
+ */
+export type ConnectFailureWording = Partial<Record<Kind, SettingWording>>;
 
 const SETTINGS: Readonly<Record<Kind, { env: string; server: string; fallback: string }>> = {
   broker: { env: 'MATSSOCKET_AMQP_URL', server: 'RabbitMQ', fallback: 'or unset it for the embedded broker' },
@@ -57,8 +71,15 @@ function rootCause(err: unknown): { code: string | undefined; message: string } 
  * One line for an operator: what could not be reached (host and port, never the password), the cause with its
  * code, and what to change.
  */
-export function describeConnectFailure(kind: Kind, url: string, err: unknown): string {
-  const { env, server, fallback } = SETTINGS[kind];
+export function describeConnectFailure(
+  kind: Kind,
+  url: string,
+  err: unknown,
+  wording: ConnectFailureWording = {},
+): string {
+  const { server } = SETTINGS[kind];
+  const env = wording[kind]?.setting ?? SETTINGS[kind].env;
+  const fallback = wording[kind]?.fallback ?? SETTINGS[kind].fallback;
   const where = `${server} at ${hostAndPort(url)}`;
   const { code, message } = rootCause(err);
   const database = new URL(url, 'x:/').pathname.replace(/^\//, '') || '(none)';
@@ -101,16 +122,21 @@ export function describeConnectFailure(kind: Kind, url: string, err: unknown): s
  *
  * @param timeoutMs how long each connection attempt may take, in ms. @default 10000 (the transports' and
  *   databases' connect timeout)
+ * @param wording how the messages name the settings, when they are not `npm start`'s environment variables
  * @throws DataAccessError (DATA_ACCESS) or TransportError (TRANSPORT_UNAVAILABLE) with that line as message
  */
-export async function checkStartupTargets(targets: StartupTargets, timeoutMs = 10_000): Promise<void> {
+export async function checkStartupTargets(
+  targets: StartupTargets,
+  timeoutMs = 10_000,
+  wording: ConnectFailureWording = {},
+): Promise<void> {
   const { db, amqpUrl } = targets;
-  if (db.dialect !== 'sqlite') {
+  if (db !== undefined && db.dialect !== 'sqlite') {
     const knex = createDatabase(db, { connectTimeoutMs: timeoutMs, poolMax: 1 });
     try {
       await knex.raw('select 1');
     } catch (err) {
-      throw new DataAccessError(describeConnectFailure('database', db.target, err), { cause: err });
+      throw new DataAccessError(describeConnectFailure('database', db.target, err, wording), { cause: err });
     } finally {
       await knex.destroy();
     }
@@ -122,7 +148,7 @@ export async function checkStartupTargets(targets: StartupTargets, timeoutMs = 1
     } catch (err) {
       throw new TransportError(
         ErrorCode.TRANSPORT_UNAVAILABLE,
-        describeConnectFailure('broker', amqpUrl, err),
+        describeConnectFailure('broker', amqpUrl, err, wording),
         { cause: err },
       );
     }

@@ -16,6 +16,7 @@ import type {
 } from './clientEvents.ts';
 import type { ResolvedClientOptions } from './clientOptions.ts';
 import { abandon, Connector } from './Connector.ts';
+import { PageUnloadHook } from './PageUnloadHook.ts';
 import type { Tracked } from './Outbox.ts';
 import { Pipeline, type PipelineItem } from './Pipeline.ts';
 import { monotonicNow } from './timing.ts';
@@ -82,6 +83,7 @@ export class ClientSession {
   /** `monotonicNow()` at this connection's WELCOME, if it got one. */
   private establishedAt: number | undefined;
   private closing: Promise<void> | undefined;
+  private readonly unloadHook: PageUnloadHook;
 
   constructor(options: ResolvedClientOptions, host: ClientSessionHost) {
     this.options = options;
@@ -100,7 +102,15 @@ export class ClientSession {
         this.closeLocally(
           `Trying to create WebSocket: Too many consecutive connection attempts [${attempts}]`,
         ),
+      authorization: () => this.auth.value ?? '',
+      onPreconnectFailed: (error) =>
+        host.emit('error', {
+          type: 'preconnect-failed',
+          message: error instanceof Error ? error.message : 'the preconnect operation failed',
+          error,
+        }),
     });
+    this.unloadHook = new PageUnloadHook(() => void this.close('page unloaded'));
   }
 
   get state(): ConnectionState {
@@ -123,6 +133,14 @@ export class ClientSession {
 
   get currentUrl(): string {
     return this.options.urls[this.connectedUrlIndex]!;
+  }
+
+  /**
+   * True while a WebSocket is open (from its `open` until it closes or is dropped), whether or not WELCOME has
+   * arrived yet: the official client's `connected`. After 4003 DISCONNECT it is false until a new connection opens.
+   */
+  get connected(): boolean {
+    return this.socket !== undefined;
   }
 
   /**
@@ -300,6 +318,7 @@ export class ClientSession {
       return;
     }
     this.socket = socket;
+    if (this.options.closeOnPageUnload) this.unloadHook.register();
     this._connectionId++;
     this.connectedUrlIndex = urlIndex;
     this.helloSent = false;
@@ -389,6 +408,7 @@ export class ClientSession {
     if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     this.pipeline.clear();
+    this.unloadHook.deregister();
     this.host.onSessionEnded();
     this.emitConnection({ type: 'SESSION_CLOSED', code, reason, initiatedBy });
     if (initiatedBy !== 'client') {

@@ -160,6 +160,15 @@ export class MatsSocketClient {
     return this.session.state;
   }
 
+  /**
+   * True while a WebSocket is open, before or after WELCOME (the official client's `connected`): false while
+   * connecting, after a lost connection (also after 4003 DISCONNECT, until a new message reconnects), and without
+   * a session.
+   */
+  get connected(): boolean {
+    return this.session.connected;
+  }
+
   /** The session id from WELCOME; `undefined` without a session. */
   get sessionId(): string | undefined {
     return this.session.sessionId;

@@ -14,7 +14,8 @@ export interface PipelineItem {
  * frame first, and the pipeline of everything else. Enqueueing (re)arms a debounce timer, so what is enqueued
  * within `delayMs` goes out in one frame; but never later than `maxDelayMs` after the oldest queued envelope, so a
  * client that keeps enqueueing faster than the debounce is not held back until it pauses (the official client's
- * pure debounce is).
+ * pure debounce is). After a quiet spell (nothing sent for `delayMs`), what is enqueued goes at the end of the
+ * current turn instead: a lone request has nobody to share its frame with, and the debounce would be pure latency.
  */
 export class Pipeline {
   private readonly delayMs: number;
@@ -26,6 +27,8 @@ export class Pipeline {
   private timer: Timer | undefined;
   /** When the oldest envelope still queued was enqueued (`now()`), if any. */
   private oldestAt: number | undefined;
+  /** When the pipeline was last drained (`now()`). */
+  private drainedAt = -Infinity;
 
   constructor(delayMs: number, onDue: () => void, maxDelayMs = Infinity, now: () => number = Date.now) {
     this.delayMs = delayMs;
@@ -58,13 +61,15 @@ export class Pipeline {
 
   schedule(): void {
     this.cancelTimer();
-    const held = this.oldestAt === undefined ? 0 : this.now() - this.oldestAt;
+    const now = this.now();
+    const held = this.oldestAt === undefined ? 0 : now - this.oldestAt;
+    const quiet = this.oldestAt !== undefined && this.oldestAt - this.drainedAt >= this.delayMs;
     this.timer = setTimeout(
       () => {
         this.timer = undefined;
         this.onDue();
       },
-      Math.max(0, Math.min(this.delayMs, this.maxDelayMs - held)),
+      quiet ? 0 : Math.max(0, Math.min(this.delayMs, this.maxDelayMs - held)),
     );
   }
 
@@ -111,6 +116,7 @@ export class Pipeline {
   /** Takes everything out: the pre-pipeline frame and the pipeline frame. */
   drain(): { pre: C2SEnvelope[]; items: PipelineItem[] } {
     this.cancelTimer();
+    this.drainedAt = this.now();
     const drained = { pre: this.pre, items: this.items };
     this.pre = [];
     this.items = [];

@@ -2,6 +2,7 @@ import { ConfigError } from '../errors.ts';
 import { silentLogger, type Logger } from '../logging.ts';
 import type { BackoffOptions } from '../util/backoff.ts';
 import type { ReceivedEvent } from './clientEvents.ts';
+import type { PreconnectOption } from './preconnect.ts';
 import type { WebSocketConstructor } from './WebSocketLike.ts';
 
 /** Options of `send()`. */
@@ -130,6 +131,26 @@ export interface MatsSocketClientOptions {
    * @default true
    */
   outOfBandClose?: boolean | ((info: OutOfBandCloseInfo) => void);
+  /**
+   * The preconnect operation (docs/protocol.md §2.1), done before each WebSocket connection attempt: a browser cannot
+   * put an `Authorization` header on the WebSocket handshake, so an HTTP request with it comes first, and the
+   * server answers with a cookie that the handshake then carries (`createPreconnectHandler` serves it). `true` GETs
+   * the WebSocket URL's HTTP form (`ws` → `http`, `wss` → `https`) with `Authorization: <current value>` and
+   * credentials included, through `fetch`, and expects 200, 202 or 204; a string GETs that URL instead; a function
+   * does the operation itself (it gets the WebSocket URL, the authorization and an `AbortSignal`) and resolves when
+   * it succeeded. The WebSocket URL then gets `?preconnect=true`. A failure or a timeout (the attempt's connect
+   * timeout covers both steps) fails the attempt, as a refused connection does: the client tries the next URL and,
+   * after `maxConnectionAttempts`, closes the session (1008).
+   * @default false
+   */
+  preconnect?: PreconnectOption;
+  /**
+   * In browsers, close the session (as `close()` does: 4000, and the out-of-band close) when the page is unloaded
+   * (`beforeunload` or `pagehide` on `window`), as the official client does. Registered while the client has a
+   * session or is connecting to get one; never registered where there is no `window` (Node, web workers).
+   * @default true
+   */
+  closeOnPageUnload?: boolean;
 }
 
 /** What an `outOfBandClose` function gets. */
@@ -173,6 +194,8 @@ export interface ResolvedClientOptions {
   maxSendAttempts: number;
   closeTimeoutMs: number;
   outOfBandClose: boolean | ((info: OutOfBandCloseInfo) => void);
+  preconnect: PreconnectOption;
+  closeOnPageUnload: boolean;
 }
 
 function nonNegative(field: string, value: number | undefined, fallback: number): number {
@@ -276,7 +299,20 @@ export function resolveClientOptions(options: MatsSocketClientOptions): Resolved
     maxSendAttempts: positiveInteger('maxSendAttempts', options.maxSendAttempts, 10),
     closeTimeoutMs: nonNegative('closeTimeoutMs', options.closeTimeoutMs, 2000),
     outOfBandClose: options.outOfBandClose ?? true,
+    preconnect: options.preconnect ?? false,
+    closeOnPageUnload: options.closeOnPageUnload ?? true,
   };
+  const preconnect = resolved.preconnect;
+  if (
+    typeof preconnect !== 'boolean' &&
+    typeof preconnect !== 'function' &&
+    !(typeof preconnect === 'string' && preconnect.length > 0)
+  ) {
+    throw new ConfigError('preconnect', 'must be a boolean, a non-empty URL string or a function');
+  }
+  if (typeof resolved.closeOnPageUnload !== 'boolean') {
+    throw new ConfigError('closeOnPageUnload', 'must be a boolean');
+  }
   if (typeof resolved.outOfBandClose !== 'boolean' && typeof resolved.outOfBandClose !== 'function') {
     throw new ConfigError('outOfBandClose', 'must be a boolean or a function');
   }

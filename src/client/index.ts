@@ -14,6 +14,8 @@ export type {
   SendOptions,
 } from './clientOptions.ts';
 export { ReceivedError, ReplyError, ClientUsageError } from './clientErrors.ts';
+export { PreconnectFailedError } from './preconnect.ts';
+export type { PreconnectInfo, PreconnectOption } from './preconnect.ts';
 export { randomId } from './randomId.ts';
 export type {
   AuthorizationRequiredEvent,

@@ -21,25 +21,11 @@ import type {
 } from './messaging/EndpointTypes.ts';
 import type { ServerRequestOptions } from './messaging/ServerMessaging.ts';
 import { resolveServerOptions, type MatsSocketServerOptions } from './MatsSocketServerOptions.ts';
-import type { MessageEvent, ServerEventMap } from './ServerEvents.ts';
+import { activeSessionInfo, type ActiveSessionInfo } from './introspection/ActiveSessionInfo.ts';
+import { endpointInfos, type EndpointInfo } from './introspection/EndpointInfo.ts';
+import { implementationInfo, type ImplementationInfo } from './introspection/implementationInfo.ts';
+import type { ServerEventMap } from './ServerEvents.ts';
 import { ServerRuntime } from './ServerRuntime.ts';
-
-/** A session held by this node, as `getActiveSessions()` reports it. */
-export interface ActiveSessionInfo {
-  sessionId: string;
-  connectionId: string;
-  userId: string | undefined;
-  appName: string;
-  appVersion: string;
-  clientLib: string;
-  remoteAddress: string | undefined;
-  openedTimestamp: number;
-  lastInboundTimestamp: number;
-  /** Topics subscribed on this connection. */
-  topics: number;
-  /** The last envelopes of the connection (section 12: 200), oldest first. */
-  lastEnvelopes: readonly MessageEvent[];
-}
 
 /** Where `listen()` serves. */
 export interface ListenOptions {
@@ -314,24 +300,32 @@ export class MatsSocketServer {
     return this.#rt.store.getSessionsCount(filter);
   }
 
-  /** The sessions held by this node right now. */
+  /**
+   * The sessions held by this node right now, sorted by session id: snapshots with their state, topics and last
+   * envelopes (the reference's `getActiveMatsSocketSessions()`).
+   */
   getActiveSessions(): ActiveSessionInfo[] {
     return this.#rt.registry
       .connections()
       .filter((c) => c.established)
-      .map((c) => ({
-        sessionId: c.sessionId!,
-        connectionId: c.connectionId,
-        userId: c.auth.userId,
-        appName: c.appName,
-        appVersion: c.appVersion,
-        clientLib: c.clientLib,
-        remoteAddress: c.info.remoteAddress,
-        openedTimestamp: c.openedTs,
-        lastInboundTimestamp: c.lastInboundTs,
-        topics: this.#rt.topics.subscriptions.count(c),
-        lastEnvelopes: c.recorder.entries(),
-      }));
+      .map((c) => activeSessionInfo(c, this.#rt.topics.subscriptions.topicsOf(c)))
+      .sort((a, b) => (a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0));
+  }
+
+  /** One session held by this node right now, or undefined if this node does not hold it. */
+  getActiveSession(sessionId: string): ActiveSessionInfo | undefined {
+    const c = this.#rt.registry.get(sessionId);
+    return c?.established ? activeSessionInfo(c, this.#rt.topics.subscriptions.topicsOf(c)) : undefined;
+  }
+
+  /** The registered MatsSocket endpoints (built-in ones included), sorted by id. */
+  getEndpoints(): EndpointInfo[] {
+    return endpointInfos(this.#rt.endpoints.values());
+  }
+
+  /** This server implementation's name and version (from its package.json). */
+  get implementation(): ImplementationInfo {
+    return implementationInfo();
   }
 
   /** Number of open WebSocket connections on this node (with or without a session). */

@@ -434,6 +434,24 @@ const positiveFields = new Set<string>([
   'serverRequestTimeoutMs',
 ]);
 
+/**
+ * @internal The defaults of the option groups `limits`, `timings` and `jobs` (their keys are the valid options), for
+ * validators of other configuration sources (the gateway's configuration file) that report every problem at once.
+ */
+export const serverOptionGroupDefaults = {
+  limits: limitDefaults,
+  timings: timingDefaults,
+  jobs: jobDefaults,
+} as const;
+
+/** @internal The smallest value a numeric option of {@link serverOptionGroupDefaults} accepts (1 or 0). */
+export function serverOptionMinimum(key: string): number {
+  return positiveFields.has(key) ? 1 : 0;
+}
+
+/** @internal The largest `limits.maxClientTimeoutMs`, in ms. */
+export const MAX_CLIENT_TIMEOUT_OPTION_MS = MAX_CLIENT_TIMEOUT_MS;
+
 function resolveGroup<T extends object>(group: string, input: Partial<T> | undefined, defaults: T): T {
   if (input !== undefined && (typeof input !== 'object' || input === null)) {
     throw new ConfigError(group, 'must be an object');

@@ -28,12 +28,24 @@ export interface SessionRemovedEvent {
   reason?: string;
 }
 
-/** One envelope received or sent, as seen by message event listeners (without `msg` and `auth`). */
+/** What the incoming handler did with a client SEND/REQUEST (the reference's `IncomingResolution`). */
+export type IncomingResolution = 'EXCEPTION' | 'NO_ACTION' | 'DENY' | 'RESOLVE' | 'REJECT' | 'FORWARD';
+
+/**
+ * One envelope received or sent, as seen by message event listeners and `lastEnvelopes` (without `msg` and
+ * `auth`). The reference's `MatsSocketEnvelopeWithMetaDto` carries the same metadata; its field names are given
+ * in brackets. A client SEND/REQUEST is reported once its incoming handler has run (with `resolution`), every
+ * other envelope when it is received or written.
+ */
 export interface MessageEvent {
+  /** `in`: received from the client; `out`: written to it [dir C2S/S2C]. */
   direction: 'in' | 'out';
   sessionId: string | undefined;
   connectionId: string;
+  /** When it was received from, or written to, the WebSocket; epoch ms [ts]. */
   timestamp: number;
+  /** The node that received or wrote it [nn]. */
+  nodeName: string;
   /** Envelope type. */
   t: string;
   cmid?: string;
@@ -42,6 +54,24 @@ export interface MessageEvent {
   tid?: string;
   ids?: string[];
   desc?: string;
+  /**
+   * On an answer (WELCOME, PONG, ACK/NACK/RETRY, RESOLVE/REJECT, ACK2, SUB_OK/SUB_LOST/SUB_NO_AUTH): when this
+   * node received what it answers (HELLO, PING, SEND/REQUEST/RESOLVE/REJECT, ACK/NACK, SUB), epoch ms; for an
+   * `ids` batch, the earliest [icts].
+   */
+  incomingTimestamp?: number;
+  /** On an answer: ms from that receipt to this write, fractional [rttm]. */
+  roundTripMs?: number;
+  /** On a client SEND/REQUEST that reached its incoming handler: what the handler did [ir]. */
+  resolution?: IncomingResolution;
+  /** On a forwarded client SEND/REQUEST: the Mats endpoint it was forwarded to (the first) [fmeid]. */
+  forwardedTo?: string;
+  /** On a client SEND/REQUEST that reached its incoming handler: the handler's run time, ms, fractional [rm]. */
+  resolutionMs?: number;
+  /** On a server-initiated SEND/REQUEST/PUB: when it was created, epoch ms [ints]. */
+  initiatedTimestamp?: number;
+  /** On a server-initiated SEND/REQUEST/PUB: the node that created it [innn]. */
+  initiatedNodeName?: string;
 }
 
 /** A dead-lettered outbox message (BR-2). */

@@ -4,6 +4,7 @@ import type pg from 'pg';
 import { ConfigError } from '../errors.ts';
 import { silentLogger, type Logger } from '../logging.ts';
 import { loadDatabaseDriver } from './databaseDriver.ts';
+import { cachePreparedStatements } from './sqliteStatementCache.ts';
 
 /** The SQL dialects the stores run on. */
 export type Dialect = 'mysql' | 'postgres' | 'sqlite';
@@ -120,12 +121,13 @@ export function createDatabase(url: string | DatabaseUrl, options: DatabaseOptio
           min: 1,
           max: 1,
           afterCreate(
-            conn: { pragma(sql: string): unknown },
+            conn: { pragma(sql: string): unknown; prepare(sql: string): unknown },
             done: (err: Error | null, conn: unknown) => void,
           ) {
             try {
               if (parsed.target !== ':memory:') conn.pragma('journal_mode = WAL');
               conn.pragma('busy_timeout = 5000');
+              cachePreparedStatements(conn);
               done(null, conn);
             } catch (err) {
               done(err as Error, conn);

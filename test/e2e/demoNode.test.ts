@@ -238,10 +238,15 @@ for (const env of ENVS.filter((e) => !e.external || testTransportKinds().include
       expect(text).to.match(/^process_cpu_user_seconds_total/m);
     });
 
-    it('/health is UP (200) with the store and the broker', async () => {
+    it('/health and /health/ready are UP (200) with the store and the broker; /health/live answers', async () => {
       const res = await fetch(http('/health'));
       expect(res.status).to.equal(200);
       expect(await res.json()).to.deep.include({ status: 'UP', node: node().node.nodeName });
+      expect((await fetch(http('/health/ready'))).status).to.equal(200);
+      expect(await (await fetch(http('/health/live'))).json()).to.deep.equal({
+        status: 'UP',
+        node: node().node.nodeName,
+      });
     });
 
     if (!env.external) {

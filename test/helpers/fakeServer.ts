@@ -53,6 +53,8 @@ function bounded<T>(
  */
 export class FakeConnection {
   readonly socket: WebSocket;
+  /** The path and query string of the handshake request. */
+  readonly requestUrl: string;
   /** Every frame received, in order. */
   readonly frames: C2SEnvelope[][] = [];
   /** Frames the strict parser rejected. */
@@ -65,8 +67,9 @@ export class FakeConnection {
   private isClosed = false;
   private helloSeen = false;
 
-  constructor(socket: WebSocket) {
+  constructor(socket: WebSocket, requestUrl = '') {
     this.socket = socket;
+    this.requestUrl = requestUrl;
     this.closed = new Promise((resolve) => {
       socket.on('close', (code, reason) => {
         this.isClosed = true;
@@ -228,8 +231,8 @@ export class FakeServer {
     this.wss = wss;
     this.port = (wss.address() as AddressInfo).port;
     this.url = `ws://127.0.0.1:${this.port}/matssocket`;
-    wss.on('connection', (socket) => {
-      this.connections.push(new FakeConnection(socket));
+    wss.on('connection', (socket, request) => {
+      this.connections.push(new FakeConnection(socket, request.url));
       for (const listener of [...this.listeners]) listener();
     });
   }

@@ -68,6 +68,16 @@ export class FakeAuthContext implements AuthenticationContext {
   userId: string | undefined;
   authorization: string | undefined;
   lastAuthenticatedTimestamp = 0;
+  remoteAddress: string | undefined = '127.0.0.1';
+  originatingAddress: string | undefined;
+
+  setRemoteAddress(address: string): void {
+    this.remoteAddress = address;
+  }
+
+  setOriginatingRemoteAddress(address: string): void {
+    this.originatingAddress = address;
+  }
 
   authenticated(principal: unknown, userId: string, allowedDebugOptions?: number): AuthenticationResult {
     return authenticated(principal, userId, allowedDebugOptions);

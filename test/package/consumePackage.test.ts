@@ -66,6 +66,28 @@ describe('the npm package, consumed as a user does', function () {
     expect(browser).to.deep.equal(client);
   });
 
+  it('runs the matssocket-ts command from the installed package: check reports a config file by line', async () => {
+    const dir = installed().dir;
+    const bin = join(dir, 'node_modules', '.bin', 'matssocket-ts');
+    writeFileSync(
+      join(dir, 'good.yaml'),
+      [
+        'nodeName: pkg-1',
+        'broker: { url: memory }',
+        "database: { url: 'sqlite::memory:' }",
+        'auth: { type: insecure-dev }',
+      ].join('\n'),
+    );
+    await exec(bin, ['check', '--config', 'good.yaml'], dir);
+    writeFileSync(join(dir, 'bad.yaml'), 'nodeName: pkg-1\nbroker: { url: memory }\nauth: { type: nope }\n');
+    const failed = await exec(bin, ['check', '--config', 'bad.yaml'], dir).then(
+      () => undefined,
+      (err: unknown) => err as Error,
+    );
+    expect(failed, 'check fails on a bad file').to.be.an('error');
+    expect(failed!.message).to.match(/bad\.yaml:3: auth\.type/);
+  });
+
   it('bundles the client entries for the browser with no Node built-in and nothing of the server', async () => {
     const dir = installed().dir;
     const result = await build({

@@ -1,13 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { ServerResponse } from 'node:http';
-import { Counter, type Registry } from 'prom-client';
-import { handleCloseSession, json } from '../compat/compatHttp.ts';
+import type { Registry } from 'prom-client';
+import { promMetrics } from '../../metrics/promMetrics.ts';
+import type { HttpHandler } from '../../ops/httpHandler.ts';
+import { createOpsHandler } from '../../ops/opsHandler.ts';
+import { checkCors } from '../compat/compatHttp.ts';
 import type { AssembledNode, NodeHttpHandler } from '../NodeAssembly.ts';
-import { createAdminAccess } from '../adminAccess.ts';
-import { createAdminApiHandler, type AdminApiHandler } from './adminApi.ts';
 import { BUNDLE_FILE } from './browserBundle.ts';
-import { checkHealth } from './health.ts';
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -26,7 +26,7 @@ export interface DemoHttpOptions {
   registry: Registry;
   /** The WebSocket path. @default '/matssocket' */
   path?: string;
-  /** The admin API's bearer token (see `createAdminAccess`). */
+  /** The admin API's bearer token (see `createAdminAccess` in src/ops). */
   adminToken: string;
   /** Host names the admin API accepts in `Host` besides the loopback names. @default [] */
   adminAllowedHosts?: readonly string[];
@@ -34,27 +34,30 @@ export interface DemoHttpOptions {
 
 /**
  * The demo node's HTTP routes: the demo page (`/`), the admin page (`/admin`), their scripts and styles, the client
- * bundle, `/metrics` (Prometheus text), `/health` (JSON, 503 when the store or the broker is down), the admin JSON
- * API (`/api/...`, bearer token and Host check) and the clients' out-of-band `close_session`. Refused admin requests
- * count in `matssocket_admin_requests_refused_total{reason}`.
+ * bundle, and the operator surface of src/ops (docs/operations.md): `/metrics`, `/health` with `/health/live` and
+ * `/health/ready`, the admin JSON API (`/api/...`, bearer token and Host check; refusals count in
+ * `matssocket_admin_requests_refused_total{reason}`) and the clients' out-of-band `close_session`.
  */
 export function createDemoHttpHandler(options: DemoHttpOptions): NodeHttpHandler {
   const wsPath = options.path ?? '/matssocket';
-  const refused = new Counter({
-    name: 'matssocket_admin_requests_refused_total',
-    help: 'Admin API requests refused: reason host (Host header not allowed), unauthenticated, bad_token',
-    labelNames: ['reason'],
-    registers: [options.registry],
-  });
-  const access = createAdminAccess({
-    token: options.adminToken,
-    allowedHosts: options.adminAllowedHosts ?? [],
-    onRefused: (reason) => refused.inc({ reason }),
-  });
-  const adminApis = new WeakMap<AssembledNode, AdminApiHandler>();
-  const adminApiOf = (node: AssembledNode): AdminApiHandler => {
-    let handler = adminApis.get(node);
-    if (!handler) adminApis.set(node, (handler = createAdminApiHandler({ node, access })));
+  const metrics = promMetrics({ registry: options.registry });
+  const opsHandlers = new WeakMap<AssembledNode, HttpHandler>();
+  const opsOf = (node: AssembledNode): HttpHandler => {
+    let handler = opsHandlers.get(node);
+    if (!handler) {
+      handler = createOpsHandler({
+        server: node.server,
+        store: node.store,
+        transport: node.transport,
+        registry: options.registry,
+        metrics,
+        adminToken: options.adminToken,
+        allowedHosts: options.adminAllowedHosts ?? [],
+        webSocketPath: wsPath,
+        cors: checkCors,
+      });
+      opsHandlers.set(node, handler);
+    }
     return handler;
   };
   const files = new Map<string, string>([
@@ -73,17 +76,7 @@ export function createDemoHttpHandler(options: DemoHttpOptions): NodeHttpHandler
     const method = request.method ?? 'GET';
     const file = files.get(url.pathname);
     if (file && (method === 'GET' || method === 'HEAD')) return serveFile(response, file, method === 'HEAD');
-    if (method === 'GET' && url.pathname === '/metrics') {
-      const text = await options.registry.metrics();
-      response.writeHead(200, { 'content-type': options.registry.contentType }).end(text);
-      return true;
-    }
-    if (method === 'GET' && url.pathname === '/health') {
-      const report = await checkHealth(node);
-      return json(response, report.status === 'UP' ? 200 : 503, report);
-    }
-    if (await adminApiOf(node)(request, response)) return true;
-    return handleCloseSession(node, request, response, url, wsPath);
+    return opsOf(node)(request, response);
   };
 }
 

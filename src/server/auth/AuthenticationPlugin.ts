@@ -13,17 +13,28 @@ export type AuthenticationResult =
       userId: string;
       /** Debug options (section 5 bits) the user may use. @default 0 */
       allowedDebugOptions: number;
+      /**
+       * When the node stops accepting this authorization, epoch ms, if the plugin knows (a JWT's `exp`); shown by
+       * introspection (`getActiveSessions`).
+       */
+      authorizationExpiresAt?: number;
     }
   | { kind: 'stillValid' }
   | { kind: 'invalid'; reason: string };
 
-/** Authenticated: the principal, its userId and the debug options the user may request. */
+/**
+ * Authenticated: the principal, its userId, the debug options the user may request, and (if known) when the
+ * authorization expires (epoch ms).
+ */
 export function authenticated(
   principal: unknown,
   userId: string,
   allowedDebugOptions = 0,
+  authorizationExpiresAt?: number,
 ): AuthenticationResult {
-  return { kind: 'authenticated', principal, userId, allowedDebugOptions };
+  return authorizationExpiresAt === undefined
+    ? { kind: 'authenticated', principal, userId, allowedDebugOptions }
+    : { kind: 'authenticated', principal, userId, allowedDebugOptions, authorizationExpiresAt };
 }
 
 /** The current authorization (and principal) is still good. Only valid from the reevaluate hooks. */
@@ -44,7 +55,14 @@ export interface ConnectionInfo {
   readonly request: IncomingMessage;
   /** The `Origin` header, if any. */
   readonly origin: string | undefined;
+  /** The peer's address (a proxy's, behind one). */
   readonly remoteAddress: string | undefined;
+  /**
+   * The first address of the `X-Forwarded-For` header, if any: the client's, behind proxies. Whoever connects can
+   * write this header, so it is for display only unless a proxy you run replaces it; the plugin can set a better
+   * value with `setOriginatingRemoteAddress`.
+   */
+  readonly originatingAddress?: string | undefined;
 }
 
 /** The live connection, as an authentication hook sees it. */
@@ -60,7 +78,19 @@ export interface AuthenticationContext {
   readonly authorization: string | undefined;
   /** Epoch ms of the last authenticated/stillValid evaluation (0 before the first). */
   readonly lastAuthenticatedTimestamp: number;
-  authenticated(principal: unknown, userId: string, allowedDebugOptions?: number): AuthenticationResult;
+  /** Overrides the remote address introspection shows (e.g. from a header your proxy sets). At most 256 chars. */
+  setRemoteAddress(address: string): void;
+  /**
+   * Overrides the originating (client) address introspection shows, which is by default the first
+   * `X-Forwarded-For` address: pick the first one not added by a proxy you trust. At most 256 characters.
+   */
+  setOriginatingRemoteAddress(address: string): void;
+  authenticated(
+    principal: unknown,
+    userId: string,
+    allowedDebugOptions?: number,
+    authorizationExpiresAt?: number,
+  ): AuthenticationResult;
   stillValid(): AuthenticationResult;
   invalidAuthentication(reason: string): AuthenticationResult;
 }

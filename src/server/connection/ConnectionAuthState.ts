@@ -19,6 +19,10 @@ export class ConnectionAuthState implements AuthenticationContext {
   authorization: string | undefined;
   allowedDebugOptions = 0;
   lastAuthenticatedTimestamp = 0;
+  /** From the last `authenticated` result, if the plugin told. */
+  authorizationExpiresAt: number | undefined;
+  remoteAddress: string | undefined;
+  originatingAddress: string | undefined;
   /** The authorization value a REAUTH was last sent for (incoming path); undefined when none is outstanding. */
   reauthSentFor: string | undefined;
   /** True while incoming envelopes are held waiting for a good authorization. */
@@ -28,6 +32,16 @@ export class ConnectionAuthState implements AuthenticationContext {
 
   constructor(conn: MatsSocketConnection) {
     this.#conn = conn;
+    this.remoteAddress = conn.info.remoteAddress;
+    this.originatingAddress = conn.info.originatingAddress;
+  }
+
+  setRemoteAddress(address: string): void {
+    this.remoteAddress = boundedAddress(address);
+  }
+
+  setOriginatingRemoteAddress(address: string): void {
+    this.originatingAddress = boundedAddress(address);
   }
 
   get connection(): ConnectionInfo {
@@ -42,8 +56,13 @@ export class ConnectionAuthState implements AuthenticationContext {
     return this.userId !== undefined;
   }
 
-  authenticated(principal: unknown, userId: string, allowedDebugOptions = 0): AuthenticationResult {
-    return authenticated(principal, userId, allowedDebugOptions);
+  authenticated(
+    principal: unknown,
+    userId: string,
+    allowedDebugOptions = 0,
+    authorizationExpiresAt?: number,
+  ): AuthenticationResult {
+    return authenticated(principal, userId, allowedDebugOptions, authorizationExpiresAt);
   }
 
   stillValid(): AuthenticationResult {
@@ -64,6 +83,7 @@ export class ConnectionAuthState implements AuthenticationContext {
       this.principal = result.principal;
       this.userId = result.userId;
       this.allowedDebugOptions = result.allowedDebugOptions | 0;
+      this.authorizationExpiresAt = result.authorizationExpiresAt;
     }
     this.authorization = value;
     this.lastAuthenticatedTimestamp = this.#conn.core.now();
@@ -78,12 +98,19 @@ export class ConnectionAuthState implements AuthenticationContext {
 /** True for a well-formed plugin result (anything else from a plugin closes 1008). */
 export function isAuthenticationResult(value: unknown): value is AuthenticationResult {
   if (typeof value !== 'object' || value === null) return false;
-  const r = value as { kind?: unknown; userId?: unknown; reason?: unknown; allowedDebugOptions?: unknown };
+  const r = value as {
+    kind?: unknown;
+    userId?: unknown;
+    reason?: unknown;
+    allowedDebugOptions?: unknown;
+    authorizationExpiresAt?: unknown;
+  };
   switch (r.kind) {
     case 'authenticated':
       return (
         typeof r.userId === 'string' &&
-        (r.allowedDebugOptions === undefined || typeof r.allowedDebugOptions === 'number')
+        (r.allowedDebugOptions === undefined || typeof r.allowedDebugOptions === 'number') &&
+        (r.authorizationExpiresAt === undefined || Number.isFinite(r.authorizationExpiresAt))
       );
     case 'stillValid':
       return true;
@@ -92,4 +119,9 @@ export function isAuthenticationResult(value: unknown): value is AuthenticationR
     default:
       return false;
   }
+}
+
+/** Addresses introspection keeps are the plugin's strings: bounded, like every other recorded field. */
+function boundedAddress(address: string): string | undefined {
+  return typeof address === 'string' ? address.slice(0, 256) : undefined;
 }

@@ -3,6 +3,7 @@ import type { Logger } from '../../logging.ts';
 import { closeCodeName, serverSessionActionOnClose, truncateCloseReason } from '../../protocol/closeCodes.ts';
 import { encodeFrame } from '../../protocol/encodeFrame.ts';
 import type { C2SEnvelope } from '../../protocol/envelopes.ts';
+import { isInformationBearing } from '../../protocol/MessageType.ts';
 import type { AuthenticationPlugin, ConnectionInfo } from '../auth/AuthenticationPlugin.ts';
 import type { ServerCore } from '../ServerCore.ts';
 import type { SessionEstablishedType } from '../ServerEvents.ts';
@@ -65,6 +66,12 @@ export class MatsSocketConnection {
   appVersion = '';
   clientLib = '';
   readonly openedTs: number;
+  /** When the session was established on this connection (epoch ms; 0 before). */
+  establishedTs = 0;
+  /** The last client PING (epoch ms; 0 before the first). */
+  lastClientPingTs = 0;
+  /** The last information-bearing envelope received or written, or the establishment (epoch ms). */
+  lastActivityTs = 0;
   #lastInboundTs: number;
   #chain: Promise<void> = Promise.resolve();
   readonly #inbound: InboundFlow;
@@ -180,6 +187,7 @@ export class MatsSocketConnection {
       return;
     }
     this.#state = 'SESSION_ESTABLISHED';
+    this.establishedTs = this.lastActivityTs = this.core.now();
     clearTimeout(this.#helloTimer);
     this.#startIdleAndPing();
     this.#onEstablished?.();
@@ -200,7 +208,10 @@ export class MatsSocketConnection {
   /** Writes envelopes as one frame right away (WELCOME, forwarder rounds, the outgoing queue). */
   writeEnvelopes(envelopes: readonly OutEnvelope[]): Promise<boolean> {
     if (envelopes.length === 0) return Promise.resolve(true);
-    for (const e of envelopes) this.core.metrics.messageOut(e.t);
+    for (const e of envelopes) {
+      this.core.metrics.messageOut(e.t);
+      if (isInformationBearing(e.t) || e.t === 'PUB') this.lastActivityTs = this.core.now();
+    }
     this.recorder.record('out', envelopes, this);
     this.log.debug({ sessionId: this.#sessionId, envelopes: envelopes.map(summary) }, 'frame sent');
     return this.writeText(encodeFrame(envelopes));
@@ -271,7 +282,11 @@ export class MatsSocketConnection {
 
   /** Records inbound envelopes for introspection and message listeners. */
   recordIn(envelopes: readonly C2SEnvelope[]): void {
-    for (const e of envelopes) this.core.metrics.messageIn(e.t);
+    for (const e of envelopes) {
+      this.core.metrics.messageIn(e.t);
+      if (e.t === 'PING') this.lastClientPingTs = this.core.now();
+      else if (isInformationBearing(e.t)) this.lastActivityTs = this.core.now();
+    }
     this.recorder.record('in', envelopes, this);
     this.log.debug({ sessionId: this.#sessionId, envelopes: envelopes.map(summary) }, 'frame received');
   }
@@ -375,6 +390,7 @@ export class MatsSocketConnection {
   async #doEndSession(action: EndAction, code: number, reason: string): Promise<void> {
     this.#stopTimers();
     const core = this.core;
+    this.recorder.flush(this);
     const sid = this.#sessionId;
     const wasEstablished = this.#state === 'SESSION_ESTABLISHED';
     this.#state = action === 'terminate' ? 'CLOSED' : action === 'deregister' ? 'DEREGISTERED' : 'CLOSED';

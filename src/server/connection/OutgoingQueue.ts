@@ -1,5 +1,6 @@
 import { serverInitiatedDebugAtWrite, stampDebugAtWrite } from '../../protocol/debugOptions.ts';
 import type { DebugInfo } from '../../protocol/envelopes.ts';
+import { markInitiated } from './initiationOf.ts';
 
 /** An envelope the server sends from memory (not from the outbox): ACK, NACK, ACK2, RETRY, SUB_*, PUB, ... */
 export interface OutEnvelope {
@@ -115,7 +116,9 @@ export class OutgoingQueue {
             now,
           );
     const { debug: _old, ...rest } = p.envelope;
-    return debug === undefined ? rest : { ...rest, debug };
+    const stamped = debug === undefined ? rest : { ...rest, debug };
+    if (p.stamp === 'serverInitiated') markInitiated(stamped, p.envelope.debug);
+    return stamped;
   }
 
   #schedule(due: number, delayMs: number): void {

@@ -121,6 +121,7 @@ export class WebSocketGateway {
       request,
       origin: request.headers.origin,
       remoteAddress: request.socket.remoteAddress,
+      originatingAddress: firstForwardedFor(request),
     };
     let plugin: AuthenticationPlugin;
     const headers: Record<string, string | string[]> = {};
@@ -286,4 +287,15 @@ function compressionOf(compression: ResolvedServerOptions['compression']): PerMe
     clientNoContextTakeover: true,
     threshold: compression.thresholdBytes,
   };
+}
+
+/**
+ * The first address of `X-Forwarded-For` (the originating client, as the proxies in front report it), at most 256
+ * characters; undefined without the header. Untrusted: the client may send the header itself.
+ */
+export function firstForwardedFor(request: IncomingMessage): string | undefined {
+  const header = request.headers['x-forwarded-for'];
+  const value = Array.isArray(header) ? header[0] : header;
+  const first = value?.split(',')[0]?.trim();
+  return first ? first.slice(0, 256) : undefined;
 }

@@ -2,6 +2,7 @@ import { isAuthenticationResult } from '../connection/ConnectionAuthState.ts';
 import type { MatsSocketConnection } from '../connection/MatsSocketConnection.ts';
 import type { OutEnvelope } from '../connection/OutgoingQueue.ts';
 import { serverInitiatedDebugAtWrite, stampDebugAtWrite } from '../../protocol/debugOptions.ts';
+import { markInitiated } from '../connection/initiationOf.ts';
 import type { DebugInfo } from '../../protocol/envelopes.ts';
 import { encodeFrame, RawJson } from '../../protocol/encodeFrame.ts';
 import type { DeadLetterReason, SessionIds, StoredOutMessage } from '../../store/storeTypes.ts';
@@ -316,10 +317,11 @@ export class Forwarder {
     envelope.smid = row.smid;
     if (row.messageText !== null) envelope.msg = new RawJson(row.messageText);
     const node = this.#core.options.nodeName;
-    const debug: DebugInfo | undefined =
-      row.type === 'SEND' || row.type === 'REQUEST'
-        ? serverInitiatedDebugAtWrite(envelope.debug, conn.s2cDebugOptions, node, now)
-        : stampDebugAtWrite(envelope.debug, node, now);
+    const serverInitiated = row.type === 'SEND' || row.type === 'REQUEST';
+    if (serverInitiated) markInitiated(envelope, envelope.debug);
+    const debug: DebugInfo | undefined = serverInitiated
+      ? serverInitiatedDebugAtWrite(envelope.debug, conn.s2cDebugOptions, node, now)
+      : stampDebugAtWrite(envelope.debug, node, now);
     delete envelope.debug;
     if (debug !== undefined) envelope.debug = debug;
     return envelope;

@@ -5,6 +5,12 @@ export interface GroupCommitterOptions<I, R> {
   maxItems: number;
   /** Batches committing at the same time at most. @default 2 */
   concurrency?: number;
+  /**
+   * When no batch is committing, commit what this event-loop turn gathered at once instead of waiting for the
+   * window: at low load nobody would join the batch, and the window would be pure latency. Under load a batch is
+   * usually committing, so the window gathers as before. @default true
+   */
+  eagerWhenIdle?: boolean;
   /** Commits one batch; returns one result per item, in order. A rejection rejects every item of the batch. */
   commit(items: I[]): Promise<R[]>;
 }
@@ -18,7 +24,8 @@ interface Waiting<I, R> {
 /**
  * Gathers items from many callers (all sessions of a node) for a short window and commits them in one
  * transaction: one commit instead of one per message. While `concurrency` batches are committing, new items
- * wait and go in the next batch, so batches grow under load by themselves.
+ * wait and go in the next batch, so batches grow under load by themselves; while none is, items of one event-loop
+ * turn go at once (`eagerWhenIdle`).
  */
 export class GroupCommitter<I, R> {
   readonly #o: Required<GroupCommitterOptions<I, R>>;
@@ -29,7 +36,7 @@ export class GroupCommitter<I, R> {
   readonly #inFlight = new Set<Promise<void>>();
 
   constructor(options: GroupCommitterOptions<I, R>) {
-    this.#o = { concurrency: 2, ...options };
+    this.#o = { concurrency: 2, eagerWhenIdle: true, ...options };
   }
 
   submit(item: I): Promise<R> {
@@ -62,7 +69,7 @@ export class GroupCommitter<I, R> {
       this.#flush();
       return;
     }
-    if (this.#o.windowMs === 0) {
+    if (this.#o.windowMs === 0 || (this.#o.eagerWhenIdle && this.#running === 0)) {
       this.#immediate ??= setImmediate(() => {
         this.#immediate = undefined;
         this.#flush();

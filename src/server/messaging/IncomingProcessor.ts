@@ -5,10 +5,11 @@ import type { InboxEntry } from '../../store/storeTypes.ts';
 import type { MatsSocketConnection } from '../connection/MatsSocketConnection.ts';
 import type { OutEnvelope } from '../connection/OutgoingQueue.ts';
 import type { InformationEnvelope, ServerCore } from '../ServerCore.ts';
+import type { IncomingResolution } from '../ServerEvents.ts';
 import { IncomingDescriptions, type MatsSocketEndpointDefinition } from './EndpointTypes.ts';
 import { HandlerScope, runInHandlerScope } from './HandlerScope.ts';
 import { IncomingAdmission } from './IncomingAdmission.ts';
-import { IncomingContextImpl } from './IncomingContextImpl.ts';
+import { IncomingContextImpl, type IncomingDecision } from './IncomingContextImpl.ts';
 import type { CommitResult, IncomingCommitter, IncomingItem } from './IncomingCommitter.ts';
 import {
   errorDescription,
@@ -16,6 +17,15 @@ import {
   type ReplyTerminatorInvoker,
   type TerminatorOutcome,
 } from './ReplyTerminatorInvoker.ts';
+
+/** The reference's `IncomingResolution` of each handler decision. */
+const RESOLUTIONS: Record<IncomingDecision['kind'], IncomingResolution> = {
+  none: 'NO_ACTION',
+  deny: 'DENY',
+  forward: 'FORWARD',
+  resolve: 'RESOLVE',
+  reject: 'REJECT',
+};
 
 /**
  * Asynchronous handling of information-bearing client messages (docs/protocol.md 8.5-8.8, 8.11 step 3). The incoming
@@ -58,6 +68,7 @@ export class IncomingProcessor {
   ): Promise<void> {
     const admission = await this.#admission.admit(conn, envelope);
     if ('refused' in admission) {
+      conn.recorder.resolved(envelope.cmid, undefined, conn);
       const nack: OutEnvelope = { t: 'NACK', cmid: envelope.cmid, desc: admission.refused };
       conn.out.enqueue(nack, this.#core.options.timings.ackDelayMs);
       return;
@@ -79,6 +90,8 @@ export class IncomingProcessor {
       const tracked = work.catch(() => undefined);
       conn.inFlightCmids.set(cmid, tracked);
       void tracked.then(() => {
+        // A path that did not run the handler (duplicate, RETRY) reports the message event now.
+        conn.recorder.resolved(cmid, undefined, conn);
         if (conn.inFlightCmids.get(cmid) === tracked) conn.inFlightCmids.delete(cmid);
       });
     } else work = this.#handleClientReply(conn, envelope);
@@ -170,6 +183,7 @@ export class IncomingProcessor {
       });
       const scope = new HandlerScope();
       let threw: unknown;
+      const started = performance.now();
       try {
         await runInHandlerScope(scope, () => runOutsideStageContext(() => endpoint.incoming(ctx)));
       } catch (err) {
@@ -178,6 +192,15 @@ export class IncomingProcessor {
         ctx.close();
         scope.close();
       }
+      conn.recorder.resolved(
+        env.cmid,
+        {
+          resolution: threw !== undefined ? 'EXCEPTION' : RESOLUTIONS[ctx.decision.kind],
+          forwardedTo: threw === undefined ? ctx.forwards[0]?.to : undefined,
+          resolutionMs: performance.now() - started,
+        },
+        conn,
+      );
       ownTrx = ctx.ownTransaction;
       if (threw !== undefined) {
         ctx.log.info({ err: threw }, 'incoming handler threw: NACK');

@@ -35,9 +35,9 @@ export class TopicSubscriptions {
     return (this.#byTopic.get(topic)?.size ?? 0) > 0;
   }
 
-  /** Number of subscriptions of a connection. */
-  count(conn: MatsSocketConnection): number {
-    return this.#byConnection.get(conn)?.size ?? 0;
+  /** The topics a connection subscribes to, sorted. */
+  topicsOf(conn: MatsSocketConnection): string[] {
+    return [...(this.#byConnection.get(conn)?.keys() ?? [])].sort();
   }
 
   async subscribe(conn: MatsSocketConnection, sub: C2SSub): Promise<void> {

@@ -50,4 +50,14 @@ describe('describeConnectFailure (one start-up line per unreachable broker or da
       'RabbitMQ at mq:5672 refused the login (ACCESS_REFUSED); fix the user and password in MATSSOCKET_AMQP_URL',
     );
   });
+
+  it('names the settings of another program when given its wording (npm run cluster: flags)', () => {
+    const wording = { broker: { setting: '--amqp-url', fallback: 'or start RabbitMQ' } };
+    expect(describeConnectFailure('broker', 'amqp://127.0.0.1', errno('ECONNREFUSED'), wording)).to.equal(
+      'cannot reach RabbitMQ at 127.0.0.1:5672: connection refused (ECONNREFUSED); start it there, or fix --amqp-url, or start RabbitMQ',
+    );
+    expect(describeConnectFailure('database', 'mysql://h/x', errno('ENOTFOUND'), wording)).to.contain(
+      'fix the host in MATSSOCKET_DB_URL',
+    );
+  });
 });

@@ -29,6 +29,8 @@ describe('Pipeline (client send queue)', () => {
       },
       40,
     );
+    // Something was just sent: no quiet spell, so the debounce applies from the first envelope.
+    pipeline.drain();
     const timer = setInterval(() => {
       pipeline.enqueue({ t: 'SEND', eid: 'e', tid: String(enqueued), cmid: String(enqueued) });
       if (++enqueued >= 2500) stop();
@@ -38,5 +40,23 @@ describe('Pipeline (client send queue)', () => {
     pipeline.clear();
     expect(dueAfter, 'the pipeline came due while envelopes kept coming').to.be.a('number');
     expect(dueAfter!).to.be.below(2500);
+    expect(dueAfter!, 'not sent at once: the debounce held the first envelopes').to.be.above(1);
+  });
+
+  it('after a quiet spell sends at the end of the turn, one frame for what that turn enqueued', async () => {
+    let due: () => void = () => undefined;
+    let fired = new Promise<void>((r) => (due = r));
+    // A debounce far longer than the test's timeout: only the quiet-spell path can fire in time.
+    const pipeline = new Pipeline(60_000, () => due(), 120_000);
+    pipeline.enqueue({ t: 'SEND', eid: 'e', tid: 'a', cmid: '0' });
+    pipeline.enqueue({ t: 'SEND', eid: 'e', tid: 'b', cmid: '1' });
+    await fired;
+    expect(pipeline.drain().items.map((i) => (i.envelope as { tid: string }).tid)).to.deep.equal(['a', 'b']);
+    // Right after a send the debounce gathers again.
+    fired = new Promise<void>((r) => (due = r));
+    pipeline.enqueue({ t: 'SEND', eid: 'e', tid: 'c', cmid: '2' });
+    const early = await Promise.race([fired.then(() => true), new Promise((r) => setTimeout(r, 30, false))]);
+    expect(early).to.equal(false);
+    pipeline.clear();
   });
 });

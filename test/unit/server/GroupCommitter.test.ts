@@ -40,6 +40,48 @@ describe('GroupCommitter', () => {
     expect(batches.every((b) => b.length <= 3)).to.equal(true);
   });
 
+  it('commits at once while idle; items arriving during a commit go when it ends, not at the window', async () => {
+    const batches: number[][] = [];
+    let release: (() => void) | undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const gc = new GroupCommitter<number, number>({
+      // Far longer than the test's timeout: nothing here may wait for it.
+      windowMs: 60_000,
+      maxItems: 100,
+      commit: async (items) => {
+        batches.push(items);
+        if (batches.length === 1) await gate;
+        return items;
+      },
+    });
+    const first = gc.submit(1);
+    await new Promise((r) => setImmediate(r));
+    expect(batches).to.deep.equal([[1]]);
+    const later = [gc.submit(2), gc.submit(3)];
+    await new Promise((r) => setImmediate(r));
+    expect(batches, 'a batch is committing: the next one gathers').to.deep.equal([[1]]);
+    release!();
+    expect(await Promise.all([first, ...later])).to.deep.equal([1, 2, 3]);
+    expect(batches).to.deep.equal([[1], [2, 3]]);
+  });
+
+  it('with eagerWhenIdle off, a lone item waits for the window', async () => {
+    const batches: number[][] = [];
+    const gc = new GroupCommitter<number, number>({
+      windowMs: 30,
+      maxItems: 100,
+      eagerWhenIdle: false,
+      commit: (items) => {
+        batches.push(items);
+        return Promise.resolve(items);
+      },
+    });
+    const one = gc.submit(1);
+    await new Promise((r) => setImmediate(r));
+    expect(batches).to.deep.equal([]);
+    expect(await one).to.equal(1);
+  });
+
   it('rejects every item of a failed batch', async () => {
     const gc = new GroupCommitter<number, number>({
       windowMs: 2,

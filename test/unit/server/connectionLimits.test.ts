@@ -45,6 +45,7 @@ describe('EnvelopeRecorder', () => {
     connectionId: 'c1',
     core: {
       now: () => 1,
+      options: { nodeName: 'n1' },
       events: { hasListeners: () => listening, emit: (_e: 'message', m: MessageEvent) => events.push(m) },
     },
   });
@@ -74,7 +75,10 @@ describe('EnvelopeRecorder', () => {
   it('still caps by count, and gives message listeners the fields uncut', () => {
     events.length = 0;
     const recorder = new EnvelopeRecorder({ maxEntries: 2, maxBytes: 1 << 20, maxFieldChars: 3 });
-    for (const cmid of ['one', 'two', 'three']) recorder.record('in', [{ t: 'SEND', cmid }], conn(true));
+    for (const cmid of ['one', 'two', 'three']) {
+      recorder.record('in', [{ t: 'SEND', cmid }], conn(true));
+      recorder.resolved(cmid, undefined, conn(true));
+    }
     expect(recorder.entries().map((e) => e.cmid)).to.deep.equal(['two', 'thr…']);
     expect(events.map((e) => e.cmid)).to.deep.equal(['one', 'two', 'three']);
   });

@@ -4,9 +4,11 @@ import { silentLogger, type Logger } from '../../../logging.ts';
 import type { JwtPrincipal } from './JwtPrincipal.ts';
 
 /** The signature algorithms {@link JwtAuthenticationOptions.algorithms} may list. */
-export type JwtAlgorithm = 'HS256' | 'RS256' | 'ES256';
+/** The algorithms the plugin verifies. */
+export const JWT_ALGORITHMS = ['HS256', 'RS256', 'ES256'] as const;
+export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
 
-const ALGORITHMS: readonly JwtAlgorithm[] = ['HS256', 'RS256', 'ES256'];
+const ALGORITHMS: readonly JwtAlgorithm[] = JWT_ALGORITHMS;
 
 /** HS256 keys shorter than the hash output make brute-forcing the secret the cheapest attack (RFC 7518 §3.2). */
 const MIN_SECRET_BYTES = 32;
@@ -30,8 +32,8 @@ export interface JwtAuthenticationOptions {
    * not in the cached set makes it refetch (at most once per `jwksCooldownMs`), so a rotated key verifies.
    */
   jwksUrl?: string;
-  /** The `iss` a token must carry. @default not checked */
-  issuer?: string;
+  /** The `iss` a token must carry (one of them, for an array). @default not checked */
+  issuer?: string | readonly string[];
   /** The `aud` a token must carry (one of them, for an array). @default not checked */
   audience?: string | readonly string[];
   /** The claim holding the user id (a non-empty string of at most 255 characters). @default 'sub' */
@@ -74,7 +76,7 @@ export type JwtKeySource =
 export interface ResolvedJwtAuthenticationOptions {
   algorithms: JwtAlgorithm[];
   keySource: JwtKeySource;
-  issuer: string | undefined;
+  issuer: string[] | undefined;
   audience: string[] | undefined;
   userIdClaim: string;
   rolesClaim: string;
@@ -132,8 +134,8 @@ export function resolveJwtAuthenticationOptions(
   return {
     algorithms,
     keySource,
-    issuer: optionalNonEmpty('issuer', options.issuer),
-    audience: resolveAudience(options.audience),
+    issuer: resolveStringList('issuer', options.issuer),
+    audience: resolveStringList('audience', options.audience),
     userIdClaim: optionalNonEmpty('userIdClaim', options.userIdClaim) ?? 'sub',
     rolesClaim: optionalNonEmpty('rolesClaim', options.rolesClaim) ?? 'roles',
     clockToleranceSec: nonNegative('clockToleranceSec', options.clockToleranceSec, 5),
@@ -224,11 +226,11 @@ function requireOnly(algorithms: JwtAlgorithm[], allowed: JwtAlgorithm[], keyNam
   }
 }
 
-function resolveAudience(value: unknown): string[] | undefined {
+function resolveStringList(field: string, value: unknown): string[] | undefined {
   if (value === undefined) return undefined;
   const list: unknown[] = Array.isArray(value) ? value : [value];
   if (list.length === 0 || list.some((a) => typeof a !== 'string' || a.length === 0)) {
-    throw new ConfigError('audience', 'must be a non-empty string or a non-empty array of them');
+    throw new ConfigError(field, 'must be a non-empty string or a non-empty array of them');
   }
   return list as string[];
 }

@@ -86,7 +86,9 @@ export class JwtAuthenticationPlugin implements AuthenticationPlugin {
     if (ctx.userId !== undefined && principal.userId !== ctx.userId) {
       return refused("JWT user differs from the session's user");
     }
-    return principal === principalInForce ? stillValid() : authenticated(principal, principal.userId);
+    return principal === principalInForce
+      ? stillValid()
+      : authenticated(principal, principal.userId, 0, verification.expiredFromMs);
   }
 
   /** One verification per distinct value; a failure that may turn out otherwise later is not kept. */

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createAdminAccess, hostNameOf, type AdminRefusal } from '../../../src/cli/adminAccess.ts';
+import { createAdminAccess } from '../../../src/ops/adminAccess.ts';
+import { createBearerCheck, hostNameOf, type AccessRefusal } from '../../../src/ops/bearerCheck.ts';
 
 const TOKEN = 'a-token-of-sufficient-length';
 
@@ -8,8 +9,8 @@ const TOKEN = 'a-token-of-sufficient-length';
 function check(
   headers: Record<string, string>,
   allowedHosts: string[] = [],
-): { status: number; refused: AdminRefusal[] } {
-  const refused: AdminRefusal[] = [];
+): { status: number; refused: AccessRefusal[] } {
+  const refused: AccessRefusal[] = [];
   const access = createAdminAccess({ token: TOKEN, allowedHosts, onRefused: (r) => refused.push(r) });
   let status = 200;
   const response = {
@@ -65,6 +66,29 @@ describe('createAdminAccess', () => {
   it('rejects short or header-unsafe tokens', () => {
     for (const token of ['short', 'sixteen chars  x', `${TOKEN}\n`])
       expect(() => createAdminAccess({ token })).to.throw(RangeError);
+  });
+});
+
+describe('createBearerCheck', () => {
+  const request = (headers: Record<string, string>) => ({ headers }) as IncomingMessage;
+
+  it('without allowedHosts checks only the token, whatever the Host', () => {
+    const refused: AccessRefusal[] = [];
+    const check = createBearerCheck({ token: TOKEN, onRefused: (r) => refused.push(r) });
+    expect(check(request({ host: 'backend.internal:8080', authorization: `Bearer ${TOKEN}` }))).to.equal(
+      undefined,
+    );
+    expect(check(request({ authorization: `Bearer ${TOKEN}` }))).to.equal(undefined);
+    expect(check(request({ host: 'backend.internal' }))).to.equal('unauthenticated');
+    expect(check(request({ host: 'x', authorization: `Bearer ${TOKEN}x` }))).to.equal('bad_token');
+    expect(refused).to.deep.equal(['unauthenticated', 'bad_token']);
+  });
+
+  it('with allowedHosts refuses other hosts before looking at the token', () => {
+    const check = createBearerCheck({ token: TOKEN, allowedHosts: ['api.example'] });
+    expect(check(request({ host: 'api.example', authorization: `Bearer ${TOKEN}` }))).to.equal(undefined);
+    expect(check(request({ host: '127.0.0.1:1', authorization: `Bearer ${TOKEN}` }))).to.equal(undefined);
+    expect(check(request({ host: 'evil.example', authorization: `Bearer ${TOKEN}` }))).to.equal('host');
   });
 });
 
