@@ -32,9 +32,10 @@ let counter = 0;
 /**
  * Creates an empty, isolated database for one suite: MariaDB and PostgreSQL get `ms_<runId>_<n>`, SQLite a
  * temporary file (shared by every `connect()`, so several nodes can share it). Kept only if a test failed while it was in use (or with
- * `KEEP_TEST_DB=1`) for inspection.
+ * `KEEP_TEST_DB=1`) for inspection. `serverUrl`: another server than the shared one of the dialect (e.g. a
+ * private MariaDB's `url`, harness/PrivateMariaDb.ts).
  */
-export async function createTestDatabase(dialect: Dialect): Promise<TestDatabase> {
+export async function createTestDatabase(dialect: Dialect, serverUrl?: string): Promise<TestDatabase> {
   const name = `ms_${runId}_${++counter}`;
   const failuresAtCreation = failureCount();
   const instances: Knex[] = [];
@@ -46,7 +47,7 @@ export async function createTestDatabase(dialect: Dialect): Promise<TestDatabase
     url = `sqlite:${join(dir, 'test.sqlite')}`;
     dropDatabase = () => Promise.resolve(rmSync(dir, { recursive: true, force: true }));
   } else {
-    const adminUrl = dialect === 'mysql' ? serviceUrls.mariadb : serviceUrls.postgres;
+    const adminUrl = serverUrl ?? (dialect === 'mysql' ? serviceUrls.mariadb : serviceUrls.postgres);
     const admin = createDatabase(adminUrl, { poolMax: 1 });
     try {
       await admin.raw(dialect === 'mysql' ? `CREATE DATABASE \`${name}\`` : `CREATE DATABASE "${name}"`);

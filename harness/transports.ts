@@ -1,69 +1,22 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { AmqpAdmin, AmqpTransport } from '../src/broker/AmqpTransport.ts';
-import type { AmqpTransportOptions } from '../src/broker/AmqpTransportOptions.ts';
-import { InMemoryBroker, type BackstopOptions } from '../src/broker/InMemoryBroker.ts';
+import { InMemoryBroker } from '../src/broker/InMemoryBroker.ts';
 import { InMemoryTransport } from '../src/broker/InMemoryTransport.ts';
-import type { MessageProperties, Transport } from '../src/broker/Transport.ts';
+import type { Transport } from '../src/broker/Transport.ts';
+import type { PrivateRabbitMq } from './PrivateRabbitMq.ts';
+import { createRabbitTestBroker } from './rabbitTestBroker.ts';
 import { runId } from './runState.ts';
-import { requireService, serviceUrls } from './services.ts';
+import { requireService } from './services.ts';
+import { testTransportTimings, transportLabel, type TestBroker, type TransportKind } from './TestBroker.ts';
 
-export type TransportKind = 'inmemory' | 'rabbitmq';
-
-export const transportLabel: Record<TransportKind, string> = { inmemory: 'in-memory', rabbitmq: 'RabbitMQ' };
-
-/** Options a test may override on a transport (the name is always the suite's prefix + the given name). */
-/** AMQP transport options of a test transport; `url` (e.g. a proxy in front of the broker) defaults to the service's. */
-export type TestTransportOptions = Partial<Omit<AmqpTransportOptions, 'name'>>;
-
-export interface DrainedTestMessage {
-  body: Buffer;
-  properties: MessageProperties;
-  deliveryCount: number;
-}
-
-export interface TestBroker {
-  kind: TransportKind;
-  /** Unique per suite, e.g. `test.<runId>.<n>.`; the Mats layer uses it as its queue prefix. */
-  prefix: string;
-  /**
-   * A new transport (one node's connections) on this broker, named `${prefix}${name}`, with the pub/sub exchange
-   * `${prefix}pubsub` and fast test timings (confirm timeout 2 s, reconnect backoff from 50 ms up to 500 ms, close
-   * timeout 1 s). Not connected yet. Closed by `close()`.
-   */
-  createTransport(name: string, options?: TestTransportOptions): Transport;
-  /**
-   * Forcibly drops every connection of this suite's transports from the broker side, as a crash would; with
-   * `transportName`, only that transport's (the name given to {@link createTransport}).
-   */
-  dropConnections(transportName?: string): Promise<void>;
-  /** Number of messages ready in a queue (0 if it does not exist). */
-  queueDepth(queue: string): Promise<number>;
-  /** Gets and acks up to `max` messages of a queue (for DLQ content assertions). */
-  drainQueue(queue: string, max?: number): Promise<DrainedTestMessage[]>;
-  /** Deletes a queue behind the transports' backs (to provoke an unroutable publish). */
-  deleteQueue(queue: string): Promise<void>;
-  /** Declares a classic (non-quorum) durable queue, so a transport's quorum declare of it fails with a 406. */
-  declareClassicQueue(queue: string): Promise<void>;
-  /** Sets the broker backstop (delivery limit + dead-letter queue) on one queue; the DLQ must be declared. */
-  setBackstop(queue: string, backstop: BackstopOptions): Promise<void>;
-  /** Whether {@link blockPublishing} is available (in-memory only: see the report on RabbitMQ alarms). */
-  readonly canBlock: boolean;
-  /** Makes the broker block publishers (memory alarm) until {@link unblockPublishing}. */
-  blockPublishing(): Promise<void>;
-  unblockPublishing(): Promise<void>;
-  /** Closes every transport it created and deletes the queues/exchange this suite created (RabbitMQ). */
-  close(): Promise<void>;
-}
+export {
+  testTransportTimings,
+  transportLabel,
+  type DrainedTestMessage,
+  type TestBroker,
+  type TestTransportOptions,
+  type TransportKind,
+} from './TestBroker.ts';
 
 let suiteCounter = 0;
-
-/** Fast timings for tests; each overridable per transport. */
-export const testTransportTimings = {
-  confirmTimeoutMs: 2000,
-  reconnect: { initialMs: 50, factor: 2, maxMs: 500, jitter: 0.2 },
-  closeTimeoutMs: 1000,
-} as const satisfies TestTransportOptions;
 
 function createInMemoryTestBroker(prefix: string): TestBroker {
   const broker = new InMemoryBroker();
@@ -106,7 +59,7 @@ function createInMemoryTestBroker(prefix: string): TestBroker {
       return Promise.resolve();
     },
     blockPublishing() {
-      broker.blockPublishing('low on memory (test)');
+      broker.blockPublishing();
       return Promise.resolve();
     },
     unblockPublishing() {
@@ -119,128 +72,14 @@ function createInMemoryTestBroker(prefix: string): TestBroker {
   };
 }
 
-const execFileAsync = promisify(execFile);
-
-async function rabbitmqctl(...args: string[]): Promise<string> {
-  const { stdout } = await execFileAsync('rabbitmqctl', ['-q', ...args], { timeout: 30_000 });
-  return stdout;
-}
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-async function createRabbitTestBroker(prefix: string): Promise<TestBroker> {
-  const url = serviceUrls.rabbitmq;
-  // Not named with the prefix, so dropConnections() leaves it alone.
-  const admin = await AmqpAdmin.connect(url, `admin.${prefix}`);
-  const transports: AmqpTransport[] = [];
-  const policies: string[] = [];
-
-  async function queuesOfSuite(): Promise<string[]> {
-    const out = await rabbitmqctl('list_queues', '--no-table-headers', 'name');
-    return out
-      .split('\n')
-      .map((l) => l.trim())
-      .filter((n) => n.includes(prefix));
-  }
-
-  return {
-    kind: 'rabbitmq',
-    prefix,
-    canBlock: false,
-    createTransport(name, options = {}) {
-      const t = new AmqpTransport({
-        ...testTransportTimings,
-        exchange: `${prefix}pubsub`,
-        ...options,
-        url: options.url ?? url,
-        name: `${prefix}${name}`,
-      });
-      transports.push(t);
-      return t;
-    },
-    async dropConnections(transportName = '') {
-      // One `rabbitmqctl eval` (a single CLI VM start, ~1-2 s) instead of list_connections + a close_connection per
-      // connection; closes exactly the connections whose client-provided name starts with the suite prefix (and
-      // the transport name, if given).
-      // Each close is caught: close_connection checks that the connection is registered, then gen_server:calls its
-      // reader; a reader that ends in between (its client closing this connection because we just dropped its
-      // other one, or a transport of the previous test closing) made the call exit `noproc`, which aborted the
-      // whole eval with the remaining connections still open (flaky S31). Not waiting for the readers to end: tests
-      // rely on this resolving while the clients are still reconnecting.
-      const namePrefix = `${prefix}${transportName}`;
-      if (!/^[\w.-]+$/.test(namePrefix)) throw new Error(`unsafe name prefix ${namePrefix}`);
-      const code = [
-        `Prefix = <<"${namePrefix}">>,`,
-        'Pids = [proplists:get_value(pid, I) || I <- rabbit_networking:connection_info_all([pid, client_properties]),',
-        '  case lists:keyfind(<<"connection_name">>, 1, proplists:get_value(client_properties, I, [])) of',
-        '    {_, longstr, N} -> binary:longest_common_prefix([N, Prefix]) =:= byte_size(Prefix);',
-        '    _ -> false',
-        '  end],',
-        '[catch rabbit_networking:close_connection(P, "test: dropConnections()") || P <- Pids],',
-        'length(Pids).',
-      ].join(' ');
-      await rabbitmqctl('eval', code);
-    },
-    queueDepth: (queue) => admin.queueDepth(queue),
-    drainQueue: (queue, max) => admin.drainQueue(queue, max),
-    deleteQueue: (queue) => admin.deleteQueue(queue),
-    declareClassicQueue: (queue) => admin.declareQueue(queue, 'classic'),
-    async setBackstop(queue, backstop) {
-      const policy = `${prefix}backstop.${policies.length}`;
-      policies.push(policy);
-      const definition = JSON.stringify({
-        'delivery-limit': backstop.deliveryLimit,
-        'dead-letter-exchange': '',
-        'dead-letter-routing-key': backstop.deadLetterQueue,
-      });
-      await rabbitmqctl(
-        'set_policy',
-        '--apply-to',
-        'queues',
-        '--priority',
-        '100',
-        policy,
-        `^${escapeRegExp(queue)}$`,
-        definition,
-      );
-      // Policies apply asynchronously: wait until an existing queue shows it.
-      const deadline = Date.now() + 10_000;
-      for (;;) {
-        const rows = (await rabbitmqctl('list_queues', '--no-table-headers', 'name', 'policy')).split('\n');
-        const row = rows.map((r) => r.split('\t')).find((cols) => cols[0] === queue);
-        if (!row || row[1] === policy) return;
-        if (Date.now() > deadline) throw new Error(`policy ${policy} not applied to ${queue}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    },
-    blockPublishing() {
-      return Promise.reject(
-        new Error('blocking publishers is not emulated on the shared RabbitMQ (canBlock = false)'),
-      );
-    },
-    unblockPublishing() {
-      return Promise.resolve();
-    },
-    async close() {
-      await Promise.all(transports.map((t) => t.close()));
-      try {
-        for (const q of await queuesOfSuite()) await admin.deleteQueue(q);
-        await admin.deleteExchange(`${prefix}pubsub`);
-        for (const p of policies) await rabbitmqctl('clear_policy', p);
-      } finally {
-        await admin.close();
-      }
-    },
-  };
-}
-
-/** Creates a broker fixture for one suite. */
-export function createTestBroker(kind: TransportKind): Promise<TestBroker> {
+/**
+ * Creates a broker fixture for one suite: in memory, or on RabbitMQ: the shared node, or `server`, a private node
+ * (which the suite may restart, kill or put under a memory alarm).
+ */
+export function createTestBroker(kind: TransportKind, server?: PrivateRabbitMq): Promise<TestBroker> {
   const prefix = `test.${runId}.${++suiteCounter}.`;
   if (kind === 'inmemory') return Promise.resolve(createInMemoryTestBroker(prefix));
-  return createRabbitTestBroker(prefix);
+  return createRabbitTestBroker(prefix, server);
 }
 
 /** The transports to run against: all, or those listed in `TEST_TRANSPORTS` (e.g. `inmemory`). */

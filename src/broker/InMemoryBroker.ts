@@ -44,9 +44,12 @@ export class InMemoryBroker {
   private readonly backstops = new Map<string, BackstopOptions>();
   private readonly dirty = new Set<InMemoryQueue>();
   private readonly idleWaiters = new Set<IdleWaiter>();
+  /** What blocked connections sent during the alarm, in order (see {@link whenReadable}). */
   private stalled: Array<() => void> = [];
   private available = true;
   private blockedReason: string | undefined;
+  /** Connections that published during the current alarm. */
+  private readonly blockedConnections = new Set<InMemoryConnection>();
   private nackNext = 0;
   private delayNext = 0;
   private delayMs = 0;
@@ -65,8 +68,6 @@ export class InMemoryBroker {
     }
     const connection = new InMemoryConnection(this, name);
     this.connectionSet.add(connection);
-    const reason = this.blockedReason;
-    if (reason !== undefined) setImmediate(() => connection.emit('blocked', reason));
     return connection;
   }
 
@@ -99,22 +100,45 @@ export class InMemoryBroker {
     this.available = available;
   }
 
-  /** Emulates a memory alarm: connections get `blocked`, publishes stall (no confirm) until unblocked. */
+  /**
+   * Emulates a memory alarm as RabbitMQ raises one (measured on 3.10): a connection that publishes while it lasts
+   * is blocked (`blocked` with the reason, once), and from then on the broker reads nothing more from it until the
+   * alarm ends: its publishes go unconfirmed, its declares, consumes and acks wait. Connections that do not publish
+   * (consumers) go on as before.
+   */
   blockPublishing(reason = 'low on memory'): void {
     if (this.blockedReason !== undefined) return;
     this.blockedReason = reason;
-    for (const c of this.connectionSet) c.emit('blocked', reason);
   }
 
-  /** Ends the alarm: stalled publishes are processed in order. */
+  /** Ends the alarm: blocked connections get `unblocked`, and what they sent meanwhile is processed in order. */
   unblockPublishing(): void {
     if (this.blockedReason === undefined) return;
     this.blockedReason = undefined;
-    for (const c of this.connectionSet) c.emit('unblocked');
+    const blocked = [...this.blockedConnections];
+    this.blockedConnections.clear();
+    for (const c of blocked) if (c.open) c.emit('unblocked');
     const stalled = this.stalled;
     this.stalled = [];
     for (const run of stalled) run();
     this.notify();
+  }
+
+  /**
+   * @internal Runs `op` now, or, while `connection` is blocked by the alarm, once the alarm ends (in the order the
+   * operations came, as a blocked AMQP connection's unread frames are). A publish during the alarm blocks its
+   * connection.
+   */
+  whenReadable(connection: InMemoryConnection, op: () => void, publishing = false): void {
+    const reason = this.blockedReason;
+    if (reason !== undefined && publishing && !this.blockedConnections.has(connection)) {
+      this.blockedConnections.add(connection);
+      setImmediate(() => {
+        if (connection.open && this.blockedConnections.has(connection)) connection.emit('blocked', reason);
+      });
+    }
+    if (this.blockedConnections.has(connection)) this.stalled.push(op);
+    else op();
   }
 
   /** The next `count` publishes are nacked (and not enqueued). */
@@ -280,8 +304,7 @@ export class InMemoryBroker {
         setImmediate(done);
       }
     };
-    if (this.blockedReason !== undefined) this.stalled.push(run);
-    else run();
+    this.whenReadable(channel.connection, run, true);
   }
 
   /** @internal */
@@ -335,6 +358,7 @@ export class InMemoryBroker {
   /** @internal */
   connectionClosed(connection: InMemoryConnection): void {
     this.connectionSet.delete(connection);
+    this.blockedConnections.delete(connection);
     for (const q of [...this.queues.values()]) if (q.owner === connection) this.deleteQueue(q.name);
     this.notify();
   }

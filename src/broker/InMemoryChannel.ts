@@ -133,13 +133,11 @@ export class InMemoryChannel extends EventEmitter<InMemoryChannelEventMap> {
   }
 
   ack(deliveryTag: number): void {
-    const u = this.takeUnacked(deliveryTag, 'ack');
-    if (u) this.broker.settle(u.consumer, u.message, 'ack');
+    this.settleWhenRead(deliveryTag, 'ack', 'ack');
   }
 
   reject(deliveryTag: number, requeue: boolean): void {
-    const u = this.takeUnacked(deliveryTag, 'reject');
-    if (u) this.broker.settle(u.consumer, u.message, requeue ? 'requeue' : 'discard');
+    this.settleWhenRead(deliveryTag, 'reject', requeue ? 'requeue' : 'discard');
   }
 
   /** `basic.nack` of one message: the same as {@link reject} here (RabbitMQ 3.10 counts both; 4.3 stops counting nacks). */
@@ -200,6 +198,17 @@ export class InMemoryChannel extends EventEmitter<InMemoryChannelEventMap> {
     this.emit('close', error);
   }
 
+  /** An ack or reject, taken by the broker once it reads the connection again (at once unless alarm-blocked). */
+  private settleWhenRead(deliveryTag: number, op: string, outcome: 'ack' | 'requeue' | 'discard'): void {
+    if (this.state === 'closed') throw this.closedError();
+    this.broker.whenReadable(this.connection, () => {
+      // Closed while blocked: the close already returned its unacked messages to their queues.
+      if (this.state === 'closed') return;
+      const u = this.takeUnacked(deliveryTag, op);
+      if (u) this.broker.settle(u.consumer, u.message, outcome);
+    });
+  }
+
   private takeUnacked(deliveryTag: number, op: string): Unacked | undefined {
     if (this.state === 'closed') throw this.closedError();
     // The server ignores acks that arrive after it sent the close; the close requeues them.
@@ -236,9 +245,13 @@ export class InMemoryChannel extends EventEmitter<InMemoryChannelEventMap> {
     setImmediate(() => this.shutdown(error));
   }
 
-  /** Every channel operation is asynchronous and fails once the channel is closed. */
+  /**
+   * Every channel operation is asynchronous, waits while the connection is blocked by a memory alarm (the broker
+   * reads nothing from it), and fails once the channel is closed.
+   */
   private async rpc(): Promise<void> {
     if (this.state !== 'open') throw this.closedError();
+    await new Promise<void>((resolve) => this.broker.whenReadable(this.connection, resolve));
     await Promise.resolve();
     if (this.state !== 'open') throw this.closedError();
   }

@@ -104,7 +104,11 @@ export interface MatsFactoryOptions {
   logger?: Logger;
   /** @default noopMetrics */
   metrics?: Metrics;
-  /** @default Date.now */
+  /**
+   * This node's wall clock (message timestamps, `mats_Expires`). Not used for what nodes compare with each other:
+   * outbox ages and leases are taken from the database's clock, a hop's TTL is judged as a duration
+   * (docs/mats-semantics.md §2.3, §2.1). @default Date.now
+   */
   clock?: Clock;
 }
 

@@ -161,7 +161,7 @@ export class MatsInitiatorImpl implements MatsInitiator {
     }
     if (rows.length > 0) {
       try {
-        await runtime.store.insertOutbox(trx, rows, runtime.now());
+        await runtime.store.insertOutbox(trx, rows);
       } catch (err) {
         for (const f of finished) {
           this.#finish(f.fields, 'error', f.t0, f.initiatorId, 'Mats initiation failed; nothing sent', err);
@@ -213,7 +213,6 @@ export class MatsInitiatorImpl implements MatsInitiator {
         await runtime.store!.insertOutbox(
           trx,
           outgoing.map((message, i) => ({ message, matsMessageId: mids[i]!, causeMessageId: undefined })),
-          runtime.now(),
         );
       }
       if (tx.started) {

@@ -206,12 +206,7 @@ export class OutboxPublisher {
   /** Leases, publishes and settles the given rows if they still exist. Returns how many were published. */
   async flushIds(matsMessageIds: readonly string[]): Promise<number> {
     if (matsMessageIds.length === 0) return 0;
-    const rows = await this.#o.store.leaseOutbox(
-      { ids: matsMessageIds },
-      this.#owner,
-      this.#o.clock.now(),
-      this.#o.leaseMs,
-    );
+    const rows = await this.#o.store.leaseOutbox({ ids: matsMessageIds }, this.#owner, this.#o.leaseMs);
     return rows.length === 0 ? 0 : this.#settler.settle(rows);
   }
 
@@ -224,11 +219,10 @@ export class OutboxPublisher {
   async #sweep(): Promise<number> {
     // Leasing rows only to release them again would churn the database all through a broker outage.
     if (this.#o.transport.state !== 'connected') return 0;
-    const now = this.#o.clock.now();
+    // Ages and leases by the database's clock: another node's rows and leases are judged by the same clock.
     const rows = await this.#o.store.leaseOutbox(
-      { olderThan: now - this.#o.sweepMinAgeMs, limit: this.#o.sweepBatchSize },
+      { minAgeMs: this.#o.sweepMinAgeMs, limit: this.#o.sweepBatchSize },
       this.#owner,
-      now,
       this.#o.leaseMs,
     );
     if (rows.length === 0) return 0;

@@ -57,7 +57,7 @@ export class OutboxRowSettler {
         dead.push({ row, message: row.message, error: new Error(row.unreadable) });
         continue;
       }
-      const message = withRemainingTtl(row.message, now);
+      const message = withRemainingTtl(row.message, now, row.ageMs);
       if (message) attempts.push({ row, message });
       else {
         // Expired: dropped, as a stage drops an expired delivery.
@@ -189,10 +189,23 @@ function noError(): undefined {
   return undefined;
 }
 
-/** The message with its remaining TTL as `expiration` (queue time must not extend it), or undefined if expired. */
-export function withRemainingTtl(message: OutgoingMessage, now: number): OutgoingMessage | undefined {
+/**
+ * The message with its remaining TTL as `expiration` (time in the outbox must not extend it), or undefined if
+ * expired. With `ageMs` (a leased row's age by the database's clock, docs/mats-semantics.md §2.3) the remaining
+ * TTL is the stored hop TTL less that age: the row may have been written by another node, whose clock the
+ * `mats_Expires` deadline is on. Without it (this node's own rows, just written), `mats_Expires` against `now`.
+ */
+export function withRemainingTtl(
+  message: OutgoingMessage,
+  now: number,
+  ageMs?: number,
+): OutgoingMessage | undefined {
+  const ttl = message.properties.expiration;
   const expires = message.properties.headers[MatsHeader.EXPIRES];
-  if (typeof expires !== 'number') return message;
-  if (expires <= now) return undefined;
-  return { ...message, properties: { ...message.properties, expiration: expires - now } };
+  let remaining: number;
+  if (ageMs !== undefined && typeof ttl === 'number') remaining = ttl - ageMs;
+  else if (typeof expires === 'number') remaining = expires - now;
+  else return message;
+  if (remaining <= 0) return undefined;
+  return { ...message, properties: { ...message.properties, expiration: remaining } };
 }

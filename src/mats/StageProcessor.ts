@@ -118,8 +118,7 @@ export class StageProcessor {
     fields.fromStageId = envelope.call.from;
     fields.callType = envelope.call.type;
 
-    const expires = delivery.properties.headers[MatsHeader.EXPIRES];
-    if (typeof expires === 'number' && expires <= runtime.now()) {
+    if (expiredHere(delivery, t0, runtime.now())) {
       delivery.ack();
       runtime.instruments.expiredDropped.inc({ app: runtime.options.appName, stage: stage.stageId });
       this.#report.finish(fields, 'expired', t0, 'Mats message expired before processing; dropped');
@@ -342,4 +341,18 @@ export class StageProcessor {
       error,
     );
   }
+}
+
+/**
+ * Whether the hop TTL of a delivery received at `receivedPerf` (performance.now()) is over, docs/mats-semantics.md
+ * §2.1 step 4. The TTL is a duration: the broker enforces it (AMQP `expiration`) from the enqueue on its own
+ * clock, so the message arrived in time, and its hop is over once this node has held it that long. `mats_Expires`
+ * is a deadline on the sender's clock: judged against this node's clock only for a message without `expiration`,
+ * since a sender whose clock runs behind by more than the TTL would otherwise have every message dropped.
+ */
+function expiredHere(delivery: Delivery, receivedPerf: number, now: number): boolean {
+  const ttl = delivery.properties.expiration;
+  if (typeof ttl === 'number') return performance.now() - receivedPerf >= ttl;
+  const expires = delivery.properties.headers[MatsHeader.EXPIRES];
+  return typeof expires === 'number' && expires <= now;
 }

@@ -115,7 +115,6 @@ export async function runStageTransaction(
             matsMessageId: pending[i]!.matsMessageId,
             causeMessageId: pending[i]!.causeMessageId,
           })),
-          runtime.now(),
         );
       }
       if (run.tx.started) {

@@ -18,6 +18,8 @@ export interface StoredOutgoingMessage {
 /** An outbox row leased to a sweeper, with the number of earlier failed publishes that were the row's fault. */
 export interface LeasedOutgoingMessage extends StoredOutgoingMessage {
   attempts: number;
+  /** How old the row was when leased, ms, by the database's clock (both ends): no node's clock is involved. */
+  ageMs: number;
   /** Why the stored properties or headers could not be read (the row can never be published as stored). */
   unreadable?: string;
 }
@@ -26,6 +28,19 @@ export interface LeasedOutgoingMessage extends StoredOutgoingMessage {
 export const PARKED_OWNER = '!parked';
 
 type Db = Knex | Knex.Transaction;
+
+/**
+ * The database server's clock in epoch ms. Outbox ages and leases are compared across nodes, so they are taken from
+ * the one clock every node shares, not from each node's own: a node whose clock runs ahead would otherwise take
+ * rows the writer is still publishing, or leases another sweeper still holds (both: publishes twice). MariaDB's
+ * `@@timestamp` is the statement's start in UTC seconds with microseconds (no time-zone conversion, unlike
+ * UNIX_TIMESTAMP(NOW()) in a DST zone); SQLite's file is on one host anyway.
+ */
+const DB_NOW_MS: Record<Dialect, string> = {
+  mysql: 'ROUND(@@timestamp * 1000)',
+  postgres: 'FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)',
+  sqlite: "CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER)",
+};
 
 /** Thrown inside the lease transaction to roll it back when another node leased some of the rows first. */
 class LeaseLost extends Error {}
@@ -162,7 +177,10 @@ export class MatsMessageStore {
     }
   }
 
-  /** Inserts outgoing messages into the outbox in `trx`. */
+  /**
+   * Inserts outgoing messages into the outbox in `trx`, created at the database's clock (`createdAt`, epoch ms, only
+   * for tests that need rows of a given age).
+   */
   async insertOutbox(
     trx: Db,
     messages: ReadonlyArray<{
@@ -170,9 +188,10 @@ export class MatsMessageStore {
       matsMessageId: string;
       causeMessageId: string | undefined;
     }>,
-    now: number,
+    createdAt?: number,
   ): Promise<void> {
     if (messages.length === 0) return;
+    const now = createdAt ?? trx.raw(DB_NOW_MS[this.dialect]);
     const rows = messages.map(({ message, matsMessageId, causeMessageId }) => {
       const { headers, ...properties } = message.properties;
       return {
@@ -207,24 +226,26 @@ export class MatsMessageStore {
   }
 
   /**
-   * Leases outbox rows to `owner` until `now + leaseMs` (epoch ms) in one short transaction of its own, which is
-   * committed before anything is published: no transaction (and on SQLite, not the only connection) is held while
-   * waiting for the broker. Takes rows that are not leased or whose lease has passed, skipping rows another
-   * sweeper is leasing at this moment (`FOR UPDATE SKIP LOCKED`; SQLite has one writer). Either the rows with the
-   * given message ids, or up to `limit` rows created before `olderThan`, oldest id first.
+   * Leases outbox rows to `owner` for `leaseMs` in one short transaction of its own, which is committed before
+   * anything is published: no transaction (and on SQLite, not the only connection) is held while waiting for the
+   * broker. Takes rows that are not leased or whose lease has passed, skipping rows another sweeper is leasing at
+   * this moment (`FOR UPDATE SKIP LOCKED`; SQLite has one writer). Either the rows with the given message ids, or up
+   * to `limit` rows at least `minAgeMs` old, oldest id first. Ages and leases are judged by the database's clock
+   * (`now`, epoch ms, only for tests that set the time).
    */
   async leaseOutbox(
-    select: { ids: readonly string[] } | { olderThan: number; limit: number },
+    select: { ids: readonly string[] } | { minAgeMs: number; limit: number },
     owner: string,
-    now: number,
     leaseMs: number,
+    now?: number,
   ): Promise<LeasedOutgoingMessage[]> {
-    const free = (q: Knex.QueryBuilder): Knex.QueryBuilder =>
-      q.where((w) => {
-        void w.whereNull('claimed_until').orWhere('claimed_until', '<=', now);
-      });
     try {
       return await this.db.transaction(async (trx) => {
+        const t = now ?? (await this.#dbNow(trx));
+        const free = (q: Knex.QueryBuilder): Knex.QueryBuilder =>
+          q.where((w) => {
+            void w.whereNull('claimed_until').orWhere('claimed_until', '<=', t);
+          });
         const out: LeasedOutgoingMessage[] = [];
         const parts = 'ids' in select ? chunk(select.ids, 500) : [undefined];
         for (const ids of parts) {
@@ -232,7 +253,7 @@ export class MatsMessageStore {
           const query =
             ids !== undefined
               ? base.whereIn('mats_message_id', ids)
-              : base.where('created_timestamp', '<', (select as { olderThan: number }).olderThan);
+              : base.where('created_timestamp', '<=', t - (select as { minAgeMs: number }).minAgeMs);
           if (ids === undefined) void query.limit((select as { limit: number }).limit);
           const rows = (await this.#lock(query)) as OutboxRecord[];
           if (rows.length === 0) continue;
@@ -241,10 +262,10 @@ export class MatsMessageStore {
               'id',
               rows.map((r) => r.id),
             )
-            .update({ claimed_by: owner, claimed_until: now + leaseMs });
+            .update({ claimed_by: owner, claimed_until: t + leaseMs });
           // Fewer than read: another node on the same SQLite file leased some in between; take none of these.
           if (leased !== rows.length) throw new LeaseLost();
-          out.push(...rows.map(toLeased));
+          out.push(...rows.map((r) => toLeased(r, t)));
         }
         return out;
       });
@@ -370,6 +391,15 @@ export class MatsMessageStore {
     }
   }
 
+  /** The database's clock, epoch ms (see {@link DB_NOW_MS}). */
+  async #dbNow(trx: Db): Promise<number> {
+    const row = (await trx.select(trx.raw(`${DB_NOW_MS[this.dialect]} AS now_ms`)).first()) as
+      { now_ms: number | string } | undefined;
+    const now = Number(row?.now_ms);
+    if (!Number.isFinite(now)) throw new Error(`reading the database clock gave ${String(row?.now_ms)}`);
+    return now;
+  }
+
   #lock(query: Knex.QueryBuilder): Knex.QueryBuilder {
     return this.dialect === 'sqlite' ? query : query.forUpdate().skipLocked();
   }
@@ -391,13 +421,14 @@ function toStored(row: OutboxRecord): StoredOutgoingMessage {
   };
 }
 
-function toLeased(row: OutboxRecord): LeasedOutgoingMessage {
+function toLeased(row: OutboxRecord, leasedAt: number): LeasedOutgoingMessage {
   const attempts = Number(row.attempts ?? 0);
+  const ageMs = Math.max(0, leasedAt - Number(row.created_timestamp));
   try {
-    return { ...toStored(row), attempts };
+    return { ...toStored(row), attempts, ageMs };
   } catch (err) {
     // One corrupt row must not fail the lease of its whole batch: it is handed on to be dead-lettered.
     const stored = toStored({ ...row, properties: '{}', headers: '{}' });
-    return { ...stored, attempts, unreadable: `stored properties/headers unreadable: ${String(err)}` };
+    return { ...stored, attempts, ageMs, unreadable: `stored properties/headers unreadable: ${String(err)}` };
   }
 }

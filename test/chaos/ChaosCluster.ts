@@ -1,7 +1,12 @@
 import { createTestBroker, type TestBroker } from '../../harness/transports.ts';
 import { createTestDatabase, type TestDatabase } from '../../harness/databases.ts';
+import {
+  startPrivateMariaDb,
+  startPrivateRabbitMq,
+  type PrivateMariaDb,
+  type PrivateRabbitMq,
+} from '../../harness/privateServices.ts';
 import { freePorts } from '../helpers/clientKit.ts';
-import { serviceUrls } from '../../harness/services.ts';
 import { runId } from '../../harness/runState.ts';
 import { OutageProxy } from '../faults/OutageProxy.ts';
 import { ChaosProcess } from './ChaosProcess.ts';
@@ -28,10 +33,12 @@ function viaPort(url: string, port: number): string {
 }
 
 /**
- * The soak's system under test: `nodes` MatsSocket node processes and one backend process, all reaching RabbitMQ
- * and MariaDB only through {@link OutageProxy}s (a service "restart" is an outage of its proxy: the real services
- * are shared and stay up), and clients reaching each node through a proxy too (cutting client connections is an
- * outage of those). Runs a schedule's actions against them and keeps the log.
+ * The soak's system under test: `nodes` MatsSocket node processes and one backend process on a RabbitMQ node and a
+ * MariaDB server of the soak's own (harness/privateServices.ts: the machine's shared services are never restarted),
+ * which the schedule restarts for real, gracefully or by `kill -9`. The processes reach them through
+ * {@link OutageProxy}s, so that their connections can also be cut while the services stay up, and clients reach
+ * each node through a proxy too (cutting client connections is an outage of those). Runs a schedule's actions
+ * against them and keeps the log.
  */
 export class ChaosCluster {
   readonly nodes: ChaosProcess[] = [];
@@ -42,41 +49,63 @@ export class ChaosCluster {
   #dbProxy: OutageProxy | undefined;
   #t0 = 0;
 
+  readonly rabbit: PrivateRabbitMq;
+  readonly mariaDb: PrivateMariaDb;
   readonly db: TestDatabase;
   readonly broker: TestBroker;
   readonly topicId: string;
 
-  private constructor(db: TestDatabase, broker: TestBroker, topicId: string) {
+  private constructor(
+    services: { rabbit: PrivateRabbitMq; mariaDb: PrivateMariaDb },
+    db: TestDatabase,
+    broker: TestBroker,
+  ) {
+    this.rabbit = services.rabbit;
+    this.mariaDb = services.mariaDb;
     this.db = db;
     this.broker = broker;
-    this.topicId = topicId;
+    this.topicId = `Chaos.topic.${runId}`;
   }
 
-  /** Creates the database, queues prefix and proxies, then starts the processes (the first node alone: it migrates). */
+  /**
+   * Starts the private services, creates the database, queue prefix and proxies, then starts the processes (the
+   * first node alone: it migrates).
+   */
   static async start(nodeCount: number): Promise<ChaosCluster> {
-    const cluster = new ChaosCluster(
-      await createTestDatabase('mysql'),
-      await createTestBroker('rabbitmq'),
-      `Chaos.topic.${runId}`,
-    );
-    const c = cluster;
-    c.#dbProxy = await OutageProxy.start(endpointOf(c.db.url, 3306));
-    c.#rabbitProxy = await OutageProxy.start(endpointOf(serviceUrls.rabbitmq, 5672));
-    const base = {
-      instanceName: `C${runId}`,
-      amqpUrl: viaPort(serviceUrls.rabbitmq, c.#rabbitProxy.port),
-      dbUrl: viaPort(c.db.url, c.#dbProxy.port),
-      queuePrefix: c.broker.prefix,
-      topicId: c.topicId,
-    };
-    const ports = await freePorts(nodeCount);
-    ports.forEach((port, i) =>
-      c.nodes.push(
-        new ChaosProcess('chaosNodeProgram.ts', { ...base, nodeName: `chaos${i + 1}_${runId}`, port }),
-      ),
-    );
-    c.#backend = new ChaosProcess('chaosBackendProgram.ts', { ...base, nodeName: `chaosBackend_${runId}` });
+    const [rabbit, mariaDb] = await Promise.allSettled([startPrivateRabbitMq(), startPrivateMariaDb()]);
+    if (rabbit.status === 'rejected' || mariaDb.status === 'rejected') {
+      for (const r of [rabbit, mariaDb]) if (r.status === 'fulfilled') await r.value.close();
+      throw [rabbit, mariaDb].find((r) => r.status === 'rejected')!.reason;
+    }
+    const services = { rabbit: rabbit.value, mariaDb: mariaDb.value };
+    let db: TestDatabase | undefined;
+    let broker: TestBroker | undefined;
     try {
+      db = await createTestDatabase('mysql', services.mariaDb.url);
+      broker = await createTestBroker('rabbitmq', services.rabbit);
+    } catch (err) {
+      await db?.drop();
+      await Promise.allSettled([services.rabbit.close(), services.mariaDb.close()]);
+      throw err;
+    }
+    const c = new ChaosCluster(services, db, broker);
+    try {
+      c.#dbProxy = await OutageProxy.start(endpointOf(c.db.url, 3306));
+      c.#rabbitProxy = await OutageProxy.start(endpointOf(c.rabbit.url, 5672));
+      const base = {
+        instanceName: `C${runId}`,
+        amqpUrl: viaPort(c.rabbit.url, c.#rabbitProxy.port),
+        dbUrl: viaPort(c.db.url, c.#dbProxy.port),
+        queuePrefix: c.broker.prefix,
+        topicId: c.topicId,
+      };
+      const ports = await freePorts(nodeCount);
+      ports.forEach((port, i) =>
+        c.nodes.push(
+          new ChaosProcess('chaosNodeProgram.ts', { ...base, nodeName: `chaos${i + 1}_${runId}`, port }),
+        ),
+      );
+      c.#backend = new ChaosProcess('chaosBackendProgram.ts', { ...base, nodeName: `chaosBackend_${runId}` });
       await c.nodes[0]!.start();
       await Promise.all([c.#backend.start(), ...c.nodes.slice(1).map((n) => n.start())]);
       for (const port of ports) c.#clientProxies.push(await OutageProxy.start({ host: '127.0.0.1', port }));
@@ -84,7 +113,7 @@ export class ChaosCluster {
       await c.stop();
       throw err;
     }
-    return cluster;
+    return c;
   }
 
   /** The URLs clients use: one proxy per node. */
@@ -138,10 +167,14 @@ export class ChaosCluster {
         await p.start();
         return;
       }
-      case 'rabbitmq-outage':
-        return this.#rabbitProxy!.outage(a.durationMs);
-      case 'mariadb-outage':
-        return this.#dbProxy!.outage(a.durationMs);
+      case 'rabbitmq-restart':
+      case 'rabbitmq-kill':
+        return this.rabbit.restart(a.kind === 'rabbitmq-kill' ? 'kill' : 'graceful', a.durationMs);
+      case 'mariadb-restart':
+      case 'mariadb-kill':
+        return this.mariaDb.restart(a.kind === 'mariadb-kill' ? 'kill' : 'graceful', a.durationMs);
+      case 'cut-service':
+        return (a.target === 'rabbitmq' ? this.#rabbitProxy! : this.#dbProxy!).outage(a.durationMs);
       case 'cut-clients':
         await Promise.all(this.#clientProxies.map((p) => p.outage(a.durationMs)));
         return;
@@ -158,12 +191,12 @@ export class ChaosCluster {
       : 'no fault yet';
   }
 
-  /** Stops every process (SIGCONT + SIGTERM, SIGKILL if needed), the proxies, the broker's queues, the database. */
+  /** Stops every process (SIGCONT + SIGTERM, SIGKILL if needed), the proxies, then the private services. */
   async stop(): Promise<void> {
     await Promise.allSettled(this.processes.map((p) => p.stop()));
     const proxies = [...this.#clientProxies, this.#rabbitProxy, this.#dbProxy].filter((p) => p !== undefined);
     await Promise.allSettled(proxies.map((p) => p.close()));
-    await this.broker.close();
-    await this.db.drop();
+    await Promise.allSettled([this.broker.close(), this.db.drop()]);
+    await Promise.allSettled([this.rabbit.close(), this.mariaDb.close()]);
   }
 }

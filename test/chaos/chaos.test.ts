@@ -1,5 +1,5 @@
 import { eventually } from '../helpers/clientKit.ts';
-import { requireService } from '../../harness/services.ts';
+import { requirePrivateService } from '../../harness/privateServices.ts';
 import { testAuth } from '../../harness/startTestCluster.ts';
 import { runId } from '../../harness/runState.ts';
 import { LoadRun, type LoadAccounting } from '../faults/LoadRun.ts';
@@ -28,7 +28,7 @@ const SOCKET_INBOX_BOUND = CLIENTS * 4;
 /** Bound on each settle wait: after it, whatever is missing is reported as lost. */
 const SETTLE_MS = 30_000;
 
-describe('Chaos soak: kill -9, outages, cuts and pauses under load [3 nodes + backend, RabbitMQ + MariaDB]', function () {
+describe('Chaos soak: kill -9, service restarts, cuts and pauses under load [3 nodes + backend, RabbitMQ + MariaDB]', function () {
   const seed = chaosSeed();
   const replay = `CHAOS_SEED=${seed} CHAOS_DURATION_MS=${DURATION_MS} npm run test:chaos`;
   this.timeout(DURATION_MS + 4 * SETTLE_MS);
@@ -38,9 +38,14 @@ describe('Chaos soak: kill -9, outages, cuts and pauses under load [3 nodes + ba
   before(async function () {
     this.timeout(120_000);
     console.log(`      chaos seed ${seed} (replay: ${replay})`);
-    await requireService(this, 'rabbitmq');
-    await requireService(this, 'mariadb');
+    // The soak restarts and kills its RabbitMQ and MariaDB: servers of its own, never the machine's shared ones.
+    requirePrivateService(this, 'rabbitmq');
+    requirePrivateService(this, 'mariadb');
     cluster = await ChaosCluster.start(NODES);
+    console.log(
+      `      private services: ${cluster.rabbit.label} booted in ${cluster.rabbit.bootMs[0]} ms; ` +
+        `${cluster.mariaDb.label} in ${cluster.mariaDb.bootMs[0]} ms`,
+    );
   });
 
   after(async function () {
@@ -116,7 +121,7 @@ describe('Chaos soak: kill -9, outages, cuts and pauses under load [3 nodes + ba
     const topic = work.topicReport(logSeq);
     const acc: LoadAccounting = await load.finish();
     const poison = await poisonDeadLetters(c.broker, poisonIds);
-    const otherDlqs = [...(await brokerDeadLetters(prefix))].filter(
+    const otherDlqs = [...(await brokerDeadLetters(c.rabbit, prefix))].filter(
       ([q, n]) => q !== poisonDlq(prefix) && n > 0,
     );
     left = await storeLeftovers(c.db.knex);
@@ -164,10 +169,12 @@ describe('Chaos soak: kill -9, outages, cuts and pauses under load [3 nodes + ba
       echoProblems.push(`mats_socket_inbox holds ${left.matsSocketInbox} rows (bound ${SOCKET_INBOX_BOUND})`);
 
     const restarts = c.processes.map((p) => `${p.name} ×${p.starts - 1}`).join(', ');
+    const boots = (ms: readonly number[]): string => `×${ms.length - 1} (boots ${ms.join(', ')} ms)`;
     console.log(
       [
         `      ===== chaos soak accounting — seed ${seed} (replay: ${replay}) =====`,
         `      faults: ${c.log.length} in ${at(chaosEndedMs)}; restarts: ${restarts}`,
+        `      service restarts: RabbitMQ ${boots(c.rabbit.bootMs)}, MariaDB ${boots(c.mariaDb.bootMs)}`,
         `      requests: sent ${acc.sent}, answered once ${acc.resolved}, lost ${acc.lost.length}, ` +
           `doubled ${new Set([...acc.duplicateOutcomes, ...acc.duplicateWireReplies]).size}, ` +
           `mixed up ${acc.mismatched.length}, RETRYs seen ${acc.wireRetries}`,

@@ -1,8 +1,7 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { inflateSync } from 'node:zlib';
 import type { Knex } from 'knex';
 import { dlqName } from '../../src/mats/MatsWire.ts';
+import type { PrivateRabbitMq } from '../../harness/privateServices.ts';
 import type { TestBroker } from '../../harness/transports.ts';
 import { ChaosIds } from './chaosEndpoints.ts';
 
@@ -52,12 +51,11 @@ export async function storeLeftovers(knex: Knex): Promise<StoreLeftovers> {
 }
 
 /** Messages in the run's broker dead-letter queues (`DLQ.<prefix>...`), by queue, from `rabbitmqctl`. */
-export async function brokerDeadLetters(prefix: string): Promise<Map<string, number>> {
-  const { stdout } = await promisify(execFile)(
-    'rabbitmqctl',
-    ['-q', 'list_queues', '--no-table-headers', 'name', 'messages'],
-    { timeout: 30_000 },
-  );
+export async function brokerDeadLetters(
+  rabbit: PrivateRabbitMq,
+  prefix: string,
+): Promise<Map<string, number>> {
+  const stdout = await rabbit.ctl('list_queues', '--no-table-headers', 'name', 'messages');
   const result = new Map<string, number>();
   for (const line of stdout.split('\n')) {
     const [name, messages] = line.trim().split(/\s+/);

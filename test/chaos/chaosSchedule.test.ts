@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { BACKEND, buildSchedule, chaosSeed, describeAction } from './chaosSchedule.ts';
+import { BACKEND, buildSchedule, chaosSeed, describeAction, SERVICES } from './chaosSchedule.ts';
 
 const nodes = ['n1', 'n2', 'n3'];
 
@@ -16,18 +16,18 @@ describe('Chaos schedule (seed → timed fault actions)', () => {
   it('the schedule of a seed named in a report stays what that run ran (changing the generator breaks replays)', () => {
     const nodes3 = ['chaos1', 'chaos2', 'chaos3'];
     expect(
-      buildSchedule({ seed: 2097474506, durationMs: 35_000, nodes: nodes3 }).map(describeAction),
+      buildSchedule({ seed: 500761001, durationMs: 35_000, nodes: nodes3 }).map(describeAction),
     ).to.deep.equal([
-      't+2.0s rabbitmq-outage (2621 ms)',
-      't+6.3s kill-node chaos3 (521 ms)',
-      't+8.5s cut-clients (588 ms)',
-      't+11.4s mariadb-outage (1602 ms)',
-      't+14.6s pause backend (2915 ms)',
-      't+19.2s kill-backend backend (435 ms)',
-      't+21.7s rabbitmq-outage (1647 ms)',
-      't+26.6s mariadb-outage (2805 ms)',
-      't+31.9s kill-backend backend (901 ms)',
-      't+34.8s pause chaos2 (1424 ms)',
+      't+2.9s mariadb-kill (921 ms)',
+      't+6.0s mariadb-restart (990 ms)',
+      't+9.9s cut-clients (651 ms)',
+      't+12.8s pause chaos3 (2599 ms)',
+      't+17.0s kill-backend backend (1444 ms)',
+      't+20.8s kill-node chaos2 (1459 ms)',
+      't+24.6s cut-service rabbitmq (2593 ms)',
+      't+28.2s rabbitmq-kill (1246 ms)',
+      't+31.5s rabbitmq-restart (204 ms)',
+      't+33.4s mariadb-kill (1253 ms)',
     ]);
   });
 
@@ -42,14 +42,15 @@ describe('Chaos schedule (seed → timed fault actions)', () => {
         if (a.kind === 'kill-node') expect(nodes).to.include(a.target);
         if (a.kind === 'kill-backend') expect(a.target).to.equal(BACKEND);
         if (a.kind === 'pause') expect([...nodes, BACKEND]).to.include(a.target);
+        if (a.kind === 'cut-service') expect(SERVICES).to.include(a.target);
       }
     }
   });
 
-  it('a CI-length run hits every kind of fault', () => {
-    for (let seed = 0; seed < 50; seed++) {
-      const kinds = new Set(buildSchedule({ seed, durationMs: 40_000, nodes }).map((a) => a.kind));
-      expect(kinds.size, `seed ${seed}`).to.equal(6);
+  it('a CI-length run hits every kind of fault (graceful and kill -9 restarts of both services included)', () => {
+    for (let seed = 0; seed < 200; seed++) {
+      const kinds = new Set(buildSchedule({ seed, durationMs: 35_000, nodes }).map((a) => a.kind));
+      expect(kinds.size, `seed ${seed}`).to.equal(9);
     }
   });
 

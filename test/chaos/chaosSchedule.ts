@@ -10,10 +10,19 @@ export type ChaosActionKind =
   | 'kill-node'
   /** `kill -9` of the backend (Mats endpoints) process, then a restart. */
   | 'kill-backend'
-  /** RabbitMQ "restarts": every connection through the proxy cut, new ones refused for `durationMs`. */
-  | 'rabbitmq-outage'
-  /** MariaDB "restarts", likewise. */
-  | 'mariadb-outage'
+  /** The soak's private RabbitMQ node stops gracefully (SIGTERM), stays down `durationMs`, starts again. */
+  | 'rabbitmq-restart'
+  /** The private RabbitMQ node's processes get `kill -9`, stay down `durationMs`, start again. */
+  | 'rabbitmq-kill'
+  /** The soak's private MariaDB server shuts down gracefully, stays down `durationMs`, starts again. */
+  | 'mariadb-restart'
+  /** The private MariaDB server gets `kill -9` (InnoDB recovers at the next start). */
+  | 'mariadb-kill'
+  /**
+   * Every connection to a service (`target`: `rabbitmq` or `mariadb`) is cut at its proxy, and new ones are refused
+   * for `durationMs`, while the service itself stays up (a network fault, not a restart).
+   */
+  | 'cut-service'
   /** The clients' WebSocket connections are cut (the sessions live on). */
   | 'cut-clients'
   /** SIGSTOP of a process for `durationMs`, then SIGCONT. */
@@ -23,9 +32,9 @@ export interface ChaosAction {
   /** When the action starts, ms after the chaos began. */
   atMs: number;
   kind: ChaosActionKind;
-  /** The process hit (`kill-node`, `kill-backend`, `pause`): a node name or `backend`. */
+  /** The process hit (`kill-node`, `kill-backend`, `pause`: a node name or `backend`), or the service cut. */
   target?: string;
-  /** Outage or pause length, or how long a killed process stays dead before its restart, ms. */
+  /** Outage or pause length, or how long a killed process or stopped service stays down before its restart, ms. */
   durationMs: number;
 }
 
@@ -35,12 +44,15 @@ export interface ChaosScheduleOptions {
   durationMs: number;
   /** The node names (targets of `kill-node` and `pause`). */
   nodes: readonly string[];
-  /** Quiet time between the end of one action and the start of the next, ms. @default [1500, 3500] */
+  /** Quiet time between the end of one action and the start of the next, ms. @default [1000, 3000] */
   gapMs?: readonly [number, number];
 }
 
 /** The target name of the backend process in actions. */
 export const BACKEND = 'backend';
+
+/** The services a `cut-service` action may cut. */
+export const SERVICES = ['rabbitmq', 'mariadb'] as const;
 
 /** mulberry32: a tiny, well-mixed 32-bit PRNG; the same seed gives the same sequence on every platform. */
 export function seededRandom(seed: number): () => number {
@@ -54,22 +66,34 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-/** Relative weights of the kinds; kills and outages are the faults that lose messages when something is wrong. */
+/**
+ * Relative weights of the kinds; kills, restarts and cuts are the faults that lose messages when something is
+ * wrong. Each service restart kind (graceful and `kill -9`, of both services) runs at least once in every run.
+ */
 const WEIGHTS: readonly (readonly [ChaosActionKind, number])[] = [
   ['kill-node', 3],
   ['kill-backend', 2],
-  ['rabbitmq-outage', 2],
-  ['mariadb-outage', 2],
+  ['rabbitmq-restart', 1],
+  ['rabbitmq-kill', 1],
+  ['mariadb-restart', 1],
+  ['mariadb-kill', 1],
+  ['cut-service', 2],
   ['cut-clients', 2],
   ['pause', 2],
 ];
 
-/** Length of each kind's fault, ms (min, max). */
+/**
+ * Length of each kind's fault, ms (min, max). For restarts it is the time the service stays down between its stop
+ * and its start; the start itself adds its boot (RabbitMQ ~5 s), which the run absorbs (see ChaosCluster.run).
+ */
 const LENGTHS: Record<ChaosActionKind, readonly [number, number]> = {
   'kill-node': [300, 1500],
   'kill-backend': [300, 1500],
-  'rabbitmq-outage': [1500, 3500],
-  'mariadb-outage': [1500, 3500],
+  'rabbitmq-restart': [200, 1500],
+  'rabbitmq-kill': [200, 1500],
+  'mariadb-restart': [200, 1500],
+  'mariadb-kill': [200, 1500],
+  'cut-service': [1500, 3500],
   'cut-clients': [200, 1000],
   pause: [1000, 3000],
 };
@@ -83,7 +107,7 @@ export function buildSchedule(options: ChaosScheduleOptions): ChaosAction[] {
   if (!Number.isInteger(options.seed)) throw new Error(`seed must be an integer, got ${options.seed}`);
   if (options.nodes.length === 0) throw new Error('at least one node is needed');
   const random = seededRandom(options.seed);
-  const [gapMin, gapMax] = options.gapMs ?? [1500, 3500];
+  const [gapMin, gapMax] = options.gapMs ?? [1000, 3000];
   const between = (min: number, max: number): number => Math.round(min + random() * (max - min));
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   const unseen = new Set<ChaosActionKind>(WEIGHTS.map(([k]) => k));
@@ -105,6 +129,7 @@ export function buildSchedule(options: ChaosScheduleOptions): ChaosAction[] {
     const action: ChaosAction = { atMs: at, kind, durationMs };
     if (kind === 'kill-node') action.target = pick(options.nodes);
     if (kind === 'kill-backend') action.target = BACKEND;
+    if (kind === 'cut-service') action.target = pick(SERVICES);
     if (kind === 'pause') action.target = pick([...options.nodes, BACKEND]);
     actions.push(action);
     at += durationMs + between(gapMin, gapMax);

@@ -491,31 +491,6 @@ describeEachTransport('Transport contract', (broker) => {
     });
   });
 
-  describe('blocked publishing', () => {
-    it('times out publishes with TRANSPORT_CONFIRM_TIMEOUT while the broker blocks publishers', async function () {
-      if (!broker().canBlock) this.skip();
-      const t = await connected('node', { confirmTimeoutMs: 200 });
-      const q = queueName('blocked');
-      await t.assertQueue(q);
-      const blocked = once(t, 'transport:blocked', { signal: AbortSignal.timeout(5000) });
-      await broker().blockPublishing();
-      try {
-        await blocked;
-        const start = Date.now();
-        const error = await rejectionOf(t.publish([message(toQueue(q), 'x')]));
-        expect(error)
-          .to.be.instanceOf(TransportError)
-          .with.property('code', ErrorCode.TRANSPORT_CONFIRM_TIMEOUT);
-        expect(Date.now() - start).to.be.within(150, 2000);
-      } finally {
-        const unblocked = once(t, 'transport:unblocked', { signal: AbortSignal.timeout(5000) });
-        await broker().unblockPublishing();
-        await unblocked;
-      }
-      await t.publish([message(toQueue(q), 'y')]);
-    });
-  });
-
   describe('backstop', () => {
     it('dead-letters a message over the delivery limit with reason delivery_limit', async () => {
       const t = await connected('node');

@@ -101,37 +101,56 @@ describeEachDatabase('MatsMessageStore (mats_inbox, mats_outbox)', (db) => {
     expect(byCause[0]!.message.body.equals(big)).to.equal(true);
     expect(byCause[1]!.message.properties).to.deep.equal(message('o2').message.properties);
     expect(byCause[1]!.message.target).to.deep.equal({ kind: 'queue', name: 'mats.Q' });
-    expect((await store.leaseOutbox({ olderThan: 4000, limit: 10 }, 'n1', 6000, 100)).length).to.equal(0);
-    const leased = await store.leaseOutbox({ olderThan: 6000, limit: 1 }, 'n1', 6000, 100);
+    expect((await store.leaseOutbox({ minAgeMs: 2000, limit: 10 }, 'n1', 100, 6000)).length).to.equal(0);
+    const leased = await store.leaseOutbox({ minAgeMs: 0, limit: 1 }, 'n1', 100, 6000);
     expect(leased.map((r) => r.matsMessageId)).to.deep.equal(['o1']);
     expect(leased[0]!.message.body.equals(big)).to.equal(true);
     expect(await store.deleteOutbox(db().knex, ['o1', 'o2'])).to.equal(2);
     expect(await store.countOutbox()).to.equal(0);
   });
 
+  it("outbox: created times, ages and leases come from the database's clock, not the caller's", async () => {
+    await store.insertOutbox(db().knex, [message('c1')]);
+    const [stored] = await db()
+      .knex('mats_outbox')
+      .where('mats_message_id', 'c1')
+      .select<{ created_timestamp: number | string }[]>('created_timestamp');
+    // This machine's clock and the database server's agree: the stored time is epoch ms, now.
+    expect(Number(stored!.created_timestamp)).to.be.closeTo(Date.now(), 5000);
+    expect(await store.leaseOutbox({ minAgeMs: 60_000, limit: 10 }, 'a', 30_000)).to.have.length(0);
+    const [leased] = await store.leaseOutbox({ minAgeMs: 0, limit: 10 }, 'a', 30_000);
+    expect(leased!.matsMessageId).to.equal('c1');
+    expect(leased!.ageMs).to.be.within(0, 5000);
+    // Leased for 30 s by the database's clock: nobody takes it meanwhile, whatever their own clock says.
+    expect(await store.leaseOutbox({ ids: ['c1'] }, 'b', 30_000)).to.have.length(0);
+    await db().knex('mats_outbox').where('mats_message_id', 'c1').update({ claimed_until: 1 });
+    expect(await store.leaseOutbox({ ids: ['c1'] }, 'b', 30_000)).to.have.length(1);
+    await store.deleteOutbox(db().knex, ['c1']);
+  });
+
   it('outbox lease: committed before publishing; leased rows are skipped until the lease passes (B)', async () => {
     await store.insertOutbox(db().knex, [message('l1'), message('l2'), message('l3')], 1);
     const other = new MatsMessageStore(db().connect());
-    const first = await store.leaseOutbox({ olderThan: 10, limit: 2 }, 'a', 1000, 500);
+    const first = await store.leaseOutbox({ minAgeMs: 990, limit: 2 }, 'a', 500, 1000);
     expect(first.map((r) => r.matsMessageId)).to.deep.equal(['l1', 'l2']);
     // No transaction is left open: another connection leases (and could write) at once.
-    const second = await other.leaseOutbox({ olderThan: 10, limit: 10 }, 'b', 1100, 500);
+    const second = await other.leaseOutbox({ minAgeMs: 1090, limit: 10 }, 'b', 500, 1100);
     expect(second.map((r) => r.matsMessageId)).to.deep.equal(['l3']);
-    expect(await other.leaseOutbox({ ids: ['l1', 'l2', 'l3'] }, 'b', 1499, 500)).to.have.length(0);
+    expect(await other.leaseOutbox({ ids: ['l1', 'l2', 'l3'] }, 'b', 500, 1499)).to.have.length(0);
     // a's lease passed (it died mid-publish): the rows are taken again (at-least-once).
-    const again = await other.leaseOutbox({ ids: ['l1', 'l2'] }, 'b', 1500, 500);
+    const again = await other.leaseOutbox({ ids: ['l1', 'l2'] }, 'b', 500, 1500);
     expect(again.map((r) => r.matsMessageId)).to.deep.equal(['l1', 'l2']);
     await store.deleteOutbox(db().knex, ['l1', 'l2', 'l3']);
   });
 
   it('outbox lease: release counts attempts only when asked, keeps a short reason, only for the owner (A)', async () => {
     await store.insertOutbox(db().knex, [message('r1')], 1);
-    let [row] = await store.leaseOutbox({ ids: ['r1'] }, 'a', 1000, 60_000);
+    let [row] = await store.leaseOutbox({ ids: ['r1'] }, 'a', 60_000, 1000);
     expect(row!.attempts).to.equal(0);
     await store.releaseOutbox(['r1'], 'someone else', { countAttempt: true, reason: 'x' });
     expect(await store.outboxRowState('r1')).to.include({ attempts: 0, claimedBy: 'a' });
     await store.releaseOutbox(['r1'], 'a', { countAttempt: true, reason: 'TransportError: returned' });
-    [row] = await store.leaseOutbox({ ids: ['r1'] }, 'a', 1000, 60_000);
+    [row] = await store.leaseOutbox({ ids: ['r1'] }, 'a', 60_000, 1000);
     expect(row!.attempts).to.equal(1);
     await store.releaseOutbox(['r1'], 'a', { countAttempt: false, reason: 'outage' });
     expect(await store.outboxRowState('r1')).to.deep.equal({
@@ -139,9 +158,9 @@ describeEachDatabase('MatsMessageStore (mats_inbox, mats_outbox)', (db) => {
       claimedBy: null,
       lastError: 'outage',
     });
-    expect(await store.leaseOutbox({ ids: ['r1'] }, 'a', 1000, 60_000)).to.have.length(1);
+    expect(await store.leaseOutbox({ ids: ['r1'] }, 'a', 60_000, 1000)).to.have.length(1);
     await store.parkOutbox('r1', 'a', 'refused twice');
-    expect(await store.leaseOutbox({ ids: ['r1'] }, 'a', Date.now() * 1000, 1)).to.have.length(0);
+    expect(await store.leaseOutbox({ ids: ['r1'] }, 'a', 1, Date.now() * 1000)).to.have.length(0);
     expect((await store.outboxRowState('r1'))!.lastError).to.equal('refused twice');
     await store.deleteOutbox(db().knex, ['r1']);
   });
@@ -149,7 +168,7 @@ describeEachDatabase('MatsMessageStore (mats_inbox, mats_outbox)', (db) => {
   it('outbox lease: a row with unreadable stored JSON is handed on marked, not failing its batch (A)', async () => {
     await store.insertOutbox(db().knex, [message('u1'), message('u2')], 1);
     await db().knex('mats_outbox').where('mats_message_id', 'u1').update({ headers: '{not json' });
-    const rows = await store.leaseOutbox({ ids: ['u1', 'u2'] }, 'a', 1000, 60_000);
+    const rows = await store.leaseOutbox({ ids: ['u1', 'u2'] }, 'a', 60_000, 1000);
     expect(rows.map((r) => [r.matsMessageId, r.unreadable !== undefined])).to.deep.equal([
       ['u1', true],
       ['u2', false],

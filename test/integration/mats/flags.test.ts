@@ -99,18 +99,18 @@ describeMats('Mats flags, topics and the futurizer (statements 29-33)', (env) =>
     await f
       .getDefaultInitiator()
       .initiate((init) => init.traceId('S30x').from('t').to(ep).nonPersistent(50).send('expires'));
-    // Time must pass for a TTL to lapse.
-    await new Promise((r) => setTimeout(r, 300));
-    await f.getDefaultInitiator().initiate((init) => init.traceId('S30f').from('t').to(ep).send('fence'));
-    // A message already past its mats_Expires deadline but without broker expiration (as if it expired in the
-    // consumer's prefetch buffer).
+    // A message without broker expiration, only a mats_Expires deadline that has passed (by a sender's clock 10 s
+    // behind): judged by that deadline. (Its original, with a 50 ms broker TTL, expires in the queue.)
     const raw = e.createTransport('raw');
     await raw.connect();
     const spy = new SpyTransport(raw);
     const probe = e.createFactory('probe', { transport: spy, clock: { now: () => Date.now() - 10_000 } });
     await probe
       .getDefaultInitiator()
-      .initiate((init) => init.traceId('S30p').from('t').to(ep).nonPersistent(1000).send('stale'));
+      .initiate((init) => init.traceId('S30p').from('t').to(ep).nonPersistent(50).send('stale'));
+    // Time must pass for a TTL to lapse.
+    await new Promise((r) => setTimeout(r, 300));
+    await f.getDefaultInitiator().initiate((init) => init.traceId('S30f').from('t').to(ep).send('fence'));
     const stale = spy.published()[0]!;
     const { expiration: _brokerTtl, ...withoutBrokerTtl } = stale.properties;
     await raw.publish([{ ...stale, properties: withoutBrokerTtl }]);
@@ -121,6 +121,24 @@ describeMats('Mats flags, topics and the futurizer (statements 29-33)', (env) =>
       'the stale one dropped',
     );
     expect(seen.items).to.deep.equal(['fence']);
+  });
+
+  it('S30: a sender whose clock runs behind by more than the TTL: its messages, delivered in time, are processed', async () => {
+    const e = env();
+    const f = e.createFactory('n');
+    const ep = e.uid('S30s.ep');
+    const seen = new Sink<string>();
+    f.single<null, string>(ep, (_c, m) => {
+      seen.push(m);
+      return null;
+    });
+    await f.start();
+    // Its mats_Expires deadline (its clock + 5 s) passed a minute ago by this node's clock; its hop TTL did not.
+    const behind = e.createFactory('behind', { clock: { now: () => Date.now() - 60_000 } });
+    await behind
+      .getDefaultInitiator()
+      .initiate((init) => init.traceId('S30s').from('t').to(ep).nonPersistent(5000).send('in time'));
+    expect(await seen.first()).to.equal('in time');
   });
 
   it('S31: publish reaches every subscribed node once, never unsubscribed ones; a reconnected node subscribes again', async function () {

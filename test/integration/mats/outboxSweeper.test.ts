@@ -124,6 +124,67 @@ describeMats(
       }
       await waitFor(async () => (await e.store.countOutbox()) === 0, 'outbox emptied');
     });
+
+    /**
+     * A row that writer W (clock 10 minutes behind) is publishing itself (its broker holds the publish), with W's
+     * sweeper leasing it or not; then sweeper B, whose clock runs 10 minutes ahead, sweeps every 20 ms with the default minimum age (2 s) and
+     * lease (30 s). B must publish nothing within a second: the row is fresh, or leased. Returns B's publishes.
+     */
+    async function skewedSweeper(e: MatsEnv, wLeases: boolean): Promise<number> {
+      const queue = `${e.prefix}${e.uid('sweep.skew')}`;
+      const holding = new HoldingTransport(e.createTransport('w'));
+      const w = e.createFactory('w', {
+        transport: holding,
+        // W's clock runs 10 minutes behind: by its own clock, the row it writes is old at once.
+        clock: { now: () => Date.now() - 600_000 },
+        outbox: true,
+        outboxSweepIntervalMs: 20,
+        outboxSweeper: wLeases,
+        outboxSweepMinAgeMs: 0,
+      });
+      await w.start();
+      const initiated = w
+        .getDefaultInitiator()
+        .initiate((init) => init.traceId('skew').from('t').to(queue).send('x'));
+      try {
+        await waitFor(async () => (await e.store.countOutbox()) === 1, 'the row stored');
+        const [stored] = await e.db
+          .knex('mats_outbox')
+          .select<{ mats_message_id: string }[]>('mats_message_id');
+        if (wLeases) {
+          await waitFor(
+            async () =>
+              (await e.store.outboxRowState(stored!.mats_message_id))?.claimedBy?.startsWith('w') === true,
+            "W's sweeper leasing the row",
+          );
+        }
+        const bSpy = new SpyTransport(e.createTransport('b'));
+        const b = e.createFactory('b', {
+          transport: bSpy,
+          clock: { now: () => Date.now() + 600_000 },
+          outboxSweepIntervalMs: 20,
+          outboxSweepMinAgeMs: 2000,
+          outboxLeaseMs: 30_000,
+        });
+        await b.start();
+        // Asserting that something does not happen: B has had ~50 sweeps.
+        await new Promise((r) => setTimeout(r, 1000));
+        return bSpy.published().length;
+      } finally {
+        holding.open();
+        await initiated;
+      }
+    }
+
+    it('C: a sweeper whose clock runs ahead does not take a fresh row of a writer whose clock runs behind (the database clock decides)', async function () {
+      this.timeout(20_000);
+      expect(await skewedSweeper(env(), false)).to.equal(0);
+    });
+
+    it('C: a sweeper whose clock runs ahead does not take a row another sweeper has leased', async function () {
+      this.timeout(20_000);
+      expect(await skewedSweeper(env(), true)).to.equal(0);
+    });
   },
   SQL_ENVS,
 );

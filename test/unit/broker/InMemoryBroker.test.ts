@@ -229,6 +229,38 @@ describe('InMemoryBroker', () => {
     expect(events).to.deep.equal(['blocked:alarm', 'unblocked']);
   });
 
+  it('blocks only a connection that publishes during the alarm; the broker then reads nothing more from it', async () => {
+    const publisher = await broker.connect('publisher');
+    const consumer = await broker.connect('consumer');
+    const pch = await publisher.createChannel();
+    const cch = await consumer.createChannel();
+    await pch.assertQueue('q');
+    await pch.publish('', 'q', Buffer.from('0'), props('0'), true);
+    const events: string[] = [];
+    publisher.on('blocked', (reason) => events.push(`publisher blocked:${reason}`));
+    consumer.on('blocked', (reason) => events.push(`consumer blocked:${reason}`));
+    publisher.on('unblocked', () => events.push('publisher unblocked'));
+    broker.blockPublishing();
+    await pch.assertQueue('declared-before-publishing');
+    const confirm = pch.publish('', 'q', Buffer.from('1'), props('1'), true);
+    let declared = false;
+    const declare = pch.assertQueue('declared-while-blocked').then(() => (declared = true));
+    // The consumer's connection never published: it consumes and acks as before.
+    const got: BrokerDelivery[] = [];
+    await cch.consume('q', { prefetch: 5, onDelivery: (d) => got.push(d) });
+    await waitFor(() => got.length === 1);
+    cch.ack(got[0]!.deliveryTag);
+    await elapse(20);
+    expect(broker.queueDepth('q')).to.equal(0);
+    expect(broker.unackedCount()).to.equal(0);
+    expect(declared).to.equal(false);
+    expect(events).to.deep.equal(['publisher blocked:low on memory']);
+    broker.unblockPublishing();
+    expect(await confirm).to.equal('ack');
+    await declare;
+    expect(events).to.deep.equal(['publisher blocked:low on memory', 'publisher unblocked']);
+  });
+
   it('nacks or delays the next N confirms on request', async () => {
     const ch = await channel(broker);
     await ch.assertQueue('q');

@@ -150,14 +150,29 @@ describe('InMemoryTransport', () => {
     expect(broker.queueDepth('q')).to.equal(0);
   });
 
-  it('forwards blocked/unblocked from the publish connection', async () => {
-    const t = create('n');
+  it('forwards blocked/unblocked from the publish connection (blocked once it publishes during the alarm)', async () => {
+    const t = create('n', { confirmTimeoutMs: 100 });
     await t.connect();
+    await t.assertQueue('q');
     const events: string[] = [];
     t.on('transport:blocked', ({ reason }) => events.push(`blocked:${reason}`));
     t.on('transport:unblocked', () => events.push('unblocked'));
-    broker.blockPublishing('disk');
+    broker.blockPublishing('low on disk');
+    await new Promise((r) => setImmediate(r));
+    expect(events).to.deep.equal([]);
+    const failed = t
+      .publish([
+        {
+          target: { kind: 'queue', name: 'q' },
+          body: Buffer.from('x'),
+          properties: { messageId: 'x', persistent: true, headers: {} },
+        },
+      ])
+      .catch((e: Error) => e);
+    await new Promise((r) => setImmediate(r));
+    expect(events).to.deep.equal(['blocked:low on disk']);
+    expect(await failed).to.have.property('code', 'TRANSPORT_CONFIRM_TIMEOUT');
     broker.unblockPublishing();
-    expect(events).to.deep.equal(['blocked:disk', 'unblocked']);
+    expect(events).to.deep.equal(['blocked:low on disk', 'unblocked']);
   });
 });

@@ -15,6 +15,7 @@ function row(id: string, attempts = 0): LeasedOutgoingMessage {
     causeMessageId: null,
     createdTimestamp: 0,
     attempts,
+    ageMs: 0,
     message: {
       target: { kind: 'queue', name: 'mats.Q' },
       body: Buffer.from(id),
@@ -69,6 +70,29 @@ function settler(
 }
 
 describe('OutboxRowSettler', () => {
+  it("a row's remaining TTL is its hop TTL less its age by the database clock, whatever the mats_Expires of the writer's clock", async () => {
+    const { store, calls } = fakeStore();
+    const sent: OutgoingMessage[] = [];
+    const ttlRow = (id: string, ageMs: number, expires: number): LeasedOutgoingMessage => {
+      const r = row(id);
+      r.ageMs = ageMs;
+      r.message.properties.expiration = 5000;
+      r.message.properties.headers[MatsHeader.EXPIRES] = expires;
+      return r;
+    };
+    // The settler's clock says 1000. `fresh` was written by a node 10 s behind (mats_Expires long past here),
+    // `stale` by a node 10 s ahead (mats_Expires far ahead): only their ages count.
+    const published = await settler(store, (m) => {
+      sent.push(...m);
+      return Promise.resolve();
+    }).settle([ttlRow('fresh', 1200, 1000 - 10_000 + 3800), ttlRow('stale', 5000, 1000 + 10_000)]);
+    expect(published).to.equal(1);
+    expect(sent.map((m) => [m.properties.messageId, m.properties.expiration])).to.deep.equal([
+      ['fresh', 3800],
+    ]);
+    expect(calls.deleted.sort()).to.deep.equal(['fresh', 'stale']);
+  });
+
   it('a broker outage (confirm timeout) counts no attempt, even for a row at its last one', async () => {
     const { store, calls } = fakeStore();
     const timeout = new TransportError(ErrorCode.TRANSPORT_CONFIRM_TIMEOUT, 'no confirm');
