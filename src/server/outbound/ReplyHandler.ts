@@ -26,7 +26,10 @@ interface ReplyItem {
   publishes: CollectedPublish[];
 }
 
-type ReplyResult = ({ duplicate: false } & CommittedEffects) | { duplicate: true };
+/** A committed reply, a duplicate, or (after its batch failed) a reply whose own transaction failed too. */
+type ReplyResult =
+  | ({ duplicate: false; failure?: undefined } & CommittedEffects)
+  | { duplicate: true; failure?: { error: unknown } };
 
 /**
  * The row as the forwarder would read it back. Its id is not known (a multi-row INSERT returns none portably); the
@@ -135,6 +138,9 @@ export class ReplyHandler {
       store: core.store,
       commitInTrx: (items, trx) => this.#commitInTrx(items, trx),
       operations: { batch: 'reply group commit', single: 'reply commit' },
+      // A reply that fails in its own transaction fails alone: the others of its batch did commit and must get
+      // their after-commit step (a reply stored as attempted is written by nothing else).
+      onItemFailure: (_item, error) => Promise.resolve({ duplicate: true, failure: { error } }),
     });
     this.#committer = new GroupCommitter({
       windowMs: t.groupCommitWindowMs,
@@ -212,6 +218,7 @@ export class ReplyHandler {
       outbox: [input, ...scope.outbox],
       publishes: scope.publishes,
     });
+    if (result.failure) throw result.failure.error;
     if (!result.duplicate) this.#afterCommit.run(result);
   }
 
