@@ -12,7 +12,7 @@ import {
   adminSessionPage,
   type AdminStore,
 } from './adminReads.ts';
-import { requestPath, requestUrl, type HttpHandler } from './httpHandler.ts';
+import { requestUrl, type HttpHandler } from './httpHandler.ts';
 import type { MetricsHistory } from './MetricsHistory.ts';
 import { readJsonBody, RequestBodyError } from './readJsonBody.ts';
 import { writeJson } from './writeJson.ts';
