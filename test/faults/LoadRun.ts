@@ -157,8 +157,12 @@ export class LoadRun {
           else this.#acc.resolved++;
           this.#acc.perNode[reply.data.node] = (this.#acc.perNode[reply.data.node] ?? 0) + 1;
         },
-        () => {
+        (err: unknown) => {
           this.#acc.lost.push(id);
+          // Why, for the failure message: a lost request is a bug to find, not a number.
+          console.log(
+            `      lost ${id}: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`,
+          );
         },
       )
       .finally(() => {

@@ -3,6 +3,7 @@ import type { NodePokes } from '../cluster/NodePokes.ts';
 import type { ServerCore } from '../ServerCore.ts';
 import type { TopicHub } from '../topics/TopicHub.ts';
 import type { AttemptedRows, CommittedEffects } from './CommittedEffects.ts';
+import { retryWhileDatabaseUnavailable, serverOutageRetry } from './retryWhileDatabaseUnavailable.ts';
 
 /**
  * This node's delivery to its own sessions: the outbound `Forwarder`. Named by its shape here, because the shared
@@ -53,6 +54,22 @@ export class AfterCommit {
           .catch((err: unknown) => core.logger.warn({ err }, 'topic broadcast failed')),
       );
     }
+  }
+
+  /**
+   * A reply found already stored (a duplicate delivery of its Mats message) for a session held here: its first
+   * processing may have stored it attempted by the connection and then not written it (the commit's outcome was
+   * lost, or the node stopped between commit and write), and a row stored attempted is fetched by nothing. So the
+   * session's attempted rows are unmarked (as a resume does; the client de-duplicates by smid) and its loop
+   * fetches them. Duplicates are rare, so the extra statement is too.
+   */
+  async recoverAttempted(sessionId: string): Promise<void> {
+    const core = this.#core;
+    await retryWhileDatabaseUnavailable(
+      () => core.store.outboxMessagesUnmarkAttemptedDelivery(sessionId),
+      serverOutageRetry(core, 'unmarking a duplicate reply'),
+    );
+    this.#forwarding.poke(sessionId);
   }
 
   /** Pokes the holders of these sessions: local ones in-process (once each), others coalesced per node. */

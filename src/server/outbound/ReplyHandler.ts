@@ -220,6 +220,7 @@ export class ReplyHandler {
     });
     if (result.failure) throw result.failure.error;
     if (!result.duplicate) this.#afterCommit.run(result);
+    else if (input.attemptBy !== undefined) await this.#afterCommit.recoverAttempted(state.sid);
   }
 
   async #commitInTrx(items: ReplyItem[], trx: Parameters<OutboxWriter['store']>[1]): Promise<ReplyResult[]> {

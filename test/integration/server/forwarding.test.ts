@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { DataAccessError } from '../../../src/errors.ts';
 import { RawClient } from '../../helpers/rawClient.ts';
 import { testAuth } from '../../../harness/startTestCluster.ts';
 import { connectSession, describeEachServerEnv } from './serverTestKit.ts';
@@ -45,6 +46,32 @@ describeEachServerEnv('Forwarding a reply consumed by the node holding its sessi
     }
     // Stored (insert) and removed at the client's ACK (delete); never read back or marked.
     expect(outboxSql).to.deep.equal(['insert', 'delete']);
+    await client.close();
+  });
+
+  it('is still delivered when the outcome of its commit was lost (stored attempted, then a duplicate)', async () => {
+    const node = ctx().cluster.nodes[0]!;
+    const { client } = await connectSession(node.url);
+    // The reply's first commit succeeds in the database, but the node hears of a lost connection: the Mats
+    // message comes again and is a duplicate, while the row was stored attempted and written by nobody.
+    const store = node.store;
+    const transaction = store.transaction.bind(store);
+    let lost = 0;
+    store.transaction = (async (fn: Parameters<typeof transaction>[0], operation?: string) => {
+      const result = await transaction(fn, operation);
+      if (operation === 'reply group commit' && lost++ === 0) {
+        throw new DataAccessError('Connection lost: The server closed the connection.');
+      }
+      return result;
+    }) as typeof store.transaction;
+    try {
+      client.send([{ t: 'REQUEST', eid: 'Test.single', tid: 'l', cmid: 1, msg: { number: 1, string: 's' } }]);
+      const resolve = await client.nextOfType('RESOLVE');
+      expect(resolve.cmid).to.equal('1');
+      expect(lost, 'the first reply commit was reported failed').to.be.above(0);
+    } finally {
+      store.transaction = transaction;
+    }
     await client.close();
   });
 });
