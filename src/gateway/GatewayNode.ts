@@ -2,6 +2,7 @@ import { Registry } from 'prom-client';
 import { NodeAssembly, type AssembledNode } from '../cli/NodeAssembly.ts';
 import type { Logger } from '../logging.ts';
 import { promMetrics } from '../metrics/promMetrics.ts';
+import { MetricsHistory } from '../ops/MetricsHistory.ts';
 import type { MatsSocketServerOptions } from '../server/MatsSocketServerOptions.ts';
 import type { GatewayConfig } from './GatewayConfig.ts';
 import { createGatewayAuthentication, createGatewayHttpHandler } from './gatewayParts.ts';
@@ -31,12 +32,20 @@ export class GatewayNode {
   /** The node's Prometheus registry. */
   readonly registry: Registry;
   readonly #assembly: NodeAssembly;
+  readonly #metricsHistory: MetricsHistory;
+  #stopped: Promise<void> | undefined;
 
-  private constructor(config: GatewayConfig, assembly: NodeAssembly, registry: Registry) {
+  private constructor(
+    config: GatewayConfig,
+    assembly: NodeAssembly,
+    registry: Registry,
+    metricsHistory: MetricsHistory,
+  ) {
     this.config = config;
     this.#assembly = assembly;
     this.node = assembly.nodes[0]!;
     this.registry = registry;
+    this.#metricsHistory = metricsHistory;
   }
 
   /** `ws://host:port/path` of the bound port. */
@@ -56,7 +65,8 @@ export class GatewayNode {
     const authenticationPlugin = createGatewayAuthentication(config.auth, config.listen.host, topics, logger);
     const registry = new Registry();
     const metrics = promMetrics({ registry });
-    const http = createGatewayHttpHandler({ config, registry, metrics, logger });
+    const metricsHistory = new MetricsHistory({ source: registry, nodeName: config.nodeName, logger });
+    const http = createGatewayHttpHandler({ config, registry, metrics, metricsHistory, logger });
     const overrides = options.server ?? {};
     const assembly = await NodeAssembly.start({
       appName: config.instanceName,
@@ -95,7 +105,8 @@ export class GatewayNode {
       },
       'MatsSocket gateway node started',
     );
-    return new GatewayNode(config, assembly, registry);
+    metricsHistory.start();
+    return new GatewayNode(config, assembly, registry, metricsHistory);
   }
 
   /**
@@ -104,6 +115,9 @@ export class GatewayNode {
    * @param graceMs @default the configuration's `stopGraceMs`
    */
   stop(graceMs: number = this.config.stopGraceMs): Promise<void> {
-    return this.#assembly.stop(graceMs);
+    return (this.#stopped ??= (async () => {
+      await this.#metricsHistory.stop();
+      await this.#assembly.stop(graceMs);
+    })());
   }
 }

@@ -4,10 +4,11 @@
  * gateway that knows those components; each is wired through one function here.
  */
 import type { Registry } from 'prom-client';
-import type { AssembledNode, NodeHttpHandler } from '../cli/NodeAssembly.ts';
+import type { NodeHttpHandler } from '../cli/NodeAssembly.ts';
+import { perNodeHttpHandler } from '../cli/perNodeHttpHandler.ts';
 import type { Logger } from '../logging.ts';
 import type { Metrics } from '../metrics/Metrics.ts';
-import type { HttpHandler } from '../ops/httpHandler.ts';
+import type { MetricsHistory } from '../ops/MetricsHistory.ts';
 import { createOpsHandler } from '../ops/opsHandler.ts';
 import { jwtAuthentication } from '../server/auth/jwt/jwtAuthentication.ts';
 import type { AuthenticationPluginFactory } from '../server/auth/AuthenticationPlugin.ts';
@@ -71,37 +72,36 @@ export interface GatewayHttpContext {
   readonly registry: Registry;
   /** The node's metrics (on `registry`): the ops handler counts its refusals there. */
   readonly metrics: Metrics;
+  /** The node's sampled metrics, for the admin page's charts. */
+  readonly metricsHistory: MetricsHistory;
   readonly logger: Logger;
 }
 
 /**
  * The node's handler for plain HTTP requests (everything but the WebSocket upgrade): the operator surface of
- * src/ops (docs/operations.md): `/metrics`, `/health` (`/health/live`, `/health/ready`), the admin API when
- * `admin.token` is set (Host: loopback names, the bind address and `admin.allowedHosts`), the server API when
- * `serverApi.key` is set, and the clients' out-of-band `close_session`.
+ * src/ops (docs/operations.md): `/metrics`, `/health` (`/health/live`, `/health/ready`), the admin page (`/admin`)
+ * and its API when `admin.token` is set (Host: loopback names, the bind address and `admin.allowedHosts`), the
+ * server API when `serverApi.key` is set, and the clients' out-of-band `close_session`.
  */
 export function createGatewayHttpHandler(context: GatewayHttpContext): NodeHttpHandler {
   const { config } = context;
-  const handlers = new WeakMap<AssembledNode, HttpHandler>();
-  return (node, request, response) => {
-    let handler = handlers.get(node);
-    if (!handler) {
-      handler = createOpsHandler({
-        server: node.server,
-        store: node.store,
-        transport: node.transport,
-        registry: context.registry,
-        metrics: context.metrics,
-        adminToken: config.admin.token,
-        allowedHosts: [...config.admin.allowedHosts, ...bindHostNames(config.listen.host)],
-        serverApiKey: config.serverApi.key,
-        webSocketPath: config.listen.path,
-        logger: context.logger,
-      });
-      handlers.set(node, handler);
-    }
-    return handler(request, response);
-  };
+  return perNodeHttpHandler((node) =>
+    createOpsHandler({
+      server: node.server,
+      store: node.store,
+      transport: node.transport,
+      registry: context.registry,
+      metrics: context.metrics,
+      adminToken: config.admin.token,
+      allowedHosts: [...config.admin.allowedHosts, ...bindHostNames(config.listen.host)],
+      // The page itself asks for the token; without one configured neither it nor its API is served.
+      ...(config.admin.token !== undefined ? { adminPage: true as const } : {}),
+      metricsHistory: context.metricsHistory,
+      serverApiKey: config.serverApi.key,
+      webSocketPath: config.listen.path,
+      logger: context.logger,
+    }),
+  );
 }
 
 /** The bind address as a `Host` name (none for the wildcard addresses). */

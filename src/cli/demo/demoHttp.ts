@@ -3,11 +3,11 @@ import { extname, join } from 'node:path';
 import type { ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { promMetrics } from '../../metrics/promMetrics.ts';
-import type { HttpHandler } from '../../ops/httpHandler.ts';
 import type { MetricsHistory } from '../../ops/MetricsHistory.ts';
 import { createOpsHandler } from '../../ops/opsHandler.ts';
 import { checkCors } from '../compat/compatHttp.ts';
-import type { AssembledNode, NodeHttpHandler } from '../NodeAssembly.ts';
+import type { NodeHttpHandler } from '../NodeAssembly.ts';
+import { perNodeHttpHandler } from '../perNodeHttpHandler.ts';
 import { BUNDLE_FILE } from './browserBundle.ts';
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -44,27 +44,21 @@ export interface DemoHttpOptions {
 export function createDemoHttpHandler(options: DemoHttpOptions): NodeHttpHandler {
   const wsPath = options.path ?? '/matssocket';
   const metrics = promMetrics({ registry: options.registry });
-  const opsHandlers = new WeakMap<AssembledNode, HttpHandler>();
-  const opsOf = (node: AssembledNode): HttpHandler => {
-    let handler = opsHandlers.get(node);
-    if (!handler) {
-      handler = createOpsHandler({
-        server: node.server,
-        store: node.store,
-        transport: node.transport,
-        registry: options.registry,
-        metrics,
-        adminToken: options.adminToken,
-        allowedHosts: options.adminAllowedHosts ?? [],
-        adminPage: true,
-        metricsHistory: options.metricsHistory,
-        webSocketPath: wsPath,
-        cors: checkCors,
-      });
-      opsHandlers.set(node, handler);
-    }
-    return handler;
-  };
+  const ops = perNodeHttpHandler((node) =>
+    createOpsHandler({
+      server: node.server,
+      store: node.store,
+      transport: node.transport,
+      registry: options.registry,
+      metrics,
+      adminToken: options.adminToken,
+      allowedHosts: options.adminAllowedHosts ?? [],
+      adminPage: true,
+      metricsHistory: options.metricsHistory,
+      webSocketPath: wsPath,
+      cors: checkCors,
+    }),
+  );
   const files = new Map<string, string>([
     ['/', join(options.publicDir, 'index.html')],
     ['/index.html', join(options.publicDir, 'index.html')],
@@ -78,7 +72,7 @@ export function createDemoHttpHandler(options: DemoHttpOptions): NodeHttpHandler
     const method = request.method ?? 'GET';
     const file = files.get(url.pathname);
     if (file && (method === 'GET' || method === 'HEAD')) return serveFile(response, file, method === 'HEAD');
-    return opsOf(node)(request, response);
+    return ops(node, request, response);
   };
 }
 

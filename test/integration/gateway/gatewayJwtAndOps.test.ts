@@ -70,13 +70,20 @@ describe('GatewayNode with JWT authentication and the operations handlers [embed
     expect(closed.reason).to.include('audience');
   });
 
-  it('serves readiness, metrics, the admin API (its token only) and the server API (its key only)', async () => {
+  it('serves readiness, metrics, the admin page and API (its token only) and the server API (its key only)', async () => {
     expect((await fetch(`${httpBase()}/health/ready`)).status).to.equal(200);
     expect(await (await fetch(`${httpBase()}/metrics`)).text()).to.include('matssocket_');
     const admin = (auth: string): Promise<Response> =>
       fetch(`${httpBase()}/api/overview`, { headers: { authorization: `Bearer ${auth}` } });
     expect((await admin(ADMIN_TOKEN)).status).to.equal(200);
     expect((await admin(SERVER_API_KEY)).status).to.equal(401);
+    const page = await fetch(`${httpBase()}/admin`);
+    expect(page.status).to.equal(200);
+    expect(page.headers.get('content-type')).to.contain('text/html');
+    const history = await fetch(`${httpBase()}/api/metrics/history`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    expect(history.status, "the admin charts have the node's sampled metrics").to.equal(200);
 
     const bob = pool.create(gw().webSocketUrl, `Bearer ${await token('bob')}`);
     const inbox = new TerminatorInbox(bob, 'Shop.events');
