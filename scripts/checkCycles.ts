@@ -8,7 +8,7 @@
  * Uses the TypeScript compiler's parser (no extra dependency); relative specifiers only, as packages cannot import
  * us back. `ALLOWED` lists cycles accepted on purpose, each with its reason; a cycle is allowed if its files are
  * among one entry's (a refactoring may shrink it, not grow it), and only if type-only imports close it: a cycle
- * of run-time imports is never allowed.
+ * of run-time imports is never allowed. `FORBIDDEN` adds direction rules that hold without a cycle.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -45,6 +45,42 @@ const ALLOWED: readonly { files: readonly string[]; why: string }[] = [
     why: 'a connection and its frame handlers work on the server core and the core keeps its connections (PendingResumes: those whose resume the store is still verifying): each side names the other by type only',
   },
 ];
+
+/**
+ * Directions the layering forbids even without a cycle: the server's message path reads one way, inbound (client →
+ * backend) and outbound (backend/server → client) each import the shared `messaging/` folder and never each other.
+ */
+const FORBIDDEN: readonly { from: string; to: string; why: string }[] = [
+  { from: 'src/server/inbound/', to: 'src/server/outbound/', why: 'inbound must not reach into outbound' },
+  { from: 'src/server/outbound/', to: 'src/server/inbound/', why: 'outbound must not reach into inbound' },
+  {
+    from: 'src/server/messaging/',
+    to: 'src/server/inbound/',
+    why: 'the shared folder is imported by both directions',
+  },
+  {
+    from: 'src/server/messaging/',
+    to: 'src/server/outbound/',
+    why: 'the shared folder is imported by both directions',
+  },
+];
+
+/** The imports of `graph` that {@link FORBIDDEN} (or `rules`) rules out, as `from -> to: why`. */
+export function forbiddenImports(
+  graph: ReadonlyMap<string, readonly string[]>,
+  rules: readonly { from: string; to: string; why: string }[] = FORBIDDEN,
+): string[] {
+  const found: string[] = [];
+  for (const [file, imports] of graph) {
+    for (const target of imports) {
+      for (const rule of rules) {
+        if (file.startsWith(rule.from) && target.startsWith(rule.to))
+          found.push(`${file} -> ${target}: ${rule.why}`);
+      }
+    }
+  }
+  return found;
+}
 
 /** One relative import: the file it resolves to, and whether it is erased at run time. */
 interface ImportEdge {
@@ -174,12 +210,17 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const cycles = findCycles(graph);
   const unexpected = unexpectedCycles(cycles, findCycles(importGraph(root, true)));
   for (const cycle of unexpected) console.error(`import cycle: ${cycle.join(' <-> ')}`);
+  const forbidden = forbiddenImports(graph);
+  for (const line of forbidden) console.error(`forbidden import: ${line}`);
+  if (forbidden.length > 0) process.exitCode = 1;
   if (unexpected.length > 0) {
     console.error(
       `${unexpected.length} import cycle(s): move the shared type or function to a module both sides can import, or allow the cycle with its reason in scripts/checkCycles.ts`,
     );
     process.exitCode = 1;
-  } else {
-    console.log(`no import cycles among ${graph.size} modules (${cycles.length} allowed)`);
+  } else if (forbidden.length === 0) {
+    console.log(
+      `no import cycles among ${graph.size} modules (${cycles.length} allowed), no import against the direction rules`,
+    );
   }
 }
