@@ -3,6 +3,7 @@ import type { ClusterStoreAndForward } from '../store/ClusterStoreAndForward.ts'
 import type { DeadLetterSummary, NodeInfo, SessionInfo } from '../store/storeTypes.ts';
 import type { AdminQuery } from './adminQuery.ts';
 import type { MetricsHistory, MetricsSample } from './MetricsHistory.ts';
+import { sessionSummaryOf, type SessionSummary } from './sessionSummary.ts';
 
 /** Sessions listed by `/api/overview` at most. */
 const OVERVIEW_SESSIONS = 500;
@@ -15,16 +16,7 @@ const MAX_ID = Number.MAX_SAFE_INTEGER;
 export type AdminStore = Pick<ClusterStoreAndForward, 'getOutboxDepths'>;
 
 /** A session as the admin page shows it. */
-export interface AdminSession {
-  sessionId: string;
-  userId: string;
-  appName: string;
-  appVersion: string;
-  clientLib: string;
-  /** The node holding it; absent when it is deregistered (the client is away). */
-  nodeName?: string;
-  createdTimestamp: number;
-  livelinessTimestamp: number;
+export interface AdminSession extends SessionSummary {
   /** Messages in its outbox (not yet ACKed by the client). */
   outboxDepth: number;
   /** Held by this node right now. */
@@ -51,14 +43,7 @@ async function adminSessions(
   const depths = await store.getOutboxDepths(sessions.map((s) => s.id));
   const live = new Set(server.getActiveSessions().map((s) => s.sessionId));
   return sessions.map((s) => ({
-    sessionId: s.id,
-    userId: s.uid,
-    appName: s.an,
-    appVersion: s.av,
-    clientLib: s.clv,
-    ...(s.nn !== undefined ? { nodeName: s.nn } : {}),
-    createdTimestamp: s.scts,
-    livelinessTimestamp: s.slts,
+    ...sessionSummaryOf(s),
     outboxDepth: depths.get(s.id) ?? 0,
     liveHere: live.has(s.id),
   }));

@@ -16,6 +16,7 @@ import {
   parseSessionsQuery,
   type ServerApiLimits,
 } from './serverApiRequests.ts';
+import { sessionSummaryOf, type SessionSummary } from './sessionSummary.ts';
 import { writeJson } from './writeJson.ts';
 
 /** The server methods the server API calls: the same operations as the library's. */
@@ -61,17 +62,7 @@ export const DEFAULT_SERVER_API_LIMITS: Readonly<ServerApiLimits> = {
 };
 
 /** A session as `GET sessions` lists it. */
-export interface ServerApiSession {
-  sessionId: string;
-  userId: string;
-  appName: string;
-  appVersion: string;
-  clientLib: string;
-  /** The node holding it; absent while no node does (the client is away). */
-  nodeName?: string;
-  createdTimestamp: number;
-  livelinessTimestamp: number;
-}
+export type ServerApiSession = SessionSummary;
 
 type Operation = 'publish' | 'send' | 'send_to_user' | 'close_session' | 'sessions';
 
@@ -171,16 +162,7 @@ const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
             : server.getSessions({ ...filter, limit: q.offset + q.limit }).then((all) => all.slice(q.offset)),
           server.getSessionsCount(filter),
         ]);
-        const sessions: ServerApiSession[] = rows.map((s) => ({
-          sessionId: s.id,
-          userId: s.uid,
-          appName: s.an,
-          appVersion: s.av,
-          clientLib: s.clv,
-          ...(s.nn !== undefined ? { nodeName: s.nn } : {}),
-          createdTimestamp: s.scts,
-          livelinessTimestamp: s.slts,
-        }));
+        const sessions: ServerApiSession[] = rows.map(sessionSummaryOf);
         // The cursor of the next page (ids ascend); null when this page is the last.
         const next = sessions.length === q.limit ? sessions[sessions.length - 1]!.sessionId : null;
         return { sessions, total, next };
