@@ -3,7 +3,12 @@ export interface GroupCommitterOptions<I, R> {
   windowMs: number;
   /** Items per batch at most; a full batch goes at once. */
   maxItems: number;
-  /** Batches committing at the same time at most. @default 2 */
+  /**
+   * Batches committing at the same time at most. One keeps the classic group commit: what arrives while a batch
+   * commits goes in the next one, so under load every statement carries as many items as there are, and the
+   * database round trips per message fall (measured on the sessions benchmark, RabbitMQ + MariaDB: 3.3 → 2.4 per
+   * trip against 2, +10–30 % trips/s). @default 1
+   */
   concurrency?: number;
   /**
    * When no batch is committing, commit what this event-loop turn gathered at once instead of waiting for the
@@ -36,7 +41,7 @@ export class GroupCommitter<I, R> {
   readonly #inFlight = new Set<Promise<void>>();
 
   constructor(options: GroupCommitterOptions<I, R>) {
-    this.#o = { concurrency: 2, eagerWhenIdle: true, ...options };
+    this.#o = { concurrency: 1, eagerWhenIdle: true, ...options };
   }
 
   submit(item: I): Promise<R> {

@@ -53,6 +53,8 @@ export class Forwarder {
     const retry = serverOutageRetry(core, 'forwarding waits');
     this.#marker = new GroupCommitter<MarkItem, void>({
       windowMs: t.storeBatchWindowMs,
+      // Nothing waits for the mark (a NACK that overtakes it counts the delivery itself): share the statement.
+      eagerWhenIdle: false,
       maxItems: 500,
       commit: async (items) => {
         await retryWhileDatabaseUnavailable(() => this.#markAttempted(items), retry);
@@ -60,7 +62,7 @@ export class Forwarder {
       },
     });
     // Fetches of the rounds starting in the same event-loop turn (a reconnect storm, a burst of replies) go in one
-    // statement; while two are running, more gather for the next.
+    // statement; while one is running, more gather for the next.
     const max = core.options.limits.maxMessagesPerForwardRound;
     this.#fetcher = new GroupCommitter<string, StoredOutMessage[]>({
       windowMs: 0,
