@@ -8,9 +8,10 @@ import type { Transport } from '../src/broker/Transport.ts';
  */
 export interface NodeCounters {
   /**
-   * Statements the node's knex sent to the database driver (knex `query` events: every statement of a builder or
-   * `raw`, and every BEGIN/COMMIT/ROLLBACK of a transaction). With mysql2 and better-sqlite3 each is one driver
-   * call, so on MariaDB one network round trip.
+   * Round trips to the database: the statements the node's knex sent to the driver (knex `query` events: every
+   * statement of a builder or `raw`, and every BEGIN/COMMIT/ROLLBACK of a transaction), except on MySQL/MariaDB a
+   * transaction's BEGIN, which travels with the statement after it (`src/store/mysqlDeferredBegin.ts`). With mysql2
+   * and better-sqlite3 every other statement is one driver call, so on MariaDB one network round trip.
    */
   dbRoundTrips: number;
   /** Messages handed to the transport's `publish` (queue and topic targets alike; a poke counts as one). */
@@ -34,7 +35,9 @@ interface CountersAnswer {
  */
 export function countNodeWork(knex: Knex, transport: Transport): NodeCounters {
   const counters: NodeCounters = { dbRoundTrips: 0, brokerPublishes: 0 };
-  knex.on('query', () => {
+  const beginTravelsAlong = (knex.client as { config: Knex.Config }).config.client === 'mysql2';
+  knex.on('query', (q: { sql?: string }) => {
+    if (beginTravelsAlong && q.sql === 'BEGIN;') return;
     counters.dbRoundTrips++;
   });
   const publish = transport.publish.bind(transport);

@@ -4,6 +4,7 @@ import type pg from 'pg';
 import { ConfigError } from '../errors.ts';
 import { silentLogger, type Logger } from '../logging.ts';
 import { loadDatabaseDriver } from './databaseDriver.ts';
+import { deferBegin, type MysqlQueryable } from './mysqlDeferredBegin.ts';
 import { cachePreparedStatements } from './sqliteStatementCache.ts';
 
 /** The SQL dialects the stores run on. */
@@ -84,15 +85,17 @@ export function createDatabase(url: string | DatabaseUrl, options: DatabaseOptio
           connectTimeout: connectTimeoutMs,
           supportBigNumbers: true,
           bigNumberStrings: false,
+          // For deferBegin's `BEGIN;<statement>` pairs; every statement passes its values as bindings.
+          multipleStatements: true,
         } as Knex.MySql2ConnectionConfig,
         pool: {
           min: 0,
           max: poolMax,
-          afterCreate(
-            conn: { query(sql: string, cb: (err: Error | null) => void): void },
-            done: (err: Error | null, conn: unknown) => void,
-          ) {
-            conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED', (err) => done(err, conn));
+          afterCreate(conn: MysqlQueryable, done: (err: Error | null, conn: unknown) => void) {
+            deferBegin(conn);
+            conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED', (err: Error | null) =>
+              done(err, conn),
+            );
           },
         },
         acquireConnectionTimeout: connectTimeoutMs,
