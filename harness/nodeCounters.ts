@@ -10,8 +10,9 @@ export interface NodeCounters {
   /**
    * Round trips to the database: the statements the node's knex sent to the driver (knex `query` events: every
    * statement of a builder or `raw`, and every BEGIN/COMMIT/ROLLBACK of a transaction), except on MySQL/MariaDB a
-   * transaction's BEGIN, which travels with the statement after it (`src/store/mysqlDeferredBegin.ts`). With mysql2
-   * and better-sqlite3 every other statement is one driver call, so on MariaDB one network round trip.
+   * transaction's BEGIN and its write-behind writes, which travel with the statement after them
+   * (`src/store/mysqlStatementFolding.ts`). With mysql2 and better-sqlite3 every other statement is one driver
+   * call, so on MariaDB one network round trip.
    */
   dbRoundTrips: number;
   /** Messages handed to the transport's `publish` (queue and topic targets alike; a poke counts as one). */
@@ -36,8 +37,8 @@ interface CountersAnswer {
 export function countNodeWork(knex: Knex, transport: Transport): NodeCounters {
   const counters: NodeCounters = { dbRoundTrips: 0, brokerPublishes: 0 };
   const beginTravelsAlong = (knex.client as { config: Knex.Config }).config.client === 'mysql2';
-  knex.on('query', (q: { sql?: string }) => {
-    if (beginTravelsAlong && q.sql === 'BEGIN;') return;
+  knex.on('query', (q: { sql?: string; options?: Record<string, unknown> }) => {
+    if (beginTravelsAlong && (q.sql === 'BEGIN;' || q.options?.matssocketWriteBehind === true)) return;
     counters.dbRoundTrips++;
   });
   const publish = transport.publish.bind(transport);

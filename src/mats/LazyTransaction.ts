@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { toDataAccessError } from '../store/sqlErrors.ts';
+import { commitOrThrow } from '../store/transactions.ts';
 import { MatsIllegalCallError } from './MatsErrors.ts';
 
 /**
@@ -53,11 +54,7 @@ export class LazyTransaction {
     if (!this.#starting) return;
     const trx = await this.#starting;
     if (trx.isCompleted()) return;
-    try {
-      await trx.commit();
-    } catch (err) {
-      throw toDataAccessError(err, 'commit');
-    }
+    await commitOrThrow(trx);
   }
 
   /** Rolls back if it began and is still open; never throws (a failed rollback leaves nothing committed). */

@@ -3,6 +3,7 @@ import { MATS_MIGRATIONS_TABLE, matsMigrations } from '../../migrations/mats/ind
 import type { HeaderValue, MessageProperties, OutgoingMessage } from '../broker/Transport.ts';
 import { chunk } from '../util/chunk.ts';
 import { dialectOf, type Dialect } from './database.ts';
+import { writeBehind } from './mysqlStatementFolding.ts';
 import { isUniqueViolation, toDataAccessError } from './sqlErrors.ts';
 
 /** An outgoing message stored in `mats_outbox`, as read back for publishing. */
@@ -207,7 +208,12 @@ export class MatsMessageStore {
     });
     try {
       // Large bodies in one multi-row INSERT could exceed max_allowed_packet; a few rows per statement is enough.
-      for (const part of chunk(rows, 20)) await trx('mats_outbox').insert(part);
+      // Nobody reads the result, and a failure fails the transaction anyway: on MySQL it goes with the next
+      // statement, usually the COMMIT (docs/store.md §6).
+      for (const part of chunk(rows, 20)) {
+        const insert = trx('mats_outbox').insert(part);
+        await (this.dialect === 'mysql' ? writeBehind(insert) : insert);
+      }
     } catch (err) {
       throw toDataAccessError(err, 'Mats outbox insert');
     }

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { ConfigError } from '../errors.ts';
 import { silentLogger, type Logger } from '../logging.ts';
 import { loadDatabaseDriver } from './databaseDriver.ts';
-import { deferBegin, type MysqlQueryable } from './mysqlDeferredBegin.ts';
+import { foldStatements, type MysqlQueryable } from './mysqlStatementFolding.ts';
 import { cachePreparedStatements } from './sqliteStatementCache.ts';
 
 /** The SQL dialects the stores run on. */
@@ -85,14 +85,14 @@ export function createDatabase(url: string | DatabaseUrl, options: DatabaseOptio
           connectTimeout: connectTimeoutMs,
           supportBigNumbers: true,
           bigNumberStrings: false,
-          // For deferBegin's `BEGIN;<statement>` pairs; every statement passes its values as bindings.
+          // For foldStatements' `BEGIN;<statement>` queries; every statement passes its values as bindings.
           multipleStatements: true,
         } as Knex.MySql2ConnectionConfig,
         pool: {
           min: 0,
           max: poolMax,
           afterCreate(conn: MysqlQueryable, done: (err: Error | null, conn: unknown) => void) {
-            deferBegin(conn);
+            foldStatements(conn);
             conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED', (err: Error | null) =>
               done(err, conn),
             );

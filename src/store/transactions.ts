@@ -49,3 +49,19 @@ export async function withDataAccess<T>(operation: string, fn: () => Promise<T>)
     throw toDataAccessError(err, operation);
   }
 }
+
+/**
+ * Commits `trx`, a transaction begun without a handler (`db.transaction()`), and throws `DataAccessError` if the
+ * COMMIT failed. knex's `trx.commit()` resolves even then and reports the failure only through the
+ * transaction's `executionPromise`; a caller trusting it would take an uncommitted transaction for committed. A
+ * COMMIT fails e.g. when a write that travels with it fails (MySQL write-behind, docs/store.md §6), or on a
+ * PostgreSQL serialization failure.
+ */
+export async function commitOrThrow(trx: Knex.Transaction, operation = 'commit'): Promise<void> {
+  try {
+    await trx.commit();
+    await trx.executionPromise;
+  } catch (err) {
+    throw toDataAccessError(err, operation);
+  }
+}

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { ClusterStoreAndForward } from '../../store/ClusterStoreAndForward.ts';
 import type { OutboxMessageInput } from '../../store/storeTypes.ts';
+import { commitOrThrow } from '../../store/transactions.ts';
 import type { OutEnvelope } from '../connection/OutgoingQueue.ts';
 import type { PreparedPublish, TopicHub } from '../topics/TopicHub.ts';
 import { BatchWithFallback } from '../messaging/BatchWithFallback.ts';
@@ -74,7 +75,7 @@ export class IncomingCommitter {
   async commitInOwnTransaction(item: IncomingItem, trx: Knex.Transaction): Promise<CommitResult> {
     try {
       const [result] = await this.#commitInTrx([item], trx);
-      if (result!.kind === 'stored') await trx.commit();
+      if (result!.kind === 'stored') await commitOrThrow(trx, 'incoming commit');
       else await trx.rollback();
       return result!;
     } catch (err) {

@@ -1,0 +1,109 @@
+import type { Knex } from 'knex';
+
+/**
+ * The part of a mysql2 connection knex uses: `query(options, values, callback)`, and without a callback (knex's
+ * streams) the returned query object; `format` renders values into SQL the way `query` does.
+ */
+export interface MysqlQueryable {
+  query(...args: unknown[]): unknown;
+  format(sql: string, values?: unknown): string;
+}
+
+type QueryCallback = (err: Error | null, rows?: unknown, fields?: unknown) => void;
+
+/** The query option (knex `.options()`) marking a write whose result nobody reads ({@link writeBehind}). */
+const WRITE_BEHIND = 'matssocketWriteBehind';
+
+/** What a statement that returned no rows reports, for the statements answered before they reached the server. */
+const OK_PACKET = Object.freeze({
+  fieldCount: 0,
+  affectedRows: 0,
+  insertId: 0,
+  info: '',
+  serverStatus: 0,
+  warningStatus: 0,
+  changedRows: 0,
+});
+
+const BEGIN = /^\s*(BEGIN|START TRANSACTION)\s*;?\s*$/i;
+const COMMIT = /^\s*COMMIT\s*;?\s*$/i;
+const ROLLBACK = /^\s*ROLLBACK\s*;?\s*$/i;
+
+/**
+ * Marks `qb`, a write in a transaction whose result the caller does not read, to travel with the transaction's
+ * next statement (at the latest its COMMIT) instead of on its own round trip, on connections set up by
+ * {@link foldStatements}. Its failure (it cannot be told apart from the next statement's) then fails that next
+ * statement, which fails the transaction as the write's own failure would have: so only for writes whose
+ * failure nobody handles on its own (no unique violation expected). Outside a transaction it is sent at once.
+ */
+export function writeBehind<Q extends Knex.QueryBuilder>(qb: Q): Q {
+  return qb.options({ [WRITE_BEHIND]: true });
+}
+
+/**
+ * Saves MySQL/MariaDB round trips on `conn` by sending statements together that knex sends one by one, with
+ * `multipleStatements: true` on the connection (the statements of one query run in order, and the first failure
+ * stops the rest):
+ * - a transaction's `BEGIN` (knex sends it alone, a round trip that carries nothing) goes with the first
+ *   statement; a transaction that ends before any statement sends nothing;
+ * - a {@link writeBehind} write goes with the next statement, at the latest the COMMIT (dropped with a ROLLBACK,
+ *   which would undo it anyway).
+ * Each caller gets its own statement's result or the error that stopped the query. If a COMMIT's query fails
+ * before the COMMIT ran, the connection rolls the transaction back before reporting the error, so no
+ * transaction stays open on a pooled connection.
+ *
+ * Wraps the instance's public `query` (in the pool's `afterCreate`); knex and mysql2 stay unpatched.
+ */
+export function foldStatements(conn: MysqlQueryable): void {
+  const query = conn.query.bind(conn);
+  let inTransaction = false;
+  /** BEGIN and write-behind statements not sent yet, rendered with their values. */
+  let held: string[] = [];
+
+  const answer = (done: QueryCallback): undefined => {
+    queueMicrotask(() => done(null, OK_PACKET, undefined));
+    return undefined;
+  };
+
+  conn.query = (...args: unknown[]): unknown => {
+    const [options, values, callback] = args as [string | Record<string, unknown>, unknown, unknown];
+    const sql = typeof options === 'string' ? options : (options.sql as string);
+    if (typeof callback !== 'function') {
+      // A stream: no result to split, so what is held goes first on its own (the connection keeps the order).
+      if (held.length > 0) query(held.join(';'), [], () => undefined);
+      held = [];
+      return query(...args);
+    }
+    const done = callback as QueryCallback;
+    if (BEGIN.test(sql)) {
+      inTransaction = true;
+      held = ['BEGIN'];
+      return answer(done);
+    }
+    if (ROLLBACK.test(sql)) {
+      const started = held[0] !== 'BEGIN';
+      held = [];
+      inTransaction = false;
+      // Nothing reached the server since BEGIN: there is no transaction there to end.
+      return started ? query(...args) : answer(done);
+    }
+    if (inTransaction && typeof options === 'object' && options[WRITE_BEHIND] === true) {
+      held.push(conn.format(sql, values));
+      return answer(done);
+    }
+    const isCommit = COMMIT.test(sql);
+    if (isCommit) inTransaction = false;
+    if (held.length === 0) return query(...args);
+    const before = held;
+    held = [];
+    if (isCommit && before.length === 1 && before[0] === 'BEGIN') return answer(done);
+    const folded = { ...(typeof options === 'object' ? options : {}), sql: `${before.join(';')};${sql}` };
+    return query(folded, values, (err: Error | null, rows?: unknown, fields?: unknown) => {
+      const own = before.length;
+      if (!err) return done(null, (rows as unknown[])[own], (fields as unknown[] | undefined)?.[own]);
+      // A held write failed, so this COMMIT did not run and the transaction is still open: end it here.
+      if (isCommit) return query('ROLLBACK', [], () => done(err));
+      done(err);
+    });
+  };
+}
