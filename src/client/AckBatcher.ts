@@ -12,8 +12,9 @@ export interface AckBatcherTiming {
 
 /**
  * Batches the client's ACK/NACK (of server smids) and ACK2 (of client cmids), like the official client: ACK/NACK
- * after 20 ms, ACK2 after 50 ms, each re-armed per new id, and at once when more than 10 are pending. One id goes
- * in `smid`/`cmid`, several in `ids`. A NACK with a description goes out on its own (docs/protocol.md section 4).
+ * after 20 ms, ACK2 after 50 ms, each re-armed per new id, and at once when more than 10 are pending, or when
+ * another frame is sent ({@link flushNow}). One id goes in `smid`/`cmid`, several in `ids`. A NACK with a
+ * description goes out on its own (docs/protocol.md section 4).
  */
 export class AckBatcher {
   private readonly timing: AckBatcherTiming;
@@ -49,6 +50,18 @@ export class AckBatcher {
     this.ack2Timer = undefined;
     if (this.ack2s.length > this.timing.maxPending) this.flushAck2s();
     else this.ack2Timer = setTimeout(() => this.flushAck2s(), this.timing.ack2DelayMs);
+  }
+
+  /**
+   * Sends everything pending now: a frame is about to go anyway, and acknowledgements riding on it cost no frame
+   * of their own (a client that sends its next request on a reply would otherwise send the reply's ACK and the
+   * request's ACK2 each in a frame of their own, one and two delays later).
+   */
+  flushNow(): void {
+    if (this.ackTimer !== undefined) clearTimeout(this.ackTimer);
+    if (this.ack2Timer !== undefined) clearTimeout(this.ack2Timer);
+    this.flushAcks();
+    this.flushAck2s();
   }
 
   /** Drops everything pending (the session is gone, so the ids mean nothing to a new one). */

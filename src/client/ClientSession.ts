@@ -49,6 +49,8 @@ export interface ClientSessionHost {
   /** The session is gone: fail everything outstanding. */
   onSessionEnded(): void;
   outstandingInitiations(): number;
+  /** A pipeline frame is about to be written: enqueue what may ride on it (pending acknowledgements). */
+  beforePipelineFrame(): void;
 }
 
 /**
@@ -201,6 +203,7 @@ export class ClientSession {
       this.auth.markSent();
     }
     this.forceSend = false;
+    this.host.beforePipelineFrame();
     const { pre, items } = this.pipeline.drain();
     // The pre-pipeline (HELLO, SUB, UNSUB) is its own frame, ahead of messages that might trigger a publish.
     if (pre.length > 0)

@@ -75,6 +75,7 @@ export class MatsSocketClient {
         this.outbox.retransmit(Date.now());
       },
       onConnectionGone: () => this.pinger.stop(),
+      beforePipelineFrame: () => this.acks.flushNow(),
       onSessionEnded: () => {
         this.pinger.stop();
         this.acks.clear();

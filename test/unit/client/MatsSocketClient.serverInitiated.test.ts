@@ -236,6 +236,24 @@ describe('MatsSocketClient: server-initiated SEND and REQUEST', () => {
       expect(await connection.next('ACK2')).to.deep.equal({ t: 'ACK2', ids: sends.map((_, i) => String(i)) });
     });
 
+    it('puts pending ACKs and ACK2s on the next frame the client sends anyway, before their delays', async () => {
+      const server = await h.server();
+      const client = h.client(server, { ackDelayMs: 60_000, ack2DelayMs: 60_000 });
+      client.terminator('T', () => {});
+      const first = client.send('Test.single', 't1', {});
+      const { connection } = await establish(server);
+      const sent = await connection.next('SEND');
+      connection.send({ t: 'ACK', cmid: sent.cmid }, { t: 'SEND', smid: 'a', eid: 'T', tid: 't' });
+      await first;
+      void client.send('Test.single', 't2', {});
+      const second = await connection.next((e) => e.t === 'SEND' && e.tid === 't2');
+      expect(connection.frameOf(second)).to.deep.equal([
+        second,
+        { t: 'ACK', smid: 'a' },
+        { t: 'ACK2', cmid: sent.cmid },
+      ]);
+    });
+
     it('batches within the ack delay, not longer', async () => {
       const server = await h.server();
       const client = h.client(server, { ackDelayMs: 30 });
