@@ -69,9 +69,9 @@ export interface MatsSocketClientOptions {
    * `pipelineDelayMs`. @default 50, or `pipelineDelayMs` when that is larger
    */
   pipelineMaxDelayMs?: number;
-  /** ACK/NACK batching delay, ms. @default 20 */
+  /** ACK/NACK batching delay, ms; pending ACKs also go with any other frame the client sends. @default 20 */
   ackDelayMs?: number;
-  /** ACK2 batching delay, ms. @default 50 */
+  /** ACK2 batching delay, ms; pending ACK2s also go with any other frame the client sends. @default 50 */
   ack2DelayMs?: number;
   /** ACKs (and ACK2s) are sent at once when more than this many are pending. @default 10 */
   ackBatchMaxPending?: number;

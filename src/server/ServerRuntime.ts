@@ -13,6 +13,7 @@ import { IncomingCommitter } from './inbound/IncomingCommitter.ts';
 import { IncomingProcessor } from './inbound/IncomingProcessor.ts';
 import { ReplyTerminatorInvoker } from './inbound/ReplyTerminatorInvoker.ts';
 import { AfterCommit } from './messaging/AfterCommit.ts';
+import { eagerWhenIdleOn } from './messaging/GroupCommitter.ts';
 import type { MatsSocketEndpointDefinition } from './messaging/EndpointTypes.ts';
 import { OutboxWriter } from './messaging/OutboxWriter.ts';
 import { Forwarder } from './outbound/Forwarder.ts';
@@ -78,6 +79,7 @@ export class ServerRuntime implements ServerCore {
     this.committer = new IncomingCommitter(this.store, this.forwards, this.outboxWriter, this.topics, {
       windowMs: options.timings.groupCommitWindowMs,
       maxItems: options.timings.groupCommitMaxItems,
+      eagerWhenIdle: eagerWhenIdleOn(this.store.dialect),
     });
     this.incoming = new IncomingProcessor(
       this,

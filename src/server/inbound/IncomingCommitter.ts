@@ -51,7 +51,7 @@ export class IncomingCommitter {
     forwards: ForwardInitiator,
     outbox: OutboxWriter,
     topics: TopicHub,
-    options: { windowMs: number; maxItems: number },
+    options: { windowMs: number; maxItems: number; eagerWhenIdle: boolean },
   ) {
     this.#store = store;
     this.#forwards = forwards;

@@ -1,3 +1,5 @@
+import type { Dialect } from '../../store/database.ts';
+
 export interface GroupCommitterOptions<I, R> {
   /** How long the first item of a batch waits for others, in ms; 0: only for those of the same event-loop turn. */
   windowMs: number;
@@ -24,6 +26,16 @@ interface Waiting<I, R> {
   item: I;
   resolve(result: R): void;
   reject(error: unknown): void;
+}
+
+/**
+ * Whether a group committer should commit at once while idle (`eagerWhenIdle`) on this database: not on SQLite,
+ * whose driver (better-sqlite3) runs a whole transaction synchronously, so no item ever arrives while a batch
+ * commits and an eager committer would commit every event-loop turn's items alone. There the window is what
+ * batches (sessions benchmark, embedded: 0.8 instead of 4.2 statements per trip, about twice the trips/s).
+ */
+export function eagerWhenIdleOn(dialect: Dialect): boolean {
+  return dialect !== 'sqlite';
 }
 
 /**

@@ -15,7 +15,7 @@ import {
 import type { AfterCommit } from '../messaging/AfterCommit.ts';
 import { BatchWithFallback } from '../messaging/BatchWithFallback.ts';
 import type { AttemptedRows, CommittedEffects } from '../messaging/CommittedEffects.ts';
-import { GroupCommitter } from '../messaging/GroupCommitter.ts';
+import { eagerWhenIdleOn, GroupCommitter } from '../messaging/GroupCommitter.ts';
 import { HandlerScope, runInHandlerScope, type CollectedPublish } from '../messaging/HandlerScope.ts';
 import { newSmid, type OutboxWriter } from '../messaging/OutboxWriter.ts';
 import type { ReplyState } from '../messaging/ReplyState.ts';
@@ -145,6 +145,7 @@ export class ReplyHandler {
     this.#committer = new GroupCommitter({
       windowMs: t.groupCommitWindowMs,
       maxItems: t.groupCommitMaxItems,
+      eagerWhenIdle: eagerWhenIdleOn(core.store.dialect),
       commit: (items) => batches.commit(items),
     });
   }
