@@ -53,8 +53,6 @@ export class Forwarder {
     const retry = serverOutageRetry(core, 'forwarding waits');
     this.#marker = new GroupCommitter<MarkItem, void>({
       windowMs: t.storeBatchWindowMs,
-      // Nothing waits for the mark (a NACK that overtakes it counts the delivery itself): share the statement.
-      eagerWhenIdle: false,
       maxItems: 500,
       commit: async (items) => {
         await retryWhileDatabaseUnavailable(() => this.#markAttempted(items), retry);
