@@ -105,6 +105,30 @@ export class TopicContinuity {
     this.#drain(position);
   }
 
+  /**
+   * A subscriber here was given the topic's log up to `seq` (a SUB's replay, BR-1): from then on this node owes its
+   * subscribers every later seq. Without a position the node would start following at the next broadcast it
+   * happens to receive and skip, without telling anyone, whatever was committed in between but whose broadcast was
+   * lost (e.g. while the broker was down); with one starting at `seq`, such a gap is filled from the log.
+   */
+  noteReplayed(topicId: string, epoch: string, seq: number): void {
+    const position = this.#positions.get(topicId);
+    if (!position) {
+      this.#positions.set(topicId, {
+        epoch,
+        seq,
+        held: undefined,
+        heldSince: 0,
+        timer: undefined,
+        failures: 0,
+        filling: false,
+        starting: false,
+      });
+      return;
+    }
+    if (position.starting && position.epoch === epoch) position.seq = Math.max(position.seq, seq);
+  }
+
   /** The broker connection is back: read what each followed topic missed at its tail while it was gone. */
   catchUp(): Promise<void> {
     const fills: Promise<void>[] = [];
@@ -138,15 +162,28 @@ export class TopicContinuity {
     clearTimeout(position.timer);
     position.timer = setTimeout(() => {
       position.timer = undefined;
-      if (position.starting) this.#start(position);
+      if (position.starting) this.#start(topicId, position);
       else void this.#fill(topicId, position);
     }, delayMs);
   }
 
-  /** Ends the start window: the collected publishes in order; the sequence is followed from the last one. */
-  #start(position: Position): void {
+  /**
+   * Ends the start window: the collected publishes in order; the sequence is followed from the last one. If a
+   * replay gave subscribers the log up to a seq meanwhile ({@link noteReplayed}), what was collected up to it goes
+   * out as well (a repeat for that subscriber, allowed by BR-1), and a gap after it is filled from the log.
+   */
+  #start(topicId: string, position: Position): void {
     position.starting = false;
     const held = (position.held ?? []).sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
+    if (position.seq > 0) {
+      while (held.length > 0 && (held[0]!.seq ?? 0) <= position.seq) this.#host.deliver(held.shift()!);
+      this.#drain(position);
+      if (position.held) {
+        position.heldSince = Date.now();
+        void this.#fill(topicId, position);
+      }
+      return;
+    }
     for (const p of held) {
       position.seq = p.seq ?? position.seq;
       this.#host.deliver(p);

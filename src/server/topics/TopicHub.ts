@@ -39,7 +39,9 @@ export class TopicHub {
     this.#initiator = factory.getOrCreateInitiator(`MatsSocket.${core.options.instanceName}.publish`, {
       outbox: false,
     });
-    this.subscriptions = new TopicSubscriptions(core);
+    this.subscriptions = new TopicSubscriptions(core, (topic, epoch, seq) =>
+      this.#continuity.noteReplayed(topic, epoch, seq),
+    );
     this.#continuity = new TopicContinuity({
       readReplay: (topicId, afterSeq, limit) => core.store.getTopicReplay(topicId, afterSeq, limit),
       deliver: (p) => this.subscriptions.deliver(p),

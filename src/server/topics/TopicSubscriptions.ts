@@ -23,11 +23,13 @@ export function parseReplaySmid(smid: string): { epoch: string; seq: number } | 
  */
 export class TopicSubscriptions {
   readonly #core: ServerCore;
+  readonly #onReplayed: ((topic: string, epoch: string, seq: number) => void) | undefined;
   readonly #byConnection = new Map<MatsSocketConnection, Map<string, Subscription>>();
   readonly #byTopic = new Map<string, Set<MatsSocketConnection>>();
 
-  constructor(core: ServerCore) {
+  constructor(core: ServerCore, onReplayed?: (topic: string, epoch: string, seq: number) => void) {
     this.#core = core;
+    this.#onReplayed = onReplayed;
   }
 
   /** Whether any connection of this node subscribes to the topic. */
@@ -164,6 +166,7 @@ export class TopicSubscriptions {
     conn.out.enqueue({ t: result, eid: topic }, delay);
     for (const p of replayed) this.#send(conn, p);
     const after = replayed.length > 0 ? lastSeq : result === 'SUB_OK' ? (wanted?.seq ?? -1) : -1;
+    if (result === 'SUB_OK' && wanted) this.#onReplayed?.(topic, wanted.epoch, after);
     buffered
       .filter((p) => p.seq === undefined || p.seq > after)
       .sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0))

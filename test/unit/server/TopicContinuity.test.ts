@@ -118,4 +118,24 @@ describe('TopicContinuity', () => {
     expect(delivered).to.deep.equal([7, 1]);
     continuity.stop();
   });
+
+  it('after a replay to seq N, a first broadcast beyond N+1 is a hole filled from the log, not a new start', async () => {
+    // A subscriber resubscribed here and got the log up to 3; 4-6 were committed but their broadcasts were lost.
+    const { continuity, delivered } = setup([1, 2, 3, 4, 5, 6, 7]);
+    continuity.noteReplayed('t', 'EPOCH1', 3);
+    continuity.receive(pub(7));
+    await until(() => delivered.length === 4);
+    expect(delivered).to.deep.equal([4, 5, 6, 7]);
+    continuity.stop();
+  });
+
+  it('a replay noted during the start window: what was collected up to it goes out, the gap after it is filled', async () => {
+    const { continuity, delivered } = setup([1, 2, 3, 4, 5, 6, 7, 8], false, { reorderWaitMs: 20 });
+    continuity.receive(pub(2));
+    continuity.receive(pub(8));
+    continuity.noteReplayed('t', 'EPOCH1', 3);
+    await until(() => delivered.length === 6);
+    expect(delivered).to.deep.equal([2, 4, 5, 6, 7, 8]);
+    continuity.stop();
+  });
 });
