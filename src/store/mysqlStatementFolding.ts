@@ -59,6 +59,8 @@ export function foldStatements(conn: MysqlQueryable): void {
   let inTransaction = false;
   /** BEGIN and write-behind statements not sent yet, rendered with their values. */
   let held: string[] = [];
+  /** The failure of what was held and sent ahead of a stream, for the transaction's next statement to report. */
+  let heldFailure: Error | undefined;
 
   const answer = (done: QueryCallback): undefined => {
     queueMicrotask(() => done(null, OK_PACKET, undefined));
@@ -70,17 +72,33 @@ export function foldStatements(conn: MysqlQueryable): void {
     const sql = typeof options === 'string' ? options : (options.sql as string);
     if (typeof callback !== 'function') {
       // A stream: no result to split, so what is held goes first on its own (the connection keeps the order).
-      if (held.length > 0) query(held.join(';'), [], () => undefined);
+      if (held.length > 0) {
+        query(held.join(';'), [], (err: Error | null) => {
+          if (err && inTransaction) heldFailure = err;
+        });
+      }
       held = [];
       return query(...args);
     }
     const done = callback as QueryCallback;
+    if (heldFailure && !ROLLBACK.test(sql)) {
+      // A held write sent ahead of a stream failed: the transaction must not go on (or commit) without it.
+      const err = heldFailure;
+      heldFailure = undefined;
+      if (COMMIT.test(sql)) {
+        inTransaction = false;
+        return query('ROLLBACK', [], () => done(err));
+      }
+      queueMicrotask(() => done(err));
+      return undefined;
+    }
     if (BEGIN.test(sql)) {
       inTransaction = true;
       held = ['BEGIN'];
       return answer(done);
     }
     if (ROLLBACK.test(sql)) {
+      heldFailure = undefined;
       const started = held[0] !== 'BEGIN';
       held = [];
       inTransaction = false;

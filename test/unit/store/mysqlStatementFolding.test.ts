@@ -148,6 +148,21 @@ describe('foldStatements() (MySQL statements sent together)', () => {
       ]);
     });
 
+    it('failing when sent ahead of a streamed query: the COMMIT reports it and rolls back instead', async () => {
+      const c = fakeConnection((p) => (p.includes('bad') ? new Error('ER_DATA_TOO_LONG') : undefined));
+      await c.run('BEGIN;');
+      await c.run('insert into o (id) values (?)', ['bad'], WB);
+      c.conn.query({ sql: 'select * from t' }, []);
+      await new Promise((r) => setImmediate(r));
+      const caught = await c.run('COMMIT;').catch((e: unknown) => e);
+      expect((caught as Error).message).to.equal('ER_DATA_TOO_LONG');
+      expect(c.sqls()).to.deep.equal([
+        'BEGIN;insert into o (id) values ("bad")',
+        'select * from t',
+        'ROLLBACK',
+      ]);
+    });
+
     it('failing with another statement: that statement fails, and the transaction ends as the caller decides', async () => {
       const c = fakeConnection((p) => (p.includes('bad') ? new Error('ER_DATA_TOO_LONG') : undefined));
       await c.run('BEGIN;');
