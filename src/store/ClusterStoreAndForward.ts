@@ -255,11 +255,12 @@ export interface ClusterStoreAndForward {
     smids: readonly string[],
     trx?: Knex.Transaction,
   ): Promise<number>;
-  /** Batch form of {@link outboxMessagesAttemptedDelivery} for many sessions, in one transaction. */
-  outboxMessagesAttemptedDeliveryBatch(
-    entries: readonly SessionIds[],
-    trx?: Knex.Transaction,
-  ): Promise<number>;
+  /**
+   * Marks rows attempted by row id ({@link StoredOutMessage.id}), any number of sessions in one transaction: what
+   * the forwarder fetched and wrote. By id, so that a late mark never hits a dead letter requeued under the same smid
+   * (a new row).
+   */
+  outboxRowsAttemptedDelivery(rowIds: readonly number[], trx?: Knex.Transaction): Promise<number>;
   /** Clears the attempt marks of all the session's outbox rows (resume). Never touches dead letters. */
   outboxMessagesUnmarkAttemptedDelivery(sessionId: string, trx?: Knex.Transaction): Promise<number>;
   /** Deletes outbox rows (client ACK/NACK). @returns how many were deleted. */

@@ -394,13 +394,10 @@ export class SqlClusterStore implements ClusterStoreAndForward {
     smids: readonly string[],
     trx?: Knex.Transaction,
   ): Promise<number> {
-    return outbox.outboxMessagesAttemptedDeliveryBatch(this.ctx, [{ sessionId, ids: smids }], trx);
+    return outbox.outboxMessagesAttemptedDelivery(this.ctx, sessionId, smids, trx);
   }
-  outboxMessagesAttemptedDeliveryBatch(
-    entries: readonly SessionIds[],
-    trx?: Knex.Transaction,
-  ): Promise<number> {
-    return outbox.outboxMessagesAttemptedDeliveryBatch(this.ctx, entries, trx);
+  outboxRowsAttemptedDelivery(rowIds: readonly number[], trx?: Knex.Transaction): Promise<number> {
+    return outbox.outboxRowsAttemptedDelivery(this.ctx, rowIds, trx);
   }
   outboxMessagesUnmarkAttemptedDelivery(sessionId: string, trx?: Knex.Transaction): Promise<number> {
     return outbox.outboxMessagesUnmarkAttemptedDelivery(this.ctx, sessionId, trx);

@@ -5,7 +5,7 @@ import { serverInitiatedDebugAtWrite, stampDebugAtWrite } from '../../protocol/d
 import { markInitiated } from '../connection/initiationOf.ts';
 import type { DebugInfo } from '../../protocol/envelopes.ts';
 import { encodeFrame, RawJson } from '../../protocol/encodeFrame.ts';
-import type { DeadLetterReason, SessionIds, StoredOutMessage } from '../../store/storeTypes.ts';
+import type { DeadLetterReason, StoredOutMessage } from '../../store/storeTypes.ts';
 import type { AttemptedRows } from '../messaging/CommittedEffects.ts';
 import { GroupCommitter } from '../messaging/GroupCommitter.ts';
 import {
@@ -15,8 +15,10 @@ import {
 import type { ServerCore } from '../ServerCore.ts';
 import { framesInStoredOrder, type FrameItem } from './framesInStoredOrder.ts';
 
-/** Rows written to one connection, to mark attempted. */
-interface MarkItem extends SessionIds {
+/** Fetched rows written to one connection, to mark attempted by row id (`outboxRowsAttemptedDelivery`). */
+interface MarkItem {
+  sessionId: string;
+  rowIds: number[];
   connectionId: string;
 }
 
@@ -92,14 +94,12 @@ export class Forwarder {
         sorted.map((i) => i.sessionId),
         trx,
       );
-      const still: SessionIds[] = [];
+      const still: number[] = [];
       for (const item of sorted) {
         const state = states.get(item.sessionId);
-        if (state?.nodename === node && state.connectionId === item.connectionId) {
-          still.push({ sessionId: item.sessionId, ids: item.ids });
-        }
+        if (state?.nodename === node && state.connectionId === item.connectionId) still.push(...item.rowIds);
       }
-      if (still.length > 0) await store.outboxMessagesAttemptedDeliveryBatch(still, trx);
+      if (still.length > 0) await store.outboxRowsAttemptedDelivery(still, trx);
     }, 'mark outbox messages attempted');
   }
 
@@ -256,7 +256,7 @@ export class Forwarder {
         `Not acknowledged after ${limits.maxDeliveryAttempts} delivery attempts`,
       );
     }
-    const deliverable: FrameItem<{ envelope: OutEnvelope; smid: string }>[] = [];
+    const deliverable: FrameItem<{ envelope: OutEnvelope; smid: string; rowId: number }>[] = [];
     const undeliverable: string[] = [];
     const now = core.now();
     // Replies to client REQUESTs: when the request came in (for the round-trip histogram).
@@ -272,7 +272,10 @@ export class Forwarder {
         undeliverable.push(row.smid);
         continue;
       }
-      deliverable.push({ item: { envelope, smid: row.smid }, attempted: mark && row.deliveryCount > 0 });
+      deliverable.push({
+        item: { envelope, smid: row.smid, rowId: row.id },
+        attempted: mark && row.deliveryCount > 0,
+      });
       if (row.requestTs !== null && (row.type === 'RESOLVE' || row.type === 'REJECT'))
         requestTs.set(row.smid, row.requestTs);
     }
@@ -287,16 +290,17 @@ export class Forwarder {
     const frames = framesInStoredOrder(deliverable).map((f) => ({
       envelopes: f.map((r) => r.envelope),
       smids: f.map((r) => r.smid),
+      rowIds: f.map((r) => r.rowId),
     }));
     let failed = false;
-    const written: string[] = [];
+    const written: number[] = [];
     for (const frame of frames) {
       if (!conn.established) break;
       // A reply written first makes its REQUEST's pending ACK redundant (section 8.6 step 3).
       for (const e of frame.envelopes)
         if ((e.t === 'RESOLVE' || e.t === 'REJECT') && e.cmid) conn.out.elideAck(e.cmid);
       const ok = await conn.writeEnvelopes(frame.envelopes);
-      written.push(...frame.smids);
+      written.push(...frame.rowIds);
       if (ok && requestTs.size > 0) {
         const writtenTs = core.now();
         for (const smid of frame.smids) {
@@ -312,7 +316,7 @@ export class Forwarder {
     if (written.length > 0 && !mark) core.metrics.delivered(written.length);
     else if (written.length > 0) {
       state.marking = true;
-      const marked = this.#marker.submit({ sessionId, ids: written, connectionId: conn.connectionId });
+      const marked = this.#marker.submit({ sessionId, rowIds: written, connectionId: conn.connectionId });
       if (state.again) this.#marker.flushIfIdle();
       try {
         await marked;

@@ -286,19 +286,55 @@ export function getMessagesFromOutboxBatch(
   });
 }
 
-export function outboxMessagesAttemptedDeliveryBatch(
+export function outboxMessagesAttemptedDelivery(
   ctx: StoreContext,
-  entries: readonly SessionIds[],
+  sessionId: string,
+  smids: readonly string[],
   trx?: Knex.Transaction,
 ): Promise<number> {
   const now = ctx.now();
-  return writeBySessionIdGroups(ctx, 'outboxMessagesAttemptedDelivery', entries, trx, async (db, group) =>
-    affected(
-      await whereSessionIds(ctx.table(db, T.outbox, 'ux_mso_smid'), 'smid', group).update({
-        attempt_timestamp: now,
-        delivery_count: db.raw('?? + 1', ['delivery_count']),
-      }),
-    ),
+  return writeBySessionIdGroups(
+    ctx,
+    'outboxMessagesAttemptedDelivery',
+    [{ sessionId, ids: smids }],
+    trx,
+    async (db, group) =>
+      affected(
+        await whereSessionIds(ctx.table(db, T.outbox, 'ux_mso_smid'), 'smid', group).update({
+          attempt_timestamp: now,
+          delivery_count: db.raw('?? + 1', ['delivery_count']),
+        }),
+      ),
+  );
+}
+
+/**
+ * Marks rows attempted by their row ids (primary key). The forwarder marks what it fetched this way, not by smid: a
+ * dead letter requeued under the same smid is a new row, which a late mark of the earlier delivery must not hit.
+ */
+export function outboxRowsAttemptedDelivery(
+  ctx: StoreContext,
+  rowIds: readonly number[],
+  trx?: Knex.Transaction,
+): Promise<number> {
+  const chunks = ctx.chunks([...new Set(rowIds)]);
+  if (chunks.length === 0) return Promise.resolve(0);
+  const now = ctx.now();
+  return ctx.write(
+    'outboxRowsAttemptedDelivery',
+    trx,
+    async (db) => {
+      let n = 0;
+      for (const ids of chunks) {
+        n += affected(
+          await db(T.outbox)
+            .whereIn('id', ids)
+            .update({ attempt_timestamp: now, delivery_count: db.raw('?? + 1', ['delivery_count']) }),
+        );
+      }
+      return n;
+    },
+    chunks.length > 1,
   );
 }
 

@@ -177,6 +177,21 @@ describeEachDatabase('ClusterStoreAndForward dead letters', (db) => {
     expect(await f.store.requeueDeadLetter(dl!.id)).to.deep.equal({ ok: false, reason: 'NOT_FOUND' });
   });
 
+  it('a late attempt mark of a fetched row does not hit the dead letter requeued under its smid', async () => {
+    const s = await session();
+    await f.store.storeMessageInOutbox(msg(s, 'r2'));
+    const [fetched] = await f.store.getMessagesFromOutbox(s, 10);
+    // The forwarder wrote the row and holds its mark; meanwhile the client NACKs it and an operator requeues it.
+    await f.store.outboxMessagesDeadLetter(s, ['r2'], 'client_nack');
+    const [dl] = await f.store.listDeadLetters({ sessionId: s });
+    expect((await f.store.requeueDeadLetter(dl!.id)).ok).to.equal(true);
+    expect(await f.store.outboxRowsAttemptedDelivery([fetched!.id])).to.equal(0);
+    const out = await f.store.getMessagesFromOutbox(s, 10);
+    expect(out.map((m) => [m.smid, m.deliveryCount])).to.deep.equal([['r2', 0]]);
+    expect(await f.store.outboxRowsAttemptedDelivery([out[0]!.id])).to.equal(1);
+    expect(await f.store.getMessagesFromOutbox(s, 10)).to.deep.equal([]);
+  });
+
   it('refuses to requeue when the session is gone or the smid is back in use', async () => {
     const s = await session();
     await f.store.storeMessageInOutbox(msg(s, 'x1'));

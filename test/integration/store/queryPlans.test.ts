@@ -260,13 +260,17 @@ describe('ClusterStoreAndForward query plans [MariaDB]', function () {
     },
     {
       // One statement with (session_id = ? AND smid IN (…)) OR …: MariaDB ranges over either key's session prefix.
-      name: 'forward: batch complete / mark over sessions',
+      name: 'forward: batch complete over sessions',
       expectIndexes: ['ux_mso_smid|ix_mso_fetch'],
       run: async () => {
         const entries = [13, 14, 15].map((i) => ({ sessionId: s(i), ids: ['a', 'b', 'c'] }));
         await store.outboxMessagesCompleteBatch(entries);
-        await store.outboxMessagesAttemptedDeliveryBatch(entries);
       },
+    },
+    {
+      name: 'forward: batch mark by row id',
+      expectIndexes: ['PRIMARY'],
+      run: () => store.outboxRowsAttemptedDelivery([13, 14, 15]),
     },
     {
       name: 'forward: dead-letter',
