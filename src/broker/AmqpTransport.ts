@@ -230,7 +230,10 @@ export class AmqpTransport extends BaseTransport {
           ),
         );
       };
-      const { consumerTag } = await ch.consume(queue, onMessage, { noAck: false });
+      const { consumerTag } = await ch.consume(queue, onMessage, {
+        noAck: false,
+        ...(consumer.priority !== 0 ? { priority: consumer.priority } : {}),
+      });
       return {
         cancel: async () => {
           if (cancelled) return;

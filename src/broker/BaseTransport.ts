@@ -142,11 +142,16 @@ export abstract class BaseTransport extends EventEmitter<TransportEventMap> impl
   }
 
   consume(queue: string, options: ConsumeOptions, handler: DeliveryHandler): Consumer {
-    return this.addConsumer({ kind: 'queue', name: queue }, options.prefetch, handler);
+    return this.addConsumer({ kind: 'queue', name: queue }, options.prefetch, handler, options.priority ?? 0);
   }
 
   subscribe(topic: string, options: Partial<ConsumeOptions>, handler: DeliveryHandler): Consumer {
-    return this.addConsumer({ kind: 'topic', name: topic }, options.prefetch ?? 1, handler);
+    return this.addConsumer(
+      { kind: 'topic', name: topic },
+      options.prefetch ?? 1,
+      handler,
+      options.priority ?? 0,
+    );
   }
 
   close(): Promise<void> {
@@ -298,11 +303,26 @@ export abstract class BaseTransport extends EventEmitter<TransportEventMap> impl
     for (const c of this.consumers) void this.runConsumer(c);
   }
 
-  private addConsumer(source: ConsumerSource, prefetch: number, handler: DeliveryHandler): Consumer {
+  private addConsumer(
+    source: ConsumerSource,
+    prefetch: number,
+    handler: DeliveryHandler,
+    priority: number,
+  ): Consumer {
     if (!Number.isInteger(prefetch) || prefetch < 1) {
       throw new ConfigError('prefetch', `must be an integer >= 1, was ${prefetch}`);
     }
-    const consumer = new ManagedConsumer(source, prefetch, handler, (c) => this.consumers.delete(c));
+    // RabbitMQ takes any signed 32-bit integer; small ones are what anyone needs.
+    if (!Number.isInteger(priority) || priority < -255 || priority > 255) {
+      throw new ConfigError('priority', `must be an integer from -255 to 255, was ${priority}`);
+    }
+    const consumer = new ManagedConsumer(
+      source,
+      prefetch,
+      handler,
+      (c) => this.consumers.delete(c),
+      priority,
+    );
     if (this.currentState === 'closed') {
       void consumer.cancel();
       return consumer;

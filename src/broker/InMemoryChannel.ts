@@ -12,6 +12,8 @@ export interface InMemoryChannelEventMap {
 
 export interface ConsumeArgs {
   prefetch: number;
+  /** Consumer priority, as RabbitMQ's `x-priority`. @default 0 */
+  priority?: number;
   onDelivery: (delivery: BrokerDelivery) => void;
   /** The broker cancelled the consumer (its queue was deleted). */
   onCancel?: () => void;
@@ -115,6 +117,7 @@ export class InMemoryChannel extends EventEmitter<InMemoryChannelEventMap> {
         tag,
         channel: this,
         prefetch: args.prefetch,
+        priority: args.priority ?? 0,
         onDelivery: args.onDelivery,
         onCancel: args.onCancel ?? (() => {}),
       }),

@@ -33,6 +33,8 @@ export interface ConsumerEntry {
   readonly channel: InMemoryChannel;
   readonly queue: InMemoryQueue;
   readonly prefetch: number;
+  /** Higher first (RabbitMQ's consumer priorities). */
+  readonly priority: number;
   unacked: number;
   readonly onDelivery: (delivery: BrokerDelivery) => void;
   /** The broker cancelled the consumer (its queue was deleted). */
@@ -100,18 +102,23 @@ export class InMemoryQueue {
     return all;
   }
 
-  /** The next consumer, round robin, with room under its prefetch; undefined if all are full. */
+  /**
+   * The next consumer with room under its prefetch, as RabbitMQ picks it: among those of the highest priority that
+   * have room, round robin; undefined if all are full.
+   */
   pickConsumer(): ConsumerEntry | undefined {
     const n = this.consumers.length;
+    let best: number | undefined;
     for (let i = 0; i < n; i++) {
       const index = (this.nextConsumer + i) % n;
-      const c = this.consumers[index];
-      if (c && c.unacked < c.prefetch) {
-        this.nextConsumer = (index + 1) % n;
-        return c;
+      const c = this.consumers[index]!;
+      if (c.unacked < c.prefetch && (best === undefined || c.priority > this.consumers[best]!.priority)) {
+        best = index;
       }
     }
-    return undefined;
+    if (best === undefined) return undefined;
+    this.nextConsumer = (best + 1) % n;
+    return this.consumers[best];
   }
 
   removeConsumer(entry: ConsumerEntry): void {

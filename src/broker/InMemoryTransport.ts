@@ -137,6 +137,7 @@ export class InMemoryTransport extends BaseTransport {
       }
       const consumerTag = await channel.consume(queue, {
         prefetch: consumer.prefetch,
+        priority: consumer.priority,
         onDelivery: (d) => {
           unacked++;
           let done = false;

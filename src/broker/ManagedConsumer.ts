@@ -22,6 +22,8 @@ export interface ActiveConsumer {
 export class ManagedConsumer implements Consumer {
   readonly source: ConsumerSource;
   readonly prefetch: number;
+  /** Consumer priority (`ConsumeOptions.priority`). */
+  readonly priority: number;
   readonly handler: DeliveryHandler;
   readonly ready: Promise<void>;
   /** The broker-side consumption, when running. */
@@ -42,9 +44,11 @@ export class ManagedConsumer implements Consumer {
     prefetch: number,
     handler: DeliveryHandler,
     onCancel: (consumer: ManagedConsumer) => void,
+    priority = 0,
   ) {
     this.source = source;
     this.prefetch = prefetch;
+    this.priority = priority;
     this.handler = handler;
     this.onCancel = onCancel;
     this.readyDeferred = deferred<void>();

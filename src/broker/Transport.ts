@@ -103,6 +103,12 @@ export interface OutgoingMessage {
 export interface ConsumeOptions {
   /** Maximum unacked deliveries to this consumer. */
   prefetch: number;
+  /**
+   * Consumer priority (RabbitMQ's `x-priority`): a queue delivers to its highest-priority consumers that have room
+   * under their prefetch, round robin among equals; lower ones get messages only while those are full or gone.
+   * @default 0
+   */
+  priority?: number;
 }
 
 export interface Delivery {

@@ -194,6 +194,33 @@ describeEachTransport('Transport contract', (broker) => {
       expect(c.deliveries.map((d) => d.body.toString())).to.deep.equal(['m0', 'm1', 'm2', 'm3']);
     });
 
+    it('delivers to the highest-priority consumer with room; lower ones get the overflow, and all once it is gone', async () => {
+      const own = await connected('own');
+      const other = await connected('other');
+      const q = queueName('priority');
+      const low = collector({ autoAck: true });
+      await other.consume(q, { prefetch: 5, priority: 0 }, low.handler).ready;
+      const high = collector({ autoAck: true });
+      const highConsumer = own.consume(q, { prefetch: 2, priority: 10 }, high.handler);
+      await highConsumer.ready;
+      for (let i = 0; i < 6; i++) {
+        await own.publish([message(toQueue(q), `one${i}`)]);
+        await high.waitFor(i + 1);
+      }
+      expect(low.deliveries).to.have.length(0);
+      await highConsumer.cancel();
+      await own.publish([message(toQueue(q), 'gone')]);
+      await low.waitFor(1);
+      // A consumer that does not settle: its prefetch fills, and the overflow goes to the lower priority.
+      const busy = collector();
+      await own.consume(q, { prefetch: 2, priority: 10 }, busy.handler).ready;
+      await own.publish(Array.from({ length: 5 }, (_, i) => message(toQueue(q), `burst${i}`)));
+      await busy.waitFor(2);
+      await low.waitFor(4);
+      expect(busy.deliveries.map((d) => d.body.toString())).to.deep.equal(['burst0', 'burst1']);
+      expect(low.deliveries.map((d) => d.body.toString())).to.deep.equal(['gone', 'burst2', 'burst3', 'burst4']);
+    });
+
     it('redelivers a rejected(requeue) message with deliveryCount + 1, behind the ready messages', async () => {
       const t = await connected('node');
       const q = queueName('requeue');
