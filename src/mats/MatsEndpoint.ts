@@ -195,8 +195,16 @@ export class MatsEndpointImpl implements MatsEndpoint<unknown, unknown>, Process
         const queue = stageQueueName(prefix, stage.stageId, false);
         const interactiveQueue = stageQueueName(prefix, stage.stageId, true);
         this.#consumers.push(
-          transport.consume(queue, { prefetch: stage.options.concurrency }, handler),
-          transport.consume(interactiveQueue, { prefetch: stage.options.interactiveConcurrency }, handler),
+          transport.consume(
+            queue,
+            { prefetch: stage.options.concurrency, priority: stage.options.priority },
+            handler,
+          ),
+          transport.consume(
+            interactiveQueue,
+            { prefetch: stage.options.interactiveConcurrency, priority: stage.options.priority },
+            handler,
+          ),
         );
       }
     }

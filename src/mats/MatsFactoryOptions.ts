@@ -250,6 +250,11 @@ export interface StageOptions {
   maxDeliveryAttempts?: number;
   /** @default factory's */
   retryDelayMs?: number;
+  /**
+   * Consumer priority of the stage's consumers (the transport's `ConsumeOptions.priority`): nodes consuming the same
+   * queue at a higher priority get its messages while they have room. @default 0
+   */
+  priority?: number;
 }
 
 /** {@link StageOptions} resolved against the endpoint's and the factory's. */
@@ -260,6 +265,7 @@ export interface ResolvedStageOptions {
   outbox: boolean;
   maxDeliveryAttempts: number;
   retryDelayMs: number;
+  priority: number;
 }
 
 /** Resolves stage options: stage → endpoint → factory. Throws {@link ConfigError} naming the field. */
@@ -292,6 +298,7 @@ export function resolveStageOptions(
       'maxDeliveryAttempts',
     ),
     retryDelayMs: nonNegative(pick('retryDelayMs'), factory.retryDelayMs, 'retryDelayMs'),
+    priority: priorityOf(pick('priority')),
   };
 }
 
@@ -310,6 +317,13 @@ function positiveInt(value: number | undefined, fallback: number, field: string)
   const v = value ?? fallback;
   if (!Number.isInteger(v) || v < 1)
     throw new ConfigError(field, `must be an integer >= 1, was ${String(v)}`);
+  return v;
+}
+
+function priorityOf(value: number | undefined): number {
+  const v = value ?? 0;
+  if (!Number.isInteger(v) || v < -255 || v > 255)
+    throw new ConfigError('priority', `must be an integer from -255 to 255, was ${String(v)}`);
   return v;
 }
 

@@ -82,7 +82,7 @@ describe('resolveMatsFactoryOptions', () => {
       expect(() => resolveMatsFactoryOptions({ ...base, db, inbox: true, outbox: false }))
         .to.throw(ConfigError)
         .with.property('field', 'outbox');
-      const s = resolveStageOptions(o, { concurrency: 2 }, { retryDelayMs: 5 });
+      const s = resolveStageOptions(o, { concurrency: 2, priority: 3 }, { retryDelayMs: 5 });
       expect(s).to.deep.equal({
         concurrency: 2,
         interactiveConcurrency: 2,
@@ -90,7 +90,12 @@ describe('resolveMatsFactoryOptions', () => {
         outbox: true,
         maxDeliveryAttempts: 6,
         retryDelayMs: 5,
+        priority: 3,
       });
+      expect(resolveStageOptions(o, undefined, undefined).priority).to.equal(0);
+      expect(() => resolveStageOptions(o, { priority: 1.5 }, undefined))
+        .to.throw(ConfigError)
+        .with.property('field', 'priority');
       const noDb = resolveMatsFactoryOptions(base);
       expect(() => resolveStageOptions(noDb, undefined, { outbox: true }))
         .to.throw(ConfigError)
