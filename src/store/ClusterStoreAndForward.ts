@@ -72,6 +72,11 @@ export interface ClusterStoreAndForward {
    */
   boot(): Promise<void>;
   /**
+   * Takes one of `count` node reply queues for this node (after {@link boot}): the lowest that no live node holds,
+   * else the one fewest hold (docs/store.md §4.8). @returns its index, from 0.
+   */
+  claimReplyQueue(count: number): Promise<number>;
+  /**
    * Whether `other` is a connection to this store's database (after {@link boot}): it must see this node's claim of
    * its name. The server checks its Mats factory's `db` with it: replies and outbox rows committed through another
    * database would not be atomic with the store's.

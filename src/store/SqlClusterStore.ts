@@ -114,6 +114,10 @@ export class SqlClusterStore implements ClusterStoreAndForward {
     return this.booted;
   }
 
+  claimReplyQueue(count: number): Promise<number> {
+    return nodes.claimReplyQueue(this.ctx, this.incarnation, count);
+  }
+
   private async doBoot(): Promise<void> {
     const log = this.options.logger;
     await this.checkConnectivity();

@@ -55,6 +55,33 @@ export function claimNodeName(ctx: StoreContext, incarnation: string): Promise<v
 }
 
 /**
+ * Takes one of `count` node reply queues for this node's claim (`incarnation`): the lowest that no live node holds,
+ * else the one fewest live nodes hold (lowest first). Two nodes booting at the same moment can take the same one;
+ * that only makes replies for their sessions go to either (they are handed over as replies from other nodes are).
+ * @returns the queue's index, from 0.
+ */
+export function claimReplyQueue(ctx: StoreContext, incarnation: string, count: number): Promise<number> {
+  const nodename = ctx.options.nodeName;
+  return ctx.tx('claimReplyQueue', undefined, async (t) => {
+    const liveSince = ctx.now() - ctx.options.nodeDeadAfterMs;
+    const rows = (await t(T.node)
+      .select('reply_queue')
+      .whereNot('nodename', nodename)
+      .where('liveliness_timestamp', '>', liveSince)
+      .whereNotNull('reply_queue')) as { reply_queue: number | string }[];
+    const holders = new Array<number>(count).fill(0);
+    for (const r of rows) {
+      const q = num(r.reply_queue);
+      if (q >= 0 && q < count) holders[q]!++;
+    }
+    const chosen = holders.indexOf(Math.min(...holders));
+    const n = await t(T.node).where({ nodename, incarnation }).update({ reply_queue: chosen });
+    if (affected(n) !== 1) throw new Error(`node name '${nodename}' is no longer claimed by this process`);
+    return chosen;
+  });
+}
+
+/**
  * Refreshes the liveliness of this node's row, if `incarnation` still holds the name. @returns false when it does
  * not (the row is gone, or another process took the name after this one looked dead).
  */

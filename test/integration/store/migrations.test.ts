@@ -137,6 +137,7 @@ describeEachDatabase('store migrations', (db) => {
     expect(status[0]!.pending).to.deep.equal([
       '20250601000000_create_store_tables',
       '20261207000000_create_node_table',
+      '20261208000000_add_node_reply_queue',
     ]);
     await expectRejection(verifySchemaLatest(db().knex), DataAccessError, ErrorCode.SCHEMA_OUTDATED);
     const store = new SqlClusterStore(db().knex, { nodeName: 'n', migrate: false });
@@ -149,6 +150,7 @@ describeEachDatabase('store migrations', (db) => {
     expect(res!.applied).to.deep.equal([
       '20250601000000_create_store_tables',
       '20261207000000_create_node_table',
+      '20261208000000_add_node_reply_queue',
     ]);
     for (const t of [...TABLES_IN_CREATION_ORDER, 'mats_socket_node'] as const) {
       expect(await db().knex.schema.hasTable(t), t).to.be.true;

@@ -160,6 +160,31 @@ describeEachDatabase('ClusterStoreAndForward node name (boot)', (db) => {
     ]);
   });
 
+  it('claimReplyQueue: the lowest no live node holds, else the least held; a stopped or dead node frees its own', async () => {
+    const name = `q-${randomId(6)}`;
+    const booted = async (suffix: string): Promise<SqlClusterStore> => {
+      const s = node(`${name}-${suffix}`);
+      await s.boot();
+      return s;
+    };
+    const a = await booted('a');
+    const b = await booted('b');
+    expect(await a.claimReplyQueue(2)).to.equal(0);
+    expect(await b.claimReplyQueue(2)).to.equal(1);
+    const c = await booted('c');
+    // Both held once: c shares the lowest.
+    expect(await c.claimReplyQueue(2)).to.equal(0);
+    // Stopped nodes hold nothing (0 would be held twice, 1 once, 2 never, if they did).
+    await a.close();
+    await c.close();
+    const d = await booted('d');
+    expect(await d.claimReplyQueue(3)).to.equal(0);
+    // Dead nodes (no heartbeat here) hold nothing either: b's 1 and d's 0 are free again.
+    f.clock.advance(QUIET.nodeDeadAfterMs);
+    const e = await booted('e');
+    expect(await e.claimReplyQueue(3)).to.equal(0);
+  });
+
   it('rejects nodeDeadAfterMs not above nodeLivelinessIntervalMs', () => {
     expect(() => f.newStore({ nodeLivelinessIntervalMs: 1000, nodeDeadAfterMs: 1000 }))
       .to.throw(ConfigError)
