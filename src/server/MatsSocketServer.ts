@@ -151,7 +151,15 @@ export class MatsSocketServer {
             "server-initiated messages are committed with the store's rows, and must be atomic with them)",
         );
       }
-      this.#matsEndpoints.push(rt.replyHandler.register(), rt.nodeControl.register(), rt.topics.register());
+      // This node's reply queue: replies to its forwards come back to it (docs/protocol.md 8.6).
+      const replyQueues = rt.options.nodeReplyQueues;
+      const own = replyQueues > 0 ? await rt.store.claimReplyQueue(replyQueues) : undefined;
+      this.#matsEndpoints.push(
+        ...rt.replyHandler.register(own),
+        rt.nodeControl.register(),
+        rt.topics.register(),
+      );
+      if (own !== undefined) rt.forwards.replyTo(rt.replyHandler.nodeQueueId(own));
       if (rt.options.builtInEndpoints) {
         this.#matsEndpoints.push(
           factory.single<{ payload?: string; number: number }, { payload?: string; number?: number }>(
@@ -171,7 +179,10 @@ export class MatsSocketServer {
           'MatsSocket endpoints did not start consuming',
         );
       if (rt.options.jobs.enabled) rt.jobs.start();
-      rt.logger.info({ endpoints: this.#matsEndpoints.length }, 'MatsSocket server started');
+      rt.logger.info(
+        { endpoints: this.#matsEndpoints.length, replyQueue: own ?? null },
+        'MatsSocket server started',
+      );
     })();
     return this.#started;
   }

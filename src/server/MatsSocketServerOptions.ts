@@ -254,6 +254,14 @@ export interface MatsSocketServerOptions {
   jobs?: ServerJobOptions;
   /** Concurrency of the reply-handler terminator (at least 8). @default 16 */
   replyHandlerConcurrency?: number;
+  /**
+   * Node reply queues (docs/protocol.md 8.6): a node takes one at start that no live node holds, and the replies to
+   * the requests it forwards go there. It consumes its own at high priority, and every other one at low priority,
+   * so a reply usually reaches the node holding the session (no poke, no fetch) and is still consumed when that node
+   * is gone. Set it to at least the number of nodes (nodes beyond share one); 0: all replies go to the shared
+   * `replyHandler` queue, consumed by any node. From 0 to 64. @default 8
+   */
+  nodeReplyQueues?: number;
   /** Also dead-letter NACKed server-to-client messages (reason `client_nack`). @default false */
   deadLetterOnNack?: boolean;
   /** Topic replay log retention (BR-1), in ms; 0 disables replay (reference behaviour). @default 300000 */
@@ -293,6 +301,7 @@ export interface ResolvedServerOptions {
   timings: Required<ServerTimings>;
   jobs: Required<ServerJobOptions>;
   replyHandlerConcurrency: number;
+  nodeReplyQueues: number;
   deadLetterOnNack: boolean;
   topicReplayRetentionMs: number;
   builtInEndpoints: boolean;
@@ -502,6 +511,10 @@ export function resolveServerOptions(options: MatsSocketServerOptions): Resolved
   if (!Number.isInteger(replyHandlerConcurrency) || replyHandlerConcurrency < 8) {
     throw new ConfigError('replyHandlerConcurrency', 'must be an integer >= 8');
   }
+  const nodeReplyQueues = options.nodeReplyQueues ?? 8;
+  if (!Number.isInteger(nodeReplyQueues) || nodeReplyQueues < 0 || nodeReplyQueues > 64) {
+    throw new ConfigError('nodeReplyQueues', 'must be an integer from 0 to 64');
+  }
   const topicReplayRetentionMs = options.topicReplayRetentionMs ?? 300_000;
   if (typeof topicReplayRetentionMs !== 'number' || !(topicReplayRetentionMs >= 0)) {
     throw new ConfigError('topicReplayRetentionMs', 'must be a number >= 0');
@@ -526,6 +539,7 @@ export function resolveServerOptions(options: MatsSocketServerOptions): Resolved
     timings,
     jobs: resolveGroup('jobs', options.jobs, jobDefaults),
     replyHandlerConcurrency,
+    nodeReplyQueues,
     deadLetterOnNack: bool(options.deadLetterOnNack, false, 'deadLetterOnNack'),
     topicReplayRetentionMs,
     builtInEndpoints: bool(options.builtInEndpoints, true, 'builtInEndpoints'),

@@ -27,7 +27,7 @@ const NONESSENTIAL_TTL_EXTRA_MS = 15_000;
 export class ForwardInitiator {
   readonly #initiator: MatsInitiator;
   readonly #instance: string;
-  readonly #replyHandlerId: string;
+  #replyHandlerId: string;
   readonly #now: () => number;
 
   constructor(factory: MatsFactory, instanceName: string, replyHandlerId: string, now: () => number) {
@@ -35,6 +35,11 @@ export class ForwardInitiator {
     this.#initiator = factory.getOrCreateInitiator(`MatsSocket.${instanceName}.forward`);
     this.#replyHandlerId = replyHandlerId;
     this.#now = now;
+  }
+
+  /** Sends the replies of the requests forwarded from now on to `endpointId` (this node's reply queue). */
+  replyTo(endpointId: string): void {
+    this.#replyHandlerId = endpointId;
   }
 
   /**

@@ -31,6 +31,14 @@ type ReplyResult =
   | ({ duplicate: false; failure?: undefined } & CommittedEffects)
   | { duplicate: true; failure?: { error: unknown } };
 
+/** Consumer priority of a node's own reply queue; the other nodes consume it at 0. */
+const OWN_QUEUE_PRIORITY = 10;
+/**
+ * A node's own reply queue takes this many times `replyHandlerConcurrency` in flight before the overflow goes to the
+ * other nodes: one reply per session with a request in flight, as many as a node's sessions have, stays here.
+ */
+const OWN_QUEUE_PREFETCH_FACTOR = 4;
+
 /**
  * The row as the forwarder would read it back. Its id is not known (a multi-row INSERT returns none portably); the
  * forwarder writes in the order of the list, which is the insert order.
@@ -150,13 +158,33 @@ export class ReplyHandler {
     });
   }
 
-  register(): MatsEndpoint<never, ReplyState> {
+  /** The endpoint id of node reply queue `index` (docs/protocol.md 8.6). */
+  nodeQueueId(index: number): string {
+    return `${this.endpointId}.${index}`;
+  }
+
+  /**
+   * Registers the terminators: the shared queue, and every node reply queue — `own` (this node's) at high priority
+   * with room for a node's worth of replies in flight, the others at low priority, so that they take over the
+   * replies of a node that is gone (or whose own consumer is full).
+   */
+  register(own: number | undefined): MatsEndpoint<never, ReplyState>[] {
     const concurrency = this.#core.options.replyHandlerConcurrency;
-    return this.#factory.terminator<ReplyState, unknown>(
-      this.endpointId,
-      (ctx, state, reply) => this.#onReply(ctx, state, reply),
-      { concurrency, interactiveConcurrency: concurrency, inbox: false, outbox: false },
-    );
+    const options = { concurrency, interactiveConcurrency: concurrency, inbox: false, outbox: false };
+    const onReply = (ctx: StageContext, state: ReplyState, reply: unknown): Promise<void> =>
+      this.#onReply(ctx, state, reply);
+    const endpoints = [this.#factory.terminator<ReplyState, unknown>(this.endpointId, onReply, options)];
+    for (let i = 0; i < this.#core.options.nodeReplyQueues; i++) {
+      const mine = i === own;
+      endpoints.push(
+        this.#factory.terminator<ReplyState, unknown>(this.nodeQueueId(i), onReply, {
+          ...options,
+          interactiveConcurrency: mine ? OWN_QUEUE_PREFETCH_FACTOR * concurrency : concurrency,
+          priority: mine ? OWN_QUEUE_PRIORITY : 0,
+        }),
+      );
+    }
+    return endpoints;
   }
 
   async #onReply(stage: StageContext, state: ReplyState, reply: unknown): Promise<void> {

@@ -42,6 +42,29 @@ describeEachServerEnv(
       await client.close(4000, 'done');
     });
 
+    it("replies come back to the node holding the session: its reply queue (nodeReplyQueues), not another node's", async () => {
+      for (const i of [0, 1, 2]) {
+        const { client } = await connectSession(node(i).url, 'enableAllDebugOptions');
+        const n = 9;
+        client.send(
+          [...Array(n).keys()].map((c) => ({
+            t: 'REQUEST',
+            eid: 'Test.single',
+            tid: `home${c}`,
+            cmid: c,
+            rd: 2, // node names: mmrrnn is the node whose reply handler took the reply
+            msg: { number: c, string: 'h' },
+          })),
+        );
+        const handledBy = new Set<string>();
+        for (let c = 0; c < n; c++) {
+          handledBy.add(((await client.nextOfType('RESOLVE')).debug as { mmrrnn: string }).mmrrnn);
+        }
+        expect([...handledBy]).to.deep.equal([node(i).nodeName]);
+        await client.close(4000, 'done');
+      }
+    });
+
     it('a client that disconnects with a reply pending gets it exactly once after resuming on another node', async () => {
       const { client, sid } = await connectSession(node(1).url);
       client.send([
@@ -174,10 +197,12 @@ describeEachServerEnv(
     });
 
     // Last in this suite: it stops the reply handlers of nodes B and C.
-    it('a reply handled on node A (the only reply handler left) for a session held by node B is delivered by B', async () => {
-      const replyHandlerId = `MatsSocket.${node(0).server.instanceName}.replyHandler`;
-      for (const i of [1, 2]) await node(i).factory.getEndpoint(replyHandlerId)!.remove(500);
-      expect(node(0).factory.getEndpoint(replyHandlerId)).to.not.equal(undefined);
+    it("a reply handled on node A (the only reply handler left, B's reply queue taken over) for a session held by B is delivered by B", async () => {
+      // Every reply-handler queue: the shared one and the node reply queues.
+      const shared = `MatsSocket.${node(0).server.instanceName}.replyHandler`;
+      const ids = [shared, ...Array.from({ length: 8 }, (_, k) => `${shared}.${k}`)];
+      for (const i of [1, 2]) for (const id of ids) await node(i).factory.getEndpoint(id)!.remove(500);
+      for (const id of ids) expect(node(0).factory.getEndpoint(id), id).to.not.equal(undefined);
       const { client } = await connectSession(node(1).url);
       client.send(
         [0, 1, 2].map((i) => ({

@@ -65,6 +65,7 @@ describe('resolveServerOptions', () => {
     });
     expect(o.topicReplayRetentionMs).to.equal(300_000);
     expect(o.deadLetterOnNack).to.equal(false);
+    expect(o.nodeReplyQueues).to.equal(8);
     expect(o.compression).to.deep.equal({ thresholdBytes: 1024 });
     expect(resolveServerOptions({ ...base(), compression: false }).compression).to.equal(false);
   });
@@ -74,6 +75,8 @@ describe('resolveServerOptions', () => {
     ['instanceName', { instanceName: 'has space' }],
     ['authenticationPlugin', { authenticationPlugin: 'x' as never }],
     ['replyHandlerConcurrency', { replyHandlerConcurrency: 2 }],
+    ['nodeReplyQueues', { nodeReplyQueues: 65 }],
+    ['nodeReplyQueues', { nodeReplyQueues: -1 }],
     ['limits.maxFrameBytes', { limits: { maxFrameBytes: 0 } }],
     ['timings.ackDelayMs', { timings: { ackDelayMs: -1 } }],
     ['jobs.enabled', { jobs: { enabled: 'yes' as never } }],
