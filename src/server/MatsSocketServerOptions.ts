@@ -258,8 +258,8 @@ export interface MatsSocketServerOptions {
    * Node reply queues (docs/protocol.md 8.6): a node takes one at start that no live node holds, and the replies to
    * the requests it forwards go there. It consumes its own at high priority, and every other one at low priority,
    * so a reply usually reaches the node holding the session (no poke, no fetch) and is still consumed when that node
-   * is gone. Set it to at least the number of nodes (nodes beyond share one); 0: all replies go to the shared
-   * `replyHandler` queue, consumed by any node. From 0 to 64. @default 8
+   * is gone. Give every node of a cluster the same value, at least the number of nodes (nodes beyond share one);
+   * 0: all replies go to the shared `replyHandler` queue, consumed by any node. From 0 to 64. @default 8
    */
   nodeReplyQueues?: number;
   /** Also dead-letter NACKed server-to-client messages (reason `client_nack`). @default false */

@@ -73,6 +73,13 @@ export function claimReplyQueue(ctx: StoreContext, incarnation: string, count: n
     for (const r of rows) {
       const q = num(r.reply_queue);
       if (q >= 0 && q < count) holders[q]!++;
+      else {
+        // That node's replies would not be taken over by this one when it is gone.
+        ctx.options.logger.warn(
+          { replyQueue: q, nodeReplyQueues: count },
+          "a live node holds a reply queue beyond this node's nodeReplyQueues: give every node the same nodeReplyQueues",
+        );
+      }
     }
     const chosen = holders.indexOf(Math.min(...holders));
     const n = await t(T.node).where({ nodename, incarnation }).update({ reply_queue: chosen });

@@ -175,8 +175,8 @@ for (const dialect of ['sqlite', 'mysql'] as const) {
 
       const backend = startBackend();
       await backend.waitForLine(new RegExp(`backend handled Orders\\.placeOrder "${tid}"`), 20_000);
-      // The reply waits in the node's reply-handler queue: no node consumes it now.
-      const replyQueue = `${broker!.prefix}MatsSocket.Shop.replyHandler:i`;
+      // The reply waits in the node's reply queue (the only node: queue 0): no node consumes it now.
+      const replyQueue = `${broker!.prefix}MatsSocket.Shop.replyHandler.0:i`;
       await eventually(async () => (await broker!.queueDepth(replyQueue)) === 1, {
         timeoutMs: 5000,
         what: `the backend's reply in ${replyQueue}`,
