@@ -131,7 +131,15 @@ describe('Chaos soak: kill -9, service restarts, cuts and pauses under load [3 n
     const at = (ms: number): string => `t+${(ms / 1000).toFixed(1)}s`;
     const echoProblems = [
       ...(acc.lost.length > 0
-        ? [`${acc.lost.length} requests lost (rejected, no answer): ${acc.lost.join(', ')}`]
+        ? [
+            `${acc.lost.length} requests lost (rejected, no answer): ${acc.lost
+              .map((id) =>
+                acc.lateReplyMs[id] !== undefined
+                  ? `${id} (its reply reached the client ${acc.lateReplyMs[id]} ms after sending: late)`
+                  : `${id} (no reply reached the client)`,
+              )
+              .join(', ')}`,
+          ]
         : []),
       ...acc.mismatched.map((id) => `request ${id} answered with another id`),
       ...[...new Set([...acc.duplicateOutcomes, ...acc.duplicateWireReplies])].map(

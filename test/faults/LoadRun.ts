@@ -28,11 +28,18 @@ export interface LoadAccounting {
   wireRetries: number;
   /** Request round-trip times, ms. */
   latenciesMs: number[];
+  /**
+   * Per lost id whose reply did reach the client later (after its timeout): ms from sending to that reply. A lost id
+   * missing here never got a reply on the wire. Tells a slow request from a lost one.
+   */
+  lateReplyMs: Record<string, number>;
 }
 
 /** Counts the RESOLVE/REJECT envelopes on the wire, per tid, by distinct smid (via a wrapped `ws` WebSocket). */
 class WireCounter {
   readonly smidsPerTid = new Map<string, Set<string>>();
+  /** When the first reply per tid was received (`performance.now()`). */
+  readonly firstReplyAt = new Map<string, number>();
   total = 0;
   retries = 0;
 
@@ -63,6 +70,7 @@ class WireCounter {
     let set = this.smidsPerTid.get(e.tid);
     if (!set) this.smidsPerTid.set(e.tid, (set = new Set()));
     set.add(String(e.smid));
+    if (!this.firstReplyAt.has(e.tid)) this.firstReplyAt.set(e.tid, performance.now());
   }
 }
 
@@ -94,6 +102,7 @@ export class LoadRun {
   readonly #options: LoadRunOptions;
   readonly #wire = new WireCounter();
   readonly #outcomes = new Map<string, number>();
+  readonly #sentAt = new Map<string, number>();
   readonly #pending = new Set<Promise<void>>();
   readonly #acc: LoadAccounting;
   #stopped = false;
@@ -112,6 +121,7 @@ export class LoadRun {
       wireRetries: 0,
       perNode: {},
       latenciesMs: [],
+      lateReplyMs: {},
     };
     for (let i = 0; i < options.clients; i++) {
       const client = new MatsSocketClient({
@@ -148,6 +158,7 @@ export class LoadRun {
     const id = `${this.#options.idPrefix}-${++this.#seq}`;
     this.#acc.sent++;
     const started = performance.now();
+    this.#sentAt.set(id, started);
     const p = client
       .request<EchoReply>(this.#options.endpointId ?? 'Fault.echo', id, { id })
       .then(
@@ -193,6 +204,10 @@ export class LoadRun {
     }
     for (const [tid, n] of this.#outcomes)
       if (n > 1 && tid !== 'barrier') this.#acc.duplicateOutcomes.push(tid);
+    for (const id of this.#acc.lost) {
+      const at = this.#wire.firstReplyAt.get(id);
+      if (at !== undefined) this.#acc.lateReplyMs[id] = Math.round(at - this.#sentAt.get(id)!);
+    }
     this.#acc.wireReplies = this.#wire.total;
     this.#acc.wireRetries = this.#wire.retries;
     return this.#acc;
