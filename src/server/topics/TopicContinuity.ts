@@ -168,27 +168,27 @@ export class TopicContinuity {
   }
 
   /**
-   * Ends the start window: the collected publishes in order; the sequence is followed from the last one. If a
-   * replay gave subscribers the log up to a seq meanwhile ({@link noteReplayed}), what was collected up to it goes
-   * out as well (a repeat for that subscriber, allowed by BR-1), and a gap after it is filled from the log.
+   * Ends the start window: the sequence is followed from the lowest publish collected, which goes out; a gap
+   * between it and the others collected (a broadcast that crossed them by more than the window) is filled from the
+   * log, never skipped. If a replay gave subscribers the log up to a seq meanwhile ({@link noteReplayed}), what was
+   * collected up to it goes out as well (a repeat for that subscriber, allowed by BR-1), and the sequence is
+   * followed from there.
    */
   #start(topicId: string, position: Position): void {
     position.starting = false;
     const held = (position.held ?? []).sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
     if (position.seq > 0) {
       while (held.length > 0 && (held[0]!.seq ?? 0) <= position.seq) this.#host.deliver(held.shift()!);
-      this.#drain(position);
-      if (position.held) {
-        position.heldSince = Date.now();
-        void this.#fill(topicId, position);
-      }
-      return;
+    } else if (held.length > 0) {
+      const first = held.shift()!;
+      position.seq = first.seq ?? position.seq;
+      this.#host.deliver(first);
     }
-    for (const p of held) {
-      position.seq = p.seq ?? position.seq;
-      this.#host.deliver(p);
+    this.#drain(position);
+    if (position.held) {
+      position.heldSince = Date.now();
+      void this.#fill(topicId, position);
     }
-    this.#endHold(position);
   }
 
   /** Delivers the held publishes that continue the sequence; ends the hold when nothing is left. */
