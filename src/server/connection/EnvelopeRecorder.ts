@@ -80,7 +80,9 @@ export class EnvelopeRecorder {
   readonly #limits: EnvelopeRecorderLimits;
   readonly #timings: AnswerTimings;
   readonly #awaiting = new Map<string, Awaiting>();
-  #entries: { event: MessageEvent; bytes: number }[] = [];
+  /** The kept entries from `#head` on (dropped ones are cleared and skipped, compacted now and then). */
+  #entries: ({ event: MessageEvent; bytes: number } | undefined)[] = [];
+  #head = 0;
   #bytes = 0;
 
   constructor(limits: EnvelopeRecorderLimits) {
@@ -167,7 +169,7 @@ export class EnvelopeRecorder {
 
   /** The recorded envelopes, oldest first. */
   entries(): readonly MessageEvent[] {
-    return this.#entries.map((entry) => entry.event);
+    return this.#entries.slice(this.#head).map((entry) => entry!.event);
   }
 
   /** Estimated bytes held (UTF-16 string payloads plus a per-entry overhead). */
@@ -207,17 +209,21 @@ export class EnvelopeRecorder {
     }
     // Node names and forward targets are the server's own, short strings: covered by the overhead.
     const bytes = ENTRY_OVERHEAD_BYTES + 2 * chars;
-    this.#entries.push({ event: kept, bytes });
+    const entries = this.#entries;
+    entries.push({ event: kept, bytes });
     this.#bytes += bytes;
-    let drop = 0;
+    // Oldest first out, without copying the list per envelope (a busy connection records every frame).
     while (
-      this.#entries.length - drop > 1 &&
-      (this.#entries.length - drop > this.#limits.maxEntries || this.#bytes > this.#limits.maxBytes)
+      entries.length - this.#head > 1 &&
+      (entries.length - this.#head > this.#limits.maxEntries || this.#bytes > this.#limits.maxBytes)
     ) {
-      this.#bytes -= this.#entries[drop]!.bytes;
-      drop++;
+      this.#bytes -= entries[this.#head]!.bytes;
+      entries[this.#head++] = undefined;
     }
-    if (drop > 0) this.#entries = this.#entries.slice(drop);
+    if (this.#head > 64 && this.#head * 2 > entries.length) {
+      this.#entries = entries.slice(this.#head);
+      this.#head = 0;
+    }
     return kept;
   }
 }

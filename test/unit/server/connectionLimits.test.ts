@@ -82,6 +82,16 @@ describe('EnvelopeRecorder', () => {
     expect(recorder.entries().map((e) => e.cmid)).to.deep.equal(['two', 'thr…']);
     expect(events.map((e) => e.cmid)).to.deep.equal(['one', 'two', 'three']);
   });
+
+  it('keeps the last maxEntries, in order, over many more envelopes', () => {
+    const recorder = new EnvelopeRecorder({ maxEntries: 200, maxBytes: 1 << 20, maxFieldChars: 100 });
+    for (let i = 0; i < 1000; i++) recorder.record('out', [{ t: 'ACK2', smid: `s${i}` }], conn(false));
+    const smids = recorder.entries().map((e) => e.smid);
+    expect(smids).to.deep.equal(Array.from({ length: 200 }, (_, i) => `s${800 + i}`));
+    const one = new EnvelopeRecorder({ maxEntries: 200, maxBytes: 1 << 20, maxFieldChars: 100 });
+    one.record('out', [{ t: 'ACK2', smid: 's999' }], conn(false));
+    expect(recorder.bytes).to.be.within(200 * one.bytes - 800, 200 * one.bytes);
+  });
 });
 
 describe('SendBufferGuard', () => {
