@@ -19,6 +19,8 @@ export interface SessionsRun {
   measureMs: number;
   /** Also run the open loop at half the closed loop's throughput. */
   halfMax: boolean;
+  /** The open loop's rate instead of half the closed loop's, trips/s (same rate for systems compared). */
+  openRatePerS?: number;
   probe?: CounterProbe;
 }
 
@@ -58,8 +60,8 @@ export async function sessionsPhases(urls: readonly string[], run: SessionsRun):
     // Open loop at half the closed loop's rate; trip i goes to session i mod N, so a slow trip can leave a
     // session with more than one request in flight, as a real user clicking on would.
     const halfMax = await runPacedPhase(
-      `${run.name} @half`,
-      closed.perSecond / 2,
+      run.openRatePerS !== undefined ? `${run.name} @${run.openRatePerS}/s` : `${run.name} @half`,
+      run.openRatePerS ?? closed.perSecond / 2,
       roundTrip,
       run.warmupMs,
       run.measureMs,

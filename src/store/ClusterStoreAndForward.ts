@@ -22,6 +22,7 @@ import type {
   SessionFilter,
   SessionIds,
   SessionInfo,
+  StoreInOutboxOptions,
   SessionRegistration,
   SessionRegistrationInput,
   SessionState,
@@ -242,6 +243,7 @@ export interface ClusterStoreAndForward {
   storeMessagesInOutbox(
     messages: readonly OutboxMessageInput[],
     trx?: Knex.Transaction,
+    options?: StoreInOutboxOptions,
   ): Promise<StoreInOutboxBatchResult[]>;
   /** Up to `max` not-yet-attempted messages of the session, in delivery (`id`) order. */
   getMessagesFromOutbox(sessionId: string, max: number, trx?: Knex.Transaction): Promise<StoredOutMessage[]>;

@@ -114,6 +114,10 @@ export class MatsMessageStore {
    * A failed statement leaves `trx` usable: MySQL/MariaDB and SQLite roll back just that statement; on
    * PostgreSQL the INSERT runs in a savepoint.
    *
+   * `optimistic` (MySQL/MariaDB): the INSERT travels with the transaction's next statement instead of on its own
+   * round trip, and every id is reported recorded; a duplicate then fails that statement and the transaction. For
+   * a group commit that commits its items again, not optimistic, when its transaction fails.
+   *
    * @returns per id, in order: true if recorded now, false if it was already there.
    */
   async insertInboxBatch(
@@ -121,6 +125,7 @@ export class MatsMessageStore {
     stageId: string,
     matsMessageIds: readonly string[],
     now: number,
+    optimistic = false,
   ): Promise<boolean[]> {
     if (matsMessageIds.length === 0) return [];
     if (new Set(matsMessageIds).size === matsMessageIds.length) {
@@ -130,6 +135,11 @@ export class MatsMessageStore {
         received_timestamp: now,
       }));
       const parts = chunk(rows, 500);
+      if (optimistic && this.dialect === 'mysql' && parts.length === 1) {
+        // Travels with the next statement; a duplicate fails the transaction (see the JSDoc).
+        await writeBehind(trx('mats_inbox').insert(parts[0]!));
+        return matsMessageIds.map(() => true);
+      }
       try {
         // Several statements (or PostgreSQL, where any failed statement aborts the transaction) need a savepoint,
         // so a duplicate in a later chunk also undoes the earlier ones before the one-by-one fallback.

@@ -32,6 +32,7 @@ import type {
   ResumeOutcome,
   SessionFilter,
   SessionIds,
+  StoreInOutboxOptions,
   SessionInfo,
   SessionRegistration,
   SessionRegistrationInput,
@@ -380,8 +381,9 @@ export class SqlClusterStore implements ClusterStoreAndForward {
   storeMessagesInOutbox(
     messages: readonly OutboxMessageInput[],
     trx?: Knex.Transaction,
+    options?: StoreInOutboxOptions,
   ): Promise<StoreInOutboxBatchResult[]> {
-    return outbox.storeMessagesInOutbox(this.ctx, messages, trx);
+    return outbox.storeMessagesInOutbox(this.ctx, messages, trx, options);
   }
   getMessagesFromOutbox(sessionId: string, max: number, trx?: Knex.Transaction): Promise<StoredOutMessage[]> {
     return outbox.getMessagesFromOutbox(this.ctx, sessionId, max, trx);

@@ -164,6 +164,17 @@ export interface StoreInOutboxBatchResult extends StoreInOutboxResult {
   attempted: boolean;
 }
 
+/** How a batch outbox store writes. */
+export interface StoreInOutboxOptions {
+  /**
+   * On MySQL/MariaDB, in a transaction: the INSERT travels with the transaction's next statement (usually its
+   * COMMIT) instead of on its own round trip. A smid collision then fails that statement, and so the transaction,
+   * instead of being reported as `smidInUse`: for callers that commit the messages again without it when their
+   * transaction fails (a group commit's fallback). Elsewhere it does nothing. @default false
+   */
+  writeBehind?: boolean;
+}
+
 /** A message read from the outbox for forwarding. */
 export interface StoredOutMessage {
   /** The row id: the per-session delivery order. */

@@ -4,8 +4,18 @@ import type { ClusterStoreAndForward } from '../../store/ClusterStoreAndForward.
 /** What {@link BatchWithFallback} commits, and how. */
 export interface BatchWithFallbackOptions<I, R> {
   store: Pick<ClusterStoreAndForward, 'transaction'>;
-  /** Writes `items` in `trx`; returns one result per item, in order. */
-  commitInTrx(items: I[], trx: Knex.Transaction): Promise<R[]>;
+  /**
+   * Writes `items` in `trx`; returns one result per item, in order. `optimistic`: the first attempt of a batch,
+   * when `optimistic` is set below; the writes may then assume no duplicates (their failure fails the transaction,
+   * and the items are committed again, not optimistic).
+   */
+  commitInTrx(items: I[], trx: Knex.Transaction, optimistic: boolean): Promise<R[]>;
+  /**
+   * Try each batch optimistically first (e.g. inserts that travel with the COMMIT instead of on their own round
+   * trips, which cannot report a duplicate row by row): when that transaction fails, even a batch of one item is
+   * committed again, not optimistic. @default false
+   */
+  optimistic?: boolean;
   /** The store's operation names of the transactions: a whole batch, and one item alone. */
   operations: { batch: string; single: string };
   /**
@@ -31,10 +41,11 @@ export class BatchWithFallback<I, R> {
   /** Commits `items` together, else item by item. */
   async commit(items: I[]): Promise<R[]> {
     const o = this.#o;
+    const optimistic = o.optimistic ?? false;
     try {
-      return await o.store.transaction((trx) => o.commitInTrx(items, trx), o.operations.batch);
+      return await o.store.transaction((trx) => o.commitInTrx(items, trx, optimistic), o.operations.batch);
     } catch (err) {
-      if (items.length === 1) return [await this.#failed(items[0]!, err)];
+      if (items.length === 1 && !optimistic) return [await this.#failed(items[0]!, err)];
       const results: R[] = [];
       for (const item of items) results.push(await this.commitAlone(item));
       return results;
@@ -45,7 +56,10 @@ export class BatchWithFallback<I, R> {
   async commitAlone(item: I): Promise<R> {
     const o = this.#o;
     try {
-      const [result] = await o.store.transaction((trx) => o.commitInTrx([item], trx), o.operations.single);
+      const [result] = await o.store.transaction(
+        (trx) => o.commitInTrx([item], trx, false),
+        o.operations.single,
+      );
       return result!;
     } catch (err) {
       return this.#failed(item, err);

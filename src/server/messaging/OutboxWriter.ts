@@ -1,7 +1,11 @@
 import type { Knex } from 'knex';
 import { DataAccessError } from '../../errors.ts';
 import type { ClusterStoreAndForward } from '../../store/ClusterStoreAndForward.ts';
-import type { OutboxMessageInput, StoreInOutboxBatchResult } from '../../store/storeTypes.ts';
+import type {
+  OutboxMessageInput,
+  StoreInOutboxBatchResult,
+  StoreInOutboxOptions,
+} from '../../store/storeTypes.ts';
 import { randomId } from '../../util/ids.ts';
 
 /** Length of outbox smids (docs/protocol.md section 13: 12 random alphanumerics). */
@@ -26,9 +30,14 @@ export class OutboxWriter {
     this.#maxSmidAttempts = maxSmidAttempts;
   }
 
-  async store(messages: OutboxMessageInput[], trx: Knex.Transaction): Promise<StoreInOutboxBatchResult[]> {
+  /** `options.writeBehind`: see {@link StoreInOutboxOptions}. */
+  async store(
+    messages: OutboxMessageInput[],
+    trx: Knex.Transaction,
+    options?: StoreInOutboxOptions,
+  ): Promise<StoreInOutboxBatchResult[]> {
     if (messages.length === 0) return [];
-    const results = await this.#store.storeMessagesInOutbox(messages, trx);
+    const results = await this.#store.storeMessagesInOutbox(messages, trx, options);
     let retry = results.map((r, i) => (r.smidInUse ? i : -1)).filter((i) => i >= 0);
     for (let attempt = 2; retry.length > 0; attempt++) {
       if (attempt > this.#maxSmidAttempts) {

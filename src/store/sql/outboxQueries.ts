@@ -1,11 +1,13 @@
 import type { Knex } from 'knex';
 import { MessageIdAlreadyExistsError } from '../../errors.ts';
+import { writeBehind } from '../mysqlStatementFolding.ts';
 import { isUniqueViolation } from '../sqlErrors.ts';
 import type {
   OutboxMessageInput,
   OutboxMessageType,
   SessionIds,
   StoreInOutboxBatchResult,
+  StoreInOutboxOptions,
   StoreInOutboxResult,
   StoredOutMessage,
 } from '../storeTypes.ts';
@@ -90,17 +92,19 @@ async function insertMessages(
   trx: Knex.Transaction,
   messages: readonly OutboxMessageInput[],
   attempted: ReadonlySet<OutboxMessageInput> = NONE,
+  behind = false,
 ): Promise<void> {
   const now = ctx.now();
+  const send = (qb: Knex.QueryBuilder): Knex.QueryBuilder => (behind ? writeBehind(qb) : qb);
   for (const part of insertBatches(messages, ctx.options.inClauseChunk)) {
-    await trx(T.outbox).insert(part.map((m) => outboxRow(m, now, attempted.has(m))));
+    await send(trx(T.outbox).insert(part.map((m) => outboxRow(m, now, attempted.has(m)))));
   }
   const correlations = messages.flatMap((m) =>
     m.correlation
       ? [correlationRow({ ...m.correlation, sessionId: m.sessionId, smid: m.smid, traceId: m.traceId })]
       : [],
   );
-  for (const part of ctx.chunks(correlations)) await trx(T.requestOut).insert(part);
+  for (const part of ctx.chunks(correlations)) await send(trx(T.requestOut).insert(part));
 }
 
 export function storeMessageInOutbox(
@@ -137,6 +141,7 @@ export function storeMessagesInOutbox(
   ctx: StoreContext,
   messages: readonly OutboxMessageInput[],
   trx?: Knex.Transaction,
+  options: StoreInOutboxOptions = {},
 ): Promise<StoreInOutboxBatchResult[]> {
   if (messages.length === 0) return Promise.resolve([]);
   return ctx.tx('storeMessagesInOutbox', trx, async (t, owned) => {
@@ -173,6 +178,17 @@ export function storeMessagesInOutbox(
       }
     });
     if (toInsert.length === 0) return results;
+    if (options.writeBehind && !owned && ctx.dialect === 'mysql') {
+      // Its failure fails the caller's transaction (StoreInOutboxOptions.writeBehind).
+      await insertMessages(
+        ctx,
+        t,
+        toInsert.map((x) => x.message),
+        attempted,
+        true,
+      );
+      return results;
+    }
     try {
       const all = toInsert.map((x) => x.message);
       await ctx.savepoint(t, (sp) => insertMessages(ctx, sp, all, attempted), {

@@ -92,6 +92,34 @@ describeEachDatabase('MatsMessageStore (mats_inbox, mats_outbox)', (db) => {
     expect(Number(rows[0]!.n)).to.equal(7);
   });
 
+  it('inbox batch, optimistic: new ids in one insert with the next statement; on MySQL a duplicate fails the transaction', async () => {
+    await db().knex.transaction(async (trx) => {
+      expect(await store.insertInboxBatch(trx, 'O', ['o1', 'o2'], 3000, true)).to.deep.equal([true, true]);
+    });
+    expect(
+      (await db().knex('mats_inbox').where('stage_id', 'O').select('mats_message_id'))
+        .map((r: { mats_message_id: string }) => r.mats_message_id)
+        .sort(),
+    ).to.deep.equal(['o1', 'o2']);
+    const again = db().knex.transaction(async (trx) => {
+      const fresh = await store.insertInboxBatch(trx, 'O', ['o3', 'o2'], 3001, true);
+      // Elsewhere optimistic changes nothing: the duplicate is reported per id.
+      if (db().dialect !== 'mysql') expect(fresh).to.deep.equal([true, false]);
+      await trx('mats_inbox').where('stage_id', 'O').count({ n: '*' });
+    });
+    if (db().dialect === 'mysql') {
+      // The duplicate fails the statement it travels with, and the caller (a group commit) commits again.
+      let error: unknown;
+      await again.catch((err: unknown) => (error = err));
+      expect(error, 'the transaction fails').to.be.instanceOf(Error);
+      expect(String((error as Error).message)).to.match(/Duplicate entry/);
+      expect(await db().knex('mats_inbox').where({ stage_id: 'O', mats_message_id: 'o3' })).to.have.length(0);
+    } else {
+      await again;
+      expect(await db().knex('mats_inbox').where({ stage_id: 'O', mats_message_id: 'o3' })).to.have.length(1);
+    }
+  });
+
   it('outbox: rows round-trip (properties, headers, multi-megabyte binary body) and are claimed, then deleted', async () => {
     const big = Buffer.alloc(3 * 1024 * 1024);
     for (let i = 0; i < big.length; i++) big[i] = (i * 31) % 256;

@@ -346,6 +346,32 @@ describeEachDatabase('ClusterStoreAndForward inbox and outbox', (db) => {
       expect(await f.store.storeMessagesInOutbox([])).to.deep.equal([]);
     });
 
+    it('writeBehind: stored with the transaction; on MySQL a smid collision fails the transaction instead of smidInUse', async () => {
+      const s = await session();
+      await f.store.storeMessagesInOutbox([msg(s, 'taken')]);
+      const results = await f.store.transaction((trx) =>
+        f.store.storeMessagesInOutbox([msg(s, 'new1'), msg(s, 'new2')], trx, { writeBehind: true }),
+      );
+      expect(results.map((r) => [r.sessionExists, r.smidInUse])).to.deep.equal([
+        [true, false],
+        [true, false],
+      ]);
+      const collide = f.store.transaction((trx) =>
+        f.store.storeMessagesInOutbox([msg(s, 'new3'), msg(s, 'taken')], trx, { writeBehind: true }),
+      );
+      if (f.store.dialect === 'mysql') {
+        let error: unknown;
+        await collide.catch((err: unknown) => (error = err));
+        expect(error, 'the transaction fails').to.be.instanceOf(Error);
+      } else {
+        expect((await collide).map((r) => r.smidInUse)).to.deep.equal([false, true]);
+      }
+      const stored = (await f.store.getMessagesFromOutbox(s, 10)).map((m) => m.smid);
+      expect(stored).to.deep.equal(
+        f.store.dialect === 'mysql' ? ['taken', 'new1', 'new2'] : ['taken', 'new1', 'new2', 'new3'],
+      );
+    });
+
     it('stores a message as attempted only for the connection the session is registered to on this node', async () => {
       const reg = newSession();
       await f.store.registerNewSession(reg);

@@ -71,6 +71,35 @@ describe('BatchWithFallback', () => {
     expect(operations).to.deep.equal(['batch', 'single', 'single']);
   });
 
+  it('optimistic: the first attempt of a batch is optimistic; after it fails, even one item is committed again, not', async () => {
+    const { store, operations } = fakeStore();
+    const attempts: string[] = [];
+    const batches = new BatchWithFallback<number, string>({
+      store,
+      // Optimistic writes cannot tell a duplicate (item 2) from the others: the whole transaction fails.
+      commitInTrx: (items, _trx, optimistic) => {
+        attempts.push(`${items.join(',')}${optimistic ? ' optimistic' : ''}`);
+        if (optimistic && items.includes(2)) return Promise.reject(new Error('duplicate somewhere'));
+        return Promise.resolve(items.map((i) => (i === 2 ? `dupe ${i}` : `ok ${i}`)));
+      },
+      operations: { batch: 'batch', single: 'single' },
+      optimistic: true,
+    });
+    expect(await batches.commit([1, 3])).to.deep.equal(['ok 1', 'ok 3']);
+    expect(await batches.commit([1, 2, 3])).to.deep.equal(['ok 1', 'dupe 2', 'ok 3']);
+    expect(await batches.commit([2])).to.deep.equal(['dupe 2']);
+    expect(attempts).to.deep.equal([
+      '1,3 optimistic',
+      '1,2,3 optimistic',
+      '1',
+      '2',
+      '3',
+      '2 optimistic',
+      '2',
+    ]);
+    expect(operations).to.deep.equal(['batch', 'batch', 'single', 'single', 'single', 'batch', 'single']);
+  });
+
   it('commitAlone commits one item in its own transaction', async () => {
     const { batches, operations } = committer([5], nackOf);
     expect(await batches.commitAlone(4)).to.equal('ok 4');
