@@ -22,7 +22,7 @@ import type {
   SessionFilter,
   SessionIds,
   SessionInfo,
-  StoreInOutboxOptions,
+  BatchWriteOptions,
   SessionRegistration,
   SessionRegistrationInput,
   SessionState,
@@ -208,7 +208,11 @@ export interface ClusterStoreAndForward {
    */
   storeMessageIdInInbox(sessionId: string, cmid: string, trx?: Knex.Transaction): Promise<void>;
   /** Batch form: many (session, cmid) pairs in one transaction; the outcome is reported per item, in order. */
-  storeMessageIdsInInbox(items: readonly MessageRef[], trx?: Knex.Transaction): Promise<InboxInsertOutcome[]>;
+  storeMessageIdsInInbox(
+    items: readonly MessageRef[],
+    trx?: Knex.Transaction,
+    options?: BatchWriteOptions,
+  ): Promise<InboxInsertOutcome[]>;
   /** Stores the full answer envelope (with `msg`) of a non-ACK outcome. @returns whether the row exists. */
   updateMessageInInbox(
     sessionId: string,
@@ -243,7 +247,7 @@ export interface ClusterStoreAndForward {
   storeMessagesInOutbox(
     messages: readonly OutboxMessageInput[],
     trx?: Knex.Transaction,
-    options?: StoreInOutboxOptions,
+    options?: BatchWriteOptions,
   ): Promise<StoreInOutboxBatchResult[]>;
   /** Up to `max` not-yet-attempted messages of the session, in delivery (`id`) order. */
   getMessagesFromOutbox(sessionId: string, max: number, trx?: Knex.Transaction): Promise<StoredOutMessage[]>;

@@ -32,7 +32,7 @@ import type {
   ResumeOutcome,
   SessionFilter,
   SessionIds,
-  StoreInOutboxOptions,
+  BatchWriteOptions,
   SessionInfo,
   SessionRegistration,
   SessionRegistrationInput,
@@ -347,8 +347,9 @@ export class SqlClusterStore implements ClusterStoreAndForward {
   storeMessageIdsInInbox(
     items: readonly MessageRef[],
     trx?: Knex.Transaction,
+    options?: BatchWriteOptions,
   ): Promise<InboxInsertOutcome[]> {
-    return inbox.storeMessageIdsInInbox(this.ctx, items, trx);
+    return inbox.storeMessageIdsInInbox(this.ctx, items, trx, options);
   }
   updateMessageInInbox(
     sessionId: string,
@@ -381,7 +382,7 @@ export class SqlClusterStore implements ClusterStoreAndForward {
   storeMessagesInOutbox(
     messages: readonly OutboxMessageInput[],
     trx?: Knex.Transaction,
-    options?: StoreInOutboxOptions,
+    options?: BatchWriteOptions,
   ): Promise<StoreInOutboxBatchResult[]> {
     return outbox.storeMessagesInOutbox(this.ctx, messages, trx, options);
   }

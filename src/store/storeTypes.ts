@@ -164,13 +164,14 @@ export interface StoreInOutboxBatchResult extends StoreInOutboxResult {
   attempted: boolean;
 }
 
-/** How a batch outbox store writes. */
-export interface StoreInOutboxOptions {
+/** How a batch insert of the store (outbox messages, inbox ids) writes. */
+export interface BatchWriteOptions {
   /**
    * On MySQL/MariaDB, in a transaction: the INSERT travels with the transaction's next statement (usually its
-   * COMMIT) instead of on its own round trip. A smid collision then fails that statement, and so the transaction,
-   * instead of being reported as `smidInUse`: for callers that commit the messages again without it when their
-   * transaction fails (a group commit's fallback). Elsewhere it does nothing. @default false
+   * COMMIT) instead of on its own round trip. A duplicate (smid collision, inbox id already there) then fails
+   * that statement, and so the transaction, instead of being reported per item (`smidInUse`, `DUPLICATE`): for
+   * callers that commit the items again without it when their transaction fails (a group commit's fallback).
+   * Elsewhere it does nothing. @default false
    */
   writeBehind?: boolean;
 }

@@ -4,7 +4,7 @@ import type { ClusterStoreAndForward } from '../../store/ClusterStoreAndForward.
 import type {
   OutboxMessageInput,
   StoreInOutboxBatchResult,
-  StoreInOutboxOptions,
+  BatchWriteOptions,
 } from '../../store/storeTypes.ts';
 import { randomId } from '../../util/ids.ts';
 
@@ -30,11 +30,11 @@ export class OutboxWriter {
     this.#maxSmidAttempts = maxSmidAttempts;
   }
 
-  /** `options.writeBehind`: see {@link StoreInOutboxOptions}. */
+  /** `options.writeBehind`: see {@link BatchWriteOptions}. */
   async store(
     messages: OutboxMessageInput[],
     trx: Knex.Transaction,
-    options?: StoreInOutboxOptions,
+    options?: BatchWriteOptions,
   ): Promise<StoreInOutboxBatchResult[]> {
     if (messages.length === 0) return [];
     const results = await this.#store.storeMessagesInOutbox(messages, trx, options);

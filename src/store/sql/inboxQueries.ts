@@ -1,7 +1,14 @@
 import type { Knex } from 'knex';
 import { MessageIdAlreadyExistsError, SessionNotFoundError } from '../../errors.ts';
+import { writeBehind } from '../mysqlStatementFolding.ts';
 import { isUniqueViolation } from '../sqlErrors.ts';
-import type { InboxEntry, InboxInsertOutcome, MessageRef, SessionIds } from '../storeTypes.ts';
+import type {
+  BatchWriteOptions,
+  InboxEntry,
+  InboxInsertOutcome,
+  MessageRef,
+  SessionIds,
+} from '../storeTypes.ts';
 import { lockSessionForShare, lockSessionsForShare } from './sessionQueries.ts';
 import { deleteBySessionIds, groupChunks, whereSessionIds } from './sessionIdGroups.ts';
 import { affected, num, T, type StoreContext } from './StoreContext.ts';
@@ -54,6 +61,7 @@ export function storeMessageIdsInInbox(
   ctx: StoreContext,
   items: readonly MessageRef[],
   trx?: Knex.Transaction,
+  options: BatchWriteOptions = {},
 ): Promise<InboxInsertOutcome[]> {
   if (items.length === 0) return Promise.resolve([]);
   return ctx.tx('storeMessageIdsInInbox', trx, async (t, owned) => {
@@ -88,6 +96,17 @@ export function storeMessageIdsInInbox(
           outcomes[x.index] = stored.has(key(x.item.sessionId, x.item.cmid)) ? 'STORED' : 'DUPLICATE';
         }
       }
+      return outcomes;
+    }
+    if (
+      options.writeBehind &&
+      !owned &&
+      ctx.dialect === 'mysql' &&
+      live.length <= ctx.options.inClauseChunk
+    ) {
+      // A duplicate fails the caller's transaction (BatchWriteOptions.writeBehind).
+      await writeBehind(t(T.inbox).insert(live.map((x) => inboxRow(x.item, now))));
+      for (const x of live) outcomes[x.index] = 'STORED';
       return outcomes;
     }
     if (live.length <= ctx.options.inClauseChunk) {

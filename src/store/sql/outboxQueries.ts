@@ -7,7 +7,7 @@ import type {
   OutboxMessageType,
   SessionIds,
   StoreInOutboxBatchResult,
-  StoreInOutboxOptions,
+  BatchWriteOptions,
   StoreInOutboxResult,
   StoredOutMessage,
 } from '../storeTypes.ts';
@@ -141,7 +141,7 @@ export function storeMessagesInOutbox(
   ctx: StoreContext,
   messages: readonly OutboxMessageInput[],
   trx?: Knex.Transaction,
-  options: StoreInOutboxOptions = {},
+  options: BatchWriteOptions = {},
 ): Promise<StoreInOutboxBatchResult[]> {
   if (messages.length === 0) return Promise.resolve([]);
   return ctx.tx('storeMessagesInOutbox', trx, async (t, owned) => {
@@ -179,7 +179,7 @@ export function storeMessagesInOutbox(
     });
     if (toInsert.length === 0) return results;
     if (options.writeBehind && !owned && ctx.dialect === 'mysql') {
-      // Its failure fails the caller's transaction (StoreInOutboxOptions.writeBehind).
+      // Its failure fails the caller's transaction (BatchWriteOptions.writeBehind).
       await insertMessages(
         ctx,
         t,

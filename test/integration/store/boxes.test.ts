@@ -128,6 +128,42 @@ describeEachDatabase('ClusterStoreAndForward inbox and outbox', (db) => {
       ).to.equal(4);
     });
 
+    it('batch insert, writeBehind: stored with the transaction; on MySQL a duplicate fails it instead of DUPLICATE', async () => {
+      const a = await session();
+      const gone = sid();
+      await f.store.storeMessageIdInInbox(a, 'old');
+      const outcomes = await f.store.transaction((trx) =>
+        f.store.storeMessageIdsInInbox(
+          [
+            { sessionId: a, cmid: 'n1' },
+            { sessionId: gone, cmid: 'n1' },
+          ],
+          trx,
+          { writeBehind: true },
+        ),
+      );
+      expect(outcomes).to.deep.equal(['STORED', 'SESSION_GONE']);
+      expect(await f.store.getMessageFromInbox(a, 'n1')).to.not.equal(null);
+      const duplicate = f.store.transaction((trx) =>
+        f.store.storeMessageIdsInInbox(
+          [
+            { sessionId: a, cmid: 'n2' },
+            { sessionId: a, cmid: 'old' },
+          ],
+          trx,
+          { writeBehind: true },
+        ),
+      );
+      if (f.store.dialect === 'mysql') {
+        let error: unknown;
+        await duplicate.catch((err: unknown) => (error = err));
+        expect(error, 'the transaction fails').to.be.instanceOf(Error);
+        expect(await f.store.getMessageFromInbox(a, 'n2')).to.equal(null);
+      } else {
+        expect(await duplicate).to.deep.equal(['STORED', 'DUPLICATE']);
+      }
+    });
+
     it('batch insert reports an id a concurrent transaction inserted while the batch ran', async function () {
       // With SQLite's single connection the race cannot happen: the other transaction would hold the connection.
       if (db().dialect === 'sqlite') this.skip();
