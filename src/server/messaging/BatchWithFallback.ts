@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { ClusterStoreAndForward } from '../../store/ClusterStoreAndForward.ts';
+import { isUniqueViolation } from '../../store/sqlErrors.ts';
 
 /** What {@link BatchWithFallback} commits, and how. */
 export interface BatchWithFallbackOptions<I, R> {
@@ -12,8 +13,8 @@ export interface BatchWithFallbackOptions<I, R> {
   commitInTrx(items: I[], trx: Knex.Transaction, optimistic: boolean): Promise<R[]>;
   /**
    * Try each batch optimistically first (e.g. inserts that travel with the COMMIT instead of on their own round
-   * trips, which cannot report a duplicate row by row): when that transaction fails, even a batch of one item is
-   * committed again, not optimistic. @default false
+   * trips, which cannot report a duplicate row by row): when that transaction fails on a unique violation, even a
+   * batch of one item is committed again, not optimistic (any other failure of one item is its own). @default false
    */
   optimistic?: boolean;
   /** The store's operation names of the transactions: a whole batch, and one item alone. */
@@ -45,7 +46,9 @@ export class BatchWithFallback<I, R> {
     try {
       return await o.store.transaction((trx) => o.commitInTrx(items, trx, optimistic), o.operations.batch);
     } catch (err) {
-      if (items.length === 1 && !optimistic) return [await this.#failed(items[0]!, err)];
+      if (items.length === 1 && !(optimistic && causedByUniqueViolation(err))) {
+        return [await this.#failed(items[0]!, err)];
+      }
       const results: R[] = [];
       for (const item of items) results.push(await this.commitAlone(item));
       return results;
@@ -70,4 +73,12 @@ export class BatchWithFallback<I, R> {
     if (this.#o.onItemFailure) return this.#o.onItemFailure(item, err);
     throw err;
   }
+}
+
+/** Whether `err`, or an error it wraps (`cause`), is a unique-key violation. */
+function causedByUniqueViolation(err: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (isUniqueViolation(e)) return true;
+  }
+  return false;
 }

@@ -158,6 +158,10 @@ describeEachDatabase('ClusterStoreAndForward inbox and outbox', (db) => {
         let error: unknown;
         await duplicate.catch((err: unknown) => (error = err));
         expect(error, 'the transaction fails').to.be.instanceOf(Error);
+        // As a unique violation, which the group commit's fallback looks for (BatchWithFallback).
+        const chain: unknown[] = [];
+        for (let e: unknown = error; e; e = (e as { cause?: unknown }).cause) chain.push(e);
+        expect(chain.some((e) => (e as { code?: string }).code === 'ER_DUP_ENTRY')).to.equal(true);
         expect(await f.store.getMessageFromInbox(a, 'n2')).to.equal(null);
       } else {
         expect(await duplicate).to.deep.equal(['STORED', 'DUPLICATE']);
@@ -399,6 +403,10 @@ describeEachDatabase('ClusterStoreAndForward inbox and outbox', (db) => {
         let error: unknown;
         await collide.catch((err: unknown) => (error = err));
         expect(error, 'the transaction fails').to.be.instanceOf(Error);
+        // As a unique violation, which the group commit's fallback looks for (BatchWithFallback).
+        const chain: unknown[] = [];
+        for (let e: unknown = error; e; e = (e as { cause?: unknown }).cause) chain.push(e);
+        expect(chain.some((e) => (e as { code?: string }).code === 'ER_DUP_ENTRY')).to.equal(true);
       } else {
         expect((await collide).map((r) => r.smidInUse)).to.deep.equal([false, true]);
       }

@@ -79,7 +79,10 @@ describe('BatchWithFallback', () => {
       // Optimistic writes cannot tell a duplicate (item 2) from the others: the whole transaction fails.
       commitInTrx: (items, _trx, optimistic) => {
         attempts.push(`${items.join(',')}${optimistic ? ' optimistic' : ''}`);
-        if (optimistic && items.includes(2)) return Promise.reject(new Error('duplicate somewhere'));
+        if (optimistic && items.includes(2)) {
+          return Promise.reject(new Error('failed', { cause: { code: 'ER_DUP_ENTRY', errno: 1062 } }));
+        }
+        if (items.includes(9)) return Promise.reject(new Error('database down'));
         return Promise.resolve(items.map((i) => (i === 2 ? `dupe ${i}` : `ok ${i}`)));
       },
       operations: { batch: 'batch', single: 'single' },
@@ -98,6 +101,11 @@ describe('BatchWithFallback', () => {
       '2',
     ]);
     expect(operations).to.deep.equal(['batch', 'batch', 'single', 'single', 'single', 'batch', 'single']);
+    // Any other failure of a batch of one is its own: not committed again (an outage would only take longer).
+    let rejected: unknown;
+    await batches.commit([9]).catch((err: unknown) => (rejected = err));
+    expect(rejected).to.be.instanceOf(Error).with.property('message', 'database down');
+    expect(attempts.at(-1)).to.equal('9 optimistic');
   });
 
   it('commitAlone commits one item in its own transaction', async () => {
