@@ -210,10 +210,6 @@ export class AckProcessor {
       nacks.map((n) => n.smid),
     );
   }
-
-  async idle(): Promise<void> {
-    await Promise.all([this.#completer.idle(), this.#inboxDeleter.idle()]);
-  }
 }
 
 function groupByDescription(nacks: readonly ClientNack[]): Map<string | undefined, string[]> {

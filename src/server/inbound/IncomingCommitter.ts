@@ -88,10 +88,6 @@ export class IncomingCommitter {
     }
   }
 
-  idle(): Promise<void> {
-    return this.#group.idle();
-  }
-
   /** Infrastructure failure → RETRY; application failure → commit the item as a NACK. */
   async #afterFailure(item: IncomingItem, err: unknown): Promise<CommitResult> {
     if (isInfrastructureError(err) || item.answer?.t === 'NACK') {

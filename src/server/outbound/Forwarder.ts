@@ -370,13 +370,6 @@ export class Forwarder {
     }
     return moved;
   }
-
-  /** Waits for running loops and the attempted-marks. */
-  async idleAll(): Promise<void> {
-    await Promise.allSettled([...this.#loops.values()].map((s) => s.promise));
-    await this.#marker.idle();
-    await this.#fetcher.idle();
-  }
 }
 
 /** Bytes added at write time at most: smid, debug stamps, frame brackets. */

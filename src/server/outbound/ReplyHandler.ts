@@ -305,8 +305,4 @@ export class ReplyHandler {
     for (const [result, bySession] of attempted) if (!result.duplicate) result.attempted = bySession;
     return results;
   }
-
-  idle(): Promise<void> {
-    return this.#committer.idle();
-  }
 }
