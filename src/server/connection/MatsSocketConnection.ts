@@ -251,12 +251,22 @@ export class MatsSocketConnection {
       'closing WebSocket',
     );
     this.out.close();
-    try {
-      this.#ws.close(code, truncateCloseReason(reason));
-    } catch (err) {
-      this.log.debug({ err }, 'WebSocket close failed; terminating');
-      this.#ws.terminate();
+    const sendClose = (): void => {
+      try {
+        this.#ws.close(code, truncateCloseReason(reason));
+      } catch (err) {
+        this.log.debug({ err }, 'WebSocket close failed; terminating');
+        this.#ws.terminate();
+      }
+    };
+    if (resolved === 'terminate' && this.#sessionId) {
+      // The session is gone from the store before the client hears so: a client reconnecting at once with its sid
+      // gets 4001, instead of resuming a session the server closed (the close is guarded by this connection's id,
+      // and a resume would have moved the registration to its own).
+      void this.#endSession(resolved, code, reason).finally(sendClose);
+      return;
     }
+    sendClose();
     void this.#endSession(resolved, code, reason);
   }
 

@@ -205,6 +205,29 @@ describeEachServerEnv(
       expect((await again.closed()).code).to.equal(4001);
     });
 
+    it('closeSession: the session is gone from the store before the client sees 4000 (a quick reconnect gets 4001)', async () => {
+      const node = ctx().cluster.nodes[0]!;
+      const store = node.store;
+      const original = store.closeSessionOfConnection.bind(store);
+      // A slow store: without the ordering, the client's reconnect resumed the session before the close reached
+      // the store, and the close (guarded by the old connection's id) then left the resumed session alive.
+      store.closeSessionOfConnection = async (...args) => {
+        await new Promise((r) => setTimeout(r, 300));
+        return original(...args);
+      };
+      try {
+        const { client, sid } = await connectSession(url());
+        const closing = node.server.closeSession(sid, 'slow store');
+        expect((await client.closed()).code).to.equal(4000);
+        const again = await RawClient.connect(url());
+        again.send([{ t: 'HELLO', clv: 'c', an: 'a', av: '1', auth: testAuth('standard'), sid }]);
+        expect((await again.closed()).code).to.equal(4001);
+        await closing;
+      } finally {
+        store.closeSessionOfConnection = original;
+      }
+    });
+
     it('closeSession of a deregistered session deletes it from the store', async () => {
       const { client, sid } = await connectSession(url());
       client.terminate();
