@@ -1,6 +1,11 @@
 import type { WebSocket } from 'ws';
 import type { Logger } from '../../logging.ts';
-import { closeCodeName, serverSessionActionOnClose, truncateCloseReason } from '../../protocol/closeCodes.ts';
+import {
+  CloseCode,
+  closeCodeName,
+  serverSessionActionOnClose,
+  truncateCloseReason,
+} from '../../protocol/closeCodes.ts';
 import { encodeFrame } from '../../protocol/encodeFrame.ts';
 import type { C2SEnvelope } from '../../protocol/envelopes.ts';
 import { isInformationBearing } from '../../protocol/MessageType.ts';
@@ -259,10 +264,11 @@ export class MatsSocketConnection {
         this.#ws.terminate();
       }
     };
-    if (resolved === 'terminate' && this.#sessionId) {
-      // The session is gone from the store before the client hears so: a client reconnecting at once with its sid
-      // gets 4001, instead of resuming a session the server closed (the close is guarded by this connection's id,
-      // and a resume would have moved the registration to its own).
+    if (resolved === 'terminate' && code === CloseCode.CLOSE_SESSION && this.#sessionId) {
+      // The server closes the session (closeSession, e.g. an operator's kick): it is gone from the store before the
+      // client hears so, and a client reconnecting at once with its sid gets 4001 instead of resuming it (the close
+      // is guarded by this connection's id, and a resume would have moved the registration to its own). Protocol
+      // violations close at once: what counts there is that the frame goes out before more input is refused.
       void this.#endSession(resolved, code, reason).finally(sendClose);
       return;
     }
