@@ -56,6 +56,8 @@ export interface GatewayConfig {
   allowedOrigins: readonly string[] | undefined;
   /** Topic replay retention, ms; 0 turns replay off. @default undefined (the server's 300000) */
   topicReplayRetentionMs: number | undefined;
+  /** Node reply queues (the server's `nodeReplyQueues`), 0..64. @default undefined (the server's 8) */
+  nodeReplyQueues: number | undefined;
   /** Grace period of a graceful stop, ms. @default 5000 */
   stopGraceMs: number;
   admin: {

@@ -91,6 +91,7 @@ export class GatewayNode {
         ...(config.topicReplayRetentionMs !== undefined
           ? { topicReplayRetentionMs: config.topicReplayRetentionMs }
           : {}),
+        ...(config.nodeReplyQueues !== undefined ? { nodeReplyQueues: config.nodeReplyQueues } : {}),
       },
       setup: (node) => registerGatewayRouting(node, config),
       http,

@@ -25,6 +25,7 @@ export const GATEWAY_CONFIG_FIELDS = [
   'jobs',
   'allowedOrigins',
   'topicReplayRetentionMs',
+  'nodeReplyQueues',
   'stopGraceMs',
   'admin',
   'serverApi',

@@ -16,11 +16,13 @@ export interface PassThroughServerOptions {
   jobs: ServerJobOptions;
   allowedOrigins: string[] | undefined;
   topicReplayRetentionMs: number | undefined;
+  nodeReplyQueues: number | undefined;
 }
 
 /**
  * Checks `limits`, `timings` and `jobs` against the server's own option lists (a key the server does not know is
- * an error, as are values below the server's minimum), plus `allowedOrigins` and `topicReplayRetentionMs`. The
+ * an error, as are values below the server's minimum), plus `allowedOrigins`, `topicReplayRetentionMs` and
+ * `nodeReplyQueues`. The
  * server validates them again when the node is built.
  */
 export function checkServerOptions(
@@ -58,5 +60,6 @@ export function checkServerOptions(
     }
   });
   const topicReplayRetentionMs = c.integer(doc, 'topicReplayRetentionMs', [], 0);
-  return { limits, timings, jobs, allowedOrigins: origins, topicReplayRetentionMs };
+  const nodeReplyQueues = c.integer(doc, 'nodeReplyQueues', [], 0, 64);
+  return { limits, timings, jobs, allowedOrigins: origins, topicReplayRetentionMs, nodeReplyQueues };
 }

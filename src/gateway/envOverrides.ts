@@ -44,6 +44,7 @@ export const ENV_OVERRIDES: readonly EnvOverride[] = [
   override(['publish', 'from'], 'string'),
   override(['allowedOrigins'], 'list'),
   override(['topicReplayRetentionMs'], 'integer'),
+  override(['nodeReplyQueues'], 'integer'),
   override(['stopGraceMs'], 'integer'),
   override(['admin', 'token'], 'string'),
   override(['admin', 'allowedHosts'], 'list'),

@@ -103,6 +103,19 @@ describe('loadGatewayConfig', () => {
     });
   });
 
+  it('passes nodeReplyQueues through to the server (0..64; unset: the server default)', () => {
+    const text = (extra: string): string => [...VALID_LINES, extra].join('\n');
+    expect(
+      parseGatewayConfig(VALID_LINES.join('\n'), 'matssocket.yaml', DEFAULTS).config.nodeReplyQueues,
+    ).to.equal(undefined);
+    expect(
+      parseGatewayConfig(text('nodeReplyQueues: 3'), 'matssocket.yaml', DEFAULTS).config.nodeReplyQueues,
+    ).to.equal(3);
+    expect(issuesOf(text('nodeReplyQueues: 65')).map((i) => [i.path, i.kind])).to.deep.equal([
+      ['nodeReplyQueues', 'range'],
+    ]);
+  });
+
   it('loads the example configuration of examples/gateway', async () => {
     const { config } = await loadGatewayConfig('examples/gateway/matssocket.yaml', DEFAULTS);
     expect(config.endpoints.map((e) => e.id)).to.include('Shop.placeOrder');
