@@ -218,7 +218,12 @@ describeEachTransport('Transport contract', (broker) => {
       await busy.waitFor(2);
       await low.waitFor(4);
       expect(busy.deliveries.map((d) => d.body.toString())).to.deep.equal(['burst0', 'burst1']);
-      expect(low.deliveries.map((d) => d.body.toString())).to.deep.equal(['gone', 'burst2', 'burst3', 'burst4']);
+      expect(low.deliveries.map((d) => d.body.toString())).to.deep.equal([
+        'gone',
+        'burst2',
+        'burst3',
+        'burst4',
+      ]);
     });
 
     it('redelivers a rejected(requeue) message with deliveryCount + 1, behind the ready messages', async () => {
