@@ -32,6 +32,7 @@ export class ServerMetrics {
   readonly #outboxDepth: Gauge;
   readonly #limitTrips: Counter;
   readonly #inboundLimits: Counter;
+  readonly #replies: Counter;
 
   constructor(metrics: Metrics, nodeName: string) {
     this.#node = nodeName;
@@ -91,6 +92,13 @@ export class ServerMetrics {
       help: 'Connections refused, closed, terminated or paused (inbound_queue, inbound_rate) by a per-connection resource limit, by limit',
       labelNames: ['node', 'limit'],
     });
+    this.#replies = m.counter({
+      name: 'matssocket_replies_total',
+      help:
+        'Backend replies stored by this node, by where their session was: held by this node (written from memory) ' +
+        "or not (poked to the holding node, or kept for the session's return); see nodeReplyQueues",
+      labelNames: ['node', 'session'],
+    });
     this.#inboundLimits = m.counter({
       name: 'matssocket_inbound_limit_total',
       help: 'Client input that tripped a limit (closed, NACKed, clamped, or made to wait), by limit',
@@ -122,6 +130,11 @@ export class ServerMetrics {
 
   deadLettered(reason: string, count: number): void {
     this.#deadLetters.inc({ node: this.#node, reason }, count);
+  }
+
+  /** A backend reply stored; `heldHere`: its session's connection is on this node. */
+  replyStored(heldHere: boolean): void {
+    this.#replies.inc({ node: this.#node, session: heldHere ? 'held_here' : 'elsewhere' });
   }
 
   pokeLatency(seconds: number): void {

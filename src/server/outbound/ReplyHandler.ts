@@ -252,8 +252,10 @@ export class ReplyHandler {
       publishes: scope.publishes,
     });
     if (result.failure) throw result.failure.error;
-    if (!result.duplicate) this.#afterCommit.run(result);
-    else if (input.attemptBy !== undefined) await this.#afterCommit.recoverAttempted(state.sid);
+    if (!result.duplicate) {
+      core.metrics.replyStored(conn?.established === true);
+      this.#afterCommit.run(result);
+    } else if (input.attemptBy !== undefined) await this.#afterCommit.recoverAttempted(state.sid);
   }
 
   async #commitInTrx(

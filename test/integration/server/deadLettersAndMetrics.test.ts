@@ -78,6 +78,9 @@ describeEachServerEnv(
       expect(value('matssocket_outbox_deliveries_total', nodeLabel)).to.be.at.least(2);
       // The REQUEST went through Mats: its RESOLVE was written by the forwarder.
       expect(value('matssocket_request_round_trip_seconds_count', nodeLabel)).to.be.at.least(1);
+      // Its reply came back to this node (its reply queue), which holds the session.
+      expect(value('matssocket_replies_total', 'session="held_here"')).to.be.at.least(1);
+      expect(value('matssocket_replies_total', 'session="elsewhere"')).to.equal(0);
       expect(value('matssocket_dead_letters_total', 'reason="undeliverable"')).to.equal(1);
       expect(value('matssocket_dead_letters_total', 'reason="client_nack"')).to.equal(1);
       // The live-sessions gauge is exported (its value depends on the other tests' sessions on this node).
