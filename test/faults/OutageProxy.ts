@@ -26,9 +26,13 @@ export class OutageProxy {
     return this.#port;
   }
 
-  /** Cuts every connection and refuses new ones for `ms`; resolves when it accepts again. */
-  async outage(ms: number): Promise<void> {
+  /**
+   * Cuts every connection and refuses new ones for `ms`; resolves when it accepts again. `whileDown` runs once the
+   * connections are cut (not awaited).
+   */
+  async outage(ms: number, whileDown?: () => void): Promise<void> {
     await this.#stop();
+    whileDown?.();
     await new Promise((r) => setTimeout(r, ms));
     await this.#listen(this.#port);
   }
