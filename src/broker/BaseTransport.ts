@@ -6,14 +6,15 @@ import { checkHeaders } from './headerTable.ts';
 import { OutstandingPublishes } from './OutstandingPublishes.ts';
 import { RedeliveryCounter } from './RedeliveryCounter.ts';
 import { ManagedConsumer, type ActiveConsumer, type ConsumerSource } from './ManagedConsumer.ts';
-import type {
-  ConsumeOptions,
-  Consumer,
-  DeliveryHandler,
-  OutgoingMessage,
-  Transport,
-  TransportEventMap,
-  TransportState,
+import {
+  MAX_CONSUMER_PRIORITY,
+  type ConsumeOptions,
+  type Consumer,
+  type DeliveryHandler,
+  type OutgoingMessage,
+  type Transport,
+  type TransportEventMap,
+  type TransportState,
 } from './Transport.ts';
 import type { TransportDelivery } from './TransportDelivery.ts';
 import type { ResolvedTransportOptions } from './TransportOptions.ts';
@@ -312,9 +313,11 @@ export abstract class BaseTransport extends EventEmitter<TransportEventMap> impl
     if (!Number.isInteger(prefetch) || prefetch < 1) {
       throw new ConfigError('prefetch', `must be an integer >= 1, was ${prefetch}`);
     }
-    // RabbitMQ takes any signed 32-bit integer; small ones are what anyone needs.
-    if (!Number.isInteger(priority) || priority < -255 || priority > 255) {
-      throw new ConfigError('priority', `must be an integer from -255 to 255, was ${priority}`);
+    if (!Number.isInteger(priority) || Math.abs(priority) > MAX_CONSUMER_PRIORITY) {
+      throw new ConfigError(
+        'priority',
+        `must be an integer from -${MAX_CONSUMER_PRIORITY} to ${MAX_CONSUMER_PRIORITY}, was ${priority}`,
+      );
     }
     const consumer = new ManagedConsumer(
       source,

@@ -100,13 +100,19 @@ export interface OutgoingMessage {
   properties: MessageProperties;
 }
 
+/**
+ * Consumer priorities go from −this to this. RabbitMQ takes any signed 32-bit integer; a small range is what anyone
+ * needs, and what the in-memory broker is checked against.
+ */
+export const MAX_CONSUMER_PRIORITY = 255;
+
 export interface ConsumeOptions {
   /** Maximum unacked deliveries to this consumer. */
   prefetch: number;
   /**
    * Consumer priority (RabbitMQ's `x-priority`): a queue delivers to its highest-priority consumers that have room
    * under their prefetch, round robin among equals; lower ones get messages only while those are full or gone.
-   * @default 0
+   * An integer within ±{@link MAX_CONSUMER_PRIORITY}. @default 0
    */
   priority?: number;
 }

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import type { Knex } from 'knex';
-import type { Transport } from '../broker/Transport.ts';
+import { MAX_CONSUMER_PRIORITY, type Transport } from '../broker/Transport.ts';
 import { ConfigError } from '../errors.ts';
 import { silentLogger, type Logger } from '../logging.ts';
 import { noopMetrics, type Metrics } from '../metrics/Metrics.ts';
@@ -322,8 +322,12 @@ function positiveInt(value: number | undefined, fallback: number, field: string)
 
 function priorityOf(value: number | undefined): number {
   const v = value ?? 0;
-  if (!Number.isInteger(v) || v < -255 || v > 255)
-    throw new ConfigError('priority', `must be an integer from -255 to 255, was ${String(v)}`);
+  if (!Number.isInteger(v) || Math.abs(v) > MAX_CONSUMER_PRIORITY) {
+    throw new ConfigError(
+      'priority',
+      `must be an integer from -${MAX_CONSUMER_PRIORITY} to ${MAX_CONSUMER_PRIORITY}, was ${String(v)}`,
+    );
+  }
   return v;
 }
 

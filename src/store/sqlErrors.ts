@@ -85,6 +85,18 @@ export function isDatabaseUnavailable(err: unknown): boolean {
 }
 
 /**
+ * Whether `err` or an error it wraps (`cause`, as our {@link DataAccessError} wraps the driver's) is a unique-key
+ * violation: what an optimistic batch write that cannot report duplicates row by row fails with.
+ */
+export function causedByUniqueViolation(err: unknown): boolean {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 8; depth++) {
+    if (isUniqueViolation(e)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/**
  * Passes our own typed errors through unchanged and wraps anything else (driver errors, pool timeouts,
  * connection refusals) in a {@link DataAccessError} with the original as `cause`.
  */

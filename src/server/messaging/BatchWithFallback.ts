@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { ClusterStoreAndForward } from '../../store/ClusterStoreAndForward.ts';
-import { isUniqueViolation } from '../../store/sqlErrors.ts';
+import { causedByUniqueViolation } from '../../store/sqlErrors.ts';
 
 /** What {@link BatchWithFallback} commits, and how. */
 export interface BatchWithFallbackOptions<I, R> {
@@ -73,12 +73,4 @@ export class BatchWithFallback<I, R> {
     if (this.#o.onItemFailure) return this.#o.onItemFailure(item, err);
     throw err;
   }
-}
-
-/** Whether `err`, or an error it wraps (`cause`), is a unique-key violation. */
-function causedByUniqueViolation(err: unknown): boolean {
-  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if (isUniqueViolation(e)) return true;
-  }
-  return false;
 }

@@ -228,6 +228,22 @@ describeEachServerEnv(
       }
     });
 
+    it('closeSession: a store delete that fails still closes the connection with 4000 (logged, not hung)', async () => {
+      const node = ctx().cluster.nodes[0]!;
+      const store = node.store;
+      const original = store.closeSessionOfConnection.bind(store);
+      store.closeSessionOfConnection = () => Promise.reject(new Error('database down'));
+      try {
+        const { client, sid } = await connectSession(url());
+        const closing = node.server.closeSession(sid, 'store down');
+        const closed = await client.closed();
+        expect(closed).to.include({ code: 4000, reason: 'Server Side: store down' });
+        await closing;
+      } finally {
+        store.closeSessionOfConnection = original;
+      }
+    });
+
     it('closeSession of a deregistered session deletes it from the store', async () => {
       const { client, sid } = await connectSession(url());
       client.terminate();

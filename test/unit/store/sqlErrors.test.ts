@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { DataAccessError } from '../../../src/errors.ts';
-import { isDatabaseUnavailable, isRetryable } from '../../../src/store/sqlErrors.ts';
+import { causedByUniqueViolation, isDatabaseUnavailable, isRetryable } from '../../../src/store/sqlErrors.ts';
 
 const withCode = (code: string, extra: object = {}): Error => Object.assign(new Error(code), { code }, extra);
 
@@ -43,6 +43,27 @@ describe('sqlErrors', () => {
         expect(isDatabaseUnavailable(err), String(err)).to.equal(false);
       }
       expect(isRetryable(withCode('ER_LOCK_DEADLOCK', { errno: 1213 }))).to.equal(true);
+    });
+  });
+
+  describe('causedByUniqueViolation()', () => {
+    it('finds a unique violation of any driver, also wrapped, and nothing else', () => {
+      for (const err of [
+        withCode('ER_DUP_ENTRY', { errno: 1062 }),
+        withCode('23505'),
+        withCode('SQLITE_CONSTRAINT_UNIQUE'),
+        new DataAccessError('insert failed', { cause: withCode('ER_DUP_ENTRY') }),
+        new Error('batch', { cause: new DataAccessError('x', { cause: withCode('23505') }) }),
+      ]) {
+        expect(causedByUniqueViolation(err), String(err)).to.equal(true);
+      }
+      for (const err of [
+        withCode('ECONNREFUSED'),
+        new DataAccessError('insert failed: Duplicate entry'),
+        undefined,
+      ]) {
+        expect(causedByUniqueViolation(err), String(err)).to.equal(false);
+      }
     });
   });
 });
