@@ -33,6 +33,8 @@ export interface FaultNodeConfig {
   timings?: 'fast' | 'production';
   /** The AMQP transport's amqplib fast path (`directPublish`, `coalesceWrites`); the bench compares both. @default true */
   amqpFastPath?: boolean;
+  /** Concurrency (= prefetch) of the node's Mats stages, `Fault.echo` among them. @default the Mats layer's */
+  concurrency?: number;
 }
 
 interface RunningNode {
@@ -67,6 +69,7 @@ async function startRabbitNode(amqpUrl: string): Promise<RunningNode> {
     transport,
     db: knex,
     queuePrefix: config.queuePrefix,
+    ...(config.concurrency !== undefined ? { concurrency: config.concurrency } : {}),
     ...(fast ? { retryDelayMs: 20, outboxSweepIntervalMs: 100, outboxSweepMinAgeMs: 300 } : {}),
   });
   const server = new MatsSocketServer({
@@ -106,6 +109,7 @@ async function startEmbeddedNode(): Promise<RunningNode> {
     authenticationPlugin: () => testAuthPlugin(),
     logger: silentLogger,
     stopGraceMs: 500,
+    ...(config.concurrency !== undefined ? { concurrency: config.concurrency } : {}),
     ...(fast ? { server: { jobs: fastJobs } } : {}),
     setup(node) {
       counters = countNodeWork(node.knex, node.transport);

@@ -30,6 +30,11 @@ export interface NodeSystemOptions {
   execArgv?: readonly string[];
   /** The AMQP transport's amqplib fast path (`directPublish`, `coalesceWrites`). @default true */
   amqpFastPath?: boolean;
+  /**
+   * Concurrency (= prefetch) of the nodes' backend stages (`Fault.echo`). The bench gives the same as the peer's
+   * backend prefetch: both backends may work on every session's request at once. @default the Mats layer's
+   */
+  backendConcurrency?: number;
 }
 
 /**
@@ -95,7 +100,12 @@ async function startNodes(
   try {
     for (const config of configs) {
       const node = await NodeProcess.start(
-        { ...config, timings: 'production', amqpFastPath: options.amqpFastPath ?? true },
+        {
+          ...config,
+          timings: 'production',
+          amqpFastPath: options.amqpFastPath ?? true,
+          ...(options.backendConcurrency !== undefined ? { concurrency: options.backendConcurrency } : {}),
+        },
         30_000,
         options.execArgv,
       );
