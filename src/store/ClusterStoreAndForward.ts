@@ -282,6 +282,12 @@ export interface ClusterStoreAndForward {
   ): Promise<number>;
   /** Batch form of {@link outboxMessagesComplete} for many sessions, in one transaction. */
   outboxMessagesCompleteBatch(entries: readonly SessionIds[], trx?: Knex.Transaction): Promise<number>;
+  /**
+   * Client ACKs and ACK2s of many sessions settled together: {@link outboxMessagesCompleteBatch} of `completed` and
+   * {@link deleteMessageIdsFromInboxBatch} of `inboxDeleted`, on MySQL/MariaDB in one round trip (one transaction
+   * sent with its COMMIT), elsewhere as the two deletes.
+   */
+  settleClientAcksBatch(completed: readonly SessionIds[], inboxDeleted: readonly SessionIds[]): Promise<void>;
   /** Moves outbox rows to the dead-letter table in one transaction. @returns the smids actually moved. */
   outboxMessagesDeadLetter(
     sessionId: string,

@@ -45,6 +45,7 @@ import type {
   TopicPurgeResult,
   TopicReplay,
 } from './storeTypes.ts';
+import { settleClientAcksBatch } from './sql/clientAckQueries.ts';
 import * as correlations from './sql/correlationQueries.ts';
 import * as deadLetters from './sql/deadLetterQueries.ts';
 import * as inbox from './sql/inboxQueries.ts';
@@ -418,6 +419,12 @@ export class SqlClusterStore implements ClusterStoreAndForward {
   }
   outboxMessagesCompleteBatch(entries: readonly SessionIds[], trx?: Knex.Transaction): Promise<number> {
     return outbox.outboxMessagesCompleteBatch(this.ctx, entries, trx);
+  }
+  settleClientAcksBatch(
+    completed: readonly SessionIds[],
+    inboxDeleted: readonly SessionIds[],
+  ): Promise<void> {
+    return settleClientAcksBatch(this.ctx, completed, inboxDeleted);
   }
   outboxMessagesDeadLetter(
     sessionId: string,

@@ -36,7 +36,7 @@ const ROLLBACK = /^\s*ROLLBACK\s*;?\s*$/i;
  * statement, which fails the transaction as the write's own failure would have: so only for writes whose
  * failure nobody handles on its own (no unique violation expected). Outside a transaction it is sent at once.
  */
-export function writeBehind<Q extends Knex.QueryBuilder>(qb: Q): Q {
+export function writeBehind<Q extends Knex.ChainableInterface>(qb: Q): Q {
   return qb.options({ [WRITE_BEHIND]: true });
 }
 

@@ -12,9 +12,10 @@ import { InFlightLimiter } from './InFlightLimiter.ts';
 import type { ReplyTerminatorInvoker } from './ReplyTerminatorInvoker.ts';
 
 /**
- * Client acknowledgements (docs/protocol.md 7.2 steps 5-6): ACKs complete outbox rows (batched across sessions),
- * then ACK2 (25 ms); a NACK completes (or, with `deadLetterOnNack`, dead-letters) the row and, for a server
- * REQUEST, tells its reply terminator (BR-4, message type NACK); ACK2 deletes inbox rows (batched).
+ * Client acknowledgements (docs/protocol.md 7.2 steps 5-6): ACKs complete outbox rows, then ACK2 (25 ms); a NACK
+ * completes (or, with `deadLetterOnNack`, dead-letters) the row and, for a server REQUEST, tells its reply terminator
+ * (BR-4, message type NACK); ACK2 deletes inbox rows. ACKs and ACK2s of all sessions are settled together, one
+ * store call per window (a client sends both in one frame, so on MySQL/MariaDB both deletes share a round trip).
  *
  * A client chooses how many ids it sends, so the ids being settled are bounded per connection (the frame
  * processing waits beyond it), and NACKs are settled in chunks of {@link NACK_CHUNK}, one transaction each,
@@ -23,12 +24,14 @@ import type { ReplyTerminatorInvoker } from './ReplyTerminatorInvoker.ts';
 /** NACKed smids settled per transaction (the outbox delete or dead-lettering is one store call per chunk). */
 const NACK_CHUNK = 200;
 
+/** One settling of the ACK window: an ACK's outbox rows or an ACK2's inbox rows. */
+type AckWork = { kind: 'ack' | 'ack2'; entry: SessionIds };
+
 export class AckProcessor {
   readonly #core: ServerCore;
   readonly #invoker: ReplyTerminatorInvoker;
   readonly #afterCommit: AfterCommit;
-  readonly #completer: GroupCommitter<SessionIds, void>;
-  readonly #inboxDeleter: GroupCommitter<SessionIds, void>;
+  readonly #settler: GroupCommitter<AckWork, void>;
   readonly #connectionIds = new WeakMap<MatsSocketConnection, InFlightLimiter>();
 
   constructor(core: ServerCore, invoker: ReplyTerminatorInvoker, afterCommit: AfterCommit) {
@@ -40,22 +43,17 @@ export class AckProcessor {
     const retry = serverOutageRetry(core, 'retrying ACK bookkeeping');
     // Bookkeeping nobody's reply waits for: even at low load it waits the window for others to share the statement
     // (at a few hundred trips/s that is one delete for several sessions instead of one each).
-    const eagerWhenIdle = false;
-    this.#completer = new GroupCommitter({
+    this.#settler = new GroupCommitter({
       windowMs,
-      eagerWhenIdle,
-      maxItems: 500,
+      eagerWhenIdle: false,
+      maxItems: 1000,
       commit: async (items) => {
-        await retryWhileDatabaseUnavailable(() => core.store.outboxMessagesCompleteBatch(items), retry);
-        return items.map(() => undefined);
-      },
-    });
-    this.#inboxDeleter = new GroupCommitter({
-      windowMs,
-      eagerWhenIdle,
-      maxItems: 500,
-      commit: async (items) => {
-        await retryWhileDatabaseUnavailable(() => core.store.deleteMessageIdsFromInboxBatch(items), retry);
+        const completed = items.filter((w) => w.kind === 'ack').map((w) => w.entry);
+        const inboxDeleted = items.filter((w) => w.kind === 'ack2').map((w) => w.entry);
+        await retryWhileDatabaseUnavailable(
+          () => core.store.settleClientAcksBatch(completed, inboxDeleted),
+          retry,
+        );
         return items.map(() => undefined);
       },
     });
@@ -72,8 +70,8 @@ export class AckProcessor {
     if (acks.length > 0) {
       const release = await this.#admit(conn, acks.length);
       void core.track(
-        this.#completer
-          .submit({ sessionId, ids: [...acks] })
+        this.#settler
+          .submit({ kind: 'ack', entry: { sessionId, ids: [...acks] } })
           .then(() => this.#ack2(conn, acks))
           .catch((err: unknown) =>
             conn.log.warn({ err, sessionId }, 'could not complete ACKed outbox messages'),
@@ -93,8 +91,8 @@ export class AckProcessor {
     for (const cmid of cmids) conn.seenCmids.delete(cmid);
     const release = await this.#admit(conn, cmids.length);
     void this.#core.track(
-      this.#inboxDeleter
-        .submit({ sessionId, ids: [...cmids] })
+      this.#settler
+        .submit({ kind: 'ack2', entry: { sessionId, ids: [...cmids] } })
         .catch((err: unknown) => conn.log.warn({ err, sessionId }, 'could not delete inbox rows on ACK2'))
         .finally(release),
     );

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { chunk } from '../../util/chunk.ts';
 import type { Dialect } from '../database.ts';
+import { writeBehind } from '../mysqlStatementFolding.ts';
 import type { ResolvedStoreOptions } from '../StoreOptions.ts';
 import { isRetryable, toDataAccessError } from '../sqlErrors.ts';
 import { inTransaction, withDataAccess } from '../transactions.ts';
@@ -123,15 +124,24 @@ export class StoreContext {
   /**
    * Runs the DELETE of `qb` (built on `db(table)`), with `FORCE INDEX` on MySQL/MariaDB (see {@link table}), whose
    * single-table DELETE takes no index hint: it is sent in the multi-table form `DELETE t FROM t FORCE INDEX (…)`.
+   * `behind`: on MySQL/MariaDB in a transaction, sent with the transaction's next statement ({@link writeBehind});
+   * the count is then 0.
    * @returns the affected row count.
    */
-  async deleteWithIndex(db: Knex, qb: Knex.QueryBuilder, table: string, index: string): Promise<number> {
+  async deleteWithIndex(
+    db: Knex,
+    qb: Knex.QueryBuilder,
+    table: string,
+    index: string,
+    behind = false,
+  ): Promise<number> {
     if (this.dialect !== 'mysql') return affected(await qb.delete());
     const { sql, bindings } = qb.delete().toSQL();
     const prefix = `delete from \`${table}\``;
     if (!sql.startsWith(prefix)) throw new Error(`unexpected DELETE shape: ${sql}`);
     const hinted = `delete \`${table}\` from \`${table}\` FORCE INDEX (\`${index}\`)${sql.slice(prefix.length)}`;
-    const [result] = (await db.raw(hinted, bindings as Knex.RawBinding[])) as [{ affectedRows: number }];
+    const raw = db.raw(hinted, bindings as Knex.RawBinding[]);
+    const [result] = (await (behind ? writeBehind(raw) : raw)) as [{ affectedRows: number }];
     return result.affectedRows;
   }
 

@@ -225,11 +225,13 @@ export function getMessageFromInbox(
   });
 }
 
+/** Inbox rows by (session, cmid), for `deleteBySessionIds`. */
+export const INBOX_BY_CMID = { table: T.inbox, idColumn: 'cmid', index: 'PRIMARY' } as const;
+
 export function deleteMessageIdsFromInboxBatch(
   ctx: StoreContext,
   entries: readonly SessionIds[],
   trx?: Knex.Transaction,
 ): Promise<number> {
-  const target = { table: T.inbox, idColumn: 'cmid', index: 'PRIMARY' };
-  return deleteBySessionIds(ctx, 'deleteMessageIdsFromInbox', target, entries, trx);
+  return deleteBySessionIds(ctx, 'deleteMessageIdsFromInbox', INBOX_BY_CMID, entries, trx);
 }

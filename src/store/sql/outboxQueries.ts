@@ -371,13 +371,15 @@ export function outboxMessagesUnmarkAttemptedDelivery(
   );
 }
 
+/** Outbox rows by (session, smid), for `deleteBySessionIds`. */
+export const OUTBOX_BY_SMID = { table: T.outbox, idColumn: 'smid', index: 'ux_mso_smid' } as const;
+
 export function outboxMessagesCompleteBatch(
   ctx: StoreContext,
   entries: readonly SessionIds[],
   trx?: Knex.Transaction,
 ): Promise<number> {
-  const target = { table: T.outbox, idColumn: 'smid', index: 'ux_mso_smid' };
-  return deleteBySessionIds(ctx, 'outboxMessagesComplete', target, entries, trx);
+  return deleteBySessionIds(ctx, 'outboxMessagesComplete', OUTBOX_BY_SMID, entries, trx);
 }
 
 export function hasPendingOutbox(

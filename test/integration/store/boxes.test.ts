@@ -469,6 +469,44 @@ describeEachDatabase('ClusterStoreAndForward inbox and outbox', (db) => {
       expect((await small.getMessagesFromOutbox(sessions[0]!, 10)).map((m) => m.smid)).to.deep.equal(['m3']);
     });
 
+    it('settles ACKs and ACK2s of many sessions together; on MySQL in one round trip', async () => {
+      const small = f.newStore({ nodeName: f.store.options.nodeName, inClauseChunk: 4 });
+      const sessions = [await session(), await session(), await session()];
+      await small.storeMessagesInOutbox(sessions.flatMap((s) => ['m0', 'm1', 'm2'].map((m) => msg(s, m))));
+      await small.storeMessageIdsInInbox(
+        sessions.flatMap((s) => ['c0', 'c1'].map((cmid) => ({ sessionId: s, cmid }))),
+      );
+      const sent: { sql: string; along: boolean }[] = [];
+      const onQuery = (q: { sql: string; options?: Record<string, unknown> }) =>
+        sent.push({ sql: q.sql, along: q.sql === 'BEGIN;' || q.options?.matssocketWriteBehind === true });
+      small.knex.on('query', onQuery);
+      try {
+        await small.settleClientAcksBatch(
+          sessions.map((s) => ({ sessionId: s, ids: ['m0', 'm1'] })),
+          sessions.map((s) => ({ sessionId: s, ids: ['c0', 'never-stored'] })),
+        );
+      } finally {
+        small.knex.off('query', onQuery);
+      }
+      for (const s of sessions) {
+        expect((await small.getMessagesFromOutbox(s, 10)).map((m) => m.smid)).to.deep.equal(['m2']);
+        expect(await small.getMessageFromInbox(s, 'c0')).to.equal(null);
+        expect(await small.getMessageFromInbox(s, 'c1')).to.not.equal(null);
+      }
+      // Six outbox ids and six inbox ids in groups of four: two deletes each.
+      expect(sent.filter((q) => /^delete/i.test(q.sql))).to.have.length(4);
+      if (db().dialect === 'mysql') {
+        // Everything but the COMMIT travels with it.
+        expect(sent.filter((q) => !q.along).map((q) => q.sql)).to.deep.equal(['COMMIT;']);
+      }
+      // Only one kind: the other delete is not sent at all.
+      await small.settleClientAcksBatch([{ sessionId: sessions[0]!, ids: ['m2'] }], []);
+      await small.settleClientAcksBatch([], [{ sessionId: sessions[1]!, ids: ['c1'] }]);
+      expect(await small.getMessagesFromOutbox(sessions[0]!, 10)).to.deep.equal([]);
+      expect(await small.getMessageFromInbox(sessions[1]!, 'c1')).to.equal(null);
+      expect(await small.getMessageFromInbox(sessions[2]!, 'c1')).to.not.equal(null);
+    });
+
     it('keeps per-session store order for large batched inserts', async () => {
       const s = await session();
       const messages = Array.from({ length: 120 }, (_, i) => msg(s, `o${String(i).padStart(3, '0')}`));
