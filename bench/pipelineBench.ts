@@ -103,6 +103,7 @@ async function matsSocketSystem(
 function report(s: SystemResult): void {
   reportPhase(s.closed, chargedCpu(s));
   if (s.halfMax) reportPhase(s.halfMax, chargedCpu(s, s.halfMax));
+  if (s.atRate) reportPhase(s.atRate, chargedCpu(s, s.atRate));
 }
 
 /** The headline: the two MatsSocket systems, the peer and the raw ceiling, each with `sessions` in flight. */
@@ -119,6 +120,8 @@ async function sessionsShape(): Promise<SystemResult[]> {
     warmupMs,
     measureMs,
     halfMax: true,
+    // The peer also at our half-max rate: what the same load costs it, process by process.
+    ...(mariadb.halfMax ? { alsoAtRatePerS: mariadb.halfMax.perSecond } : {}),
   });
   const peer: SystemResult = { key: 'peer', ...peerPhases, cpuLabels: PEER_CPU_LABELS };
   report(peer);
@@ -152,6 +155,10 @@ function sessionsSummary(systems: readonly SystemResult[]): Record<string, unkno
     half_max_errors: mariadb.halfMax?.errors,
     p99_ms_at_half_max_embedded: embedded.halfMax?.p99Ms,
     p99_ms_at_half_max_peer: peer.halfMax?.p99Ms,
+    // The peer at the RabbitMQ + MariaDB row's half-max rate: the same offered load.
+    p99_ms_peer_at_mariadb_half_rate: peer.atRate?.p99Ms,
+    cpu_ms_per_trip_peer_at_mariadb_half_rate: peer.atRate ? chargedCpu(peer, peer.atRate) : undefined,
+    cpu_ms_per_trip_mariadb_at_half_max: mariadb.halfMax ? chargedCpu(mariadb, mariadb.halfMax) : undefined,
     ...perSystem(systems, 'p50_ms', (s) => s.closed.p50Ms),
     ...perSystem(systems, 'p99_ms', (s) => s.closed.p99Ms),
     ...perSystem(systems, 'errors', (s) => s.closed.errors),
@@ -254,7 +261,11 @@ async function fullRun(): Promise<void> {
   };
   const results = new URL('./results/', import.meta.url);
   mkdirSync(results, { recursive: true });
-  const phases = (s: SystemResult): PhaseResult[] => [s.closed, ...(s.halfMax ? [s.halfMax] : [])];
+  const phases = (s: SystemResult): PhaseResult[] => [
+    s.closed,
+    ...(s.halfMax ? [s.halfMax] : []),
+    ...(s.atRate ? [s.atRate] : []),
+  ];
   writeFileSync(
     new URL('latest.json', results),
     JSON.stringify(

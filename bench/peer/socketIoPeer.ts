@@ -64,14 +64,23 @@ export async function socketIoPeerPhases(
     const closed = await runPhase(run.name, run.sessions, roundTrip, run.warmupMs, run.measureMs, probe);
     if (!run.halfMax) return { closed };
     const halfMax = await runPacedPhase(
-      `${run.name} @half`,
-      closed.perSecond / 2,
+      run.openRatePerS !== undefined ? `${run.name} @${run.openRatePerS}/s` : `${run.name} @half`,
+      run.openRatePerS ?? closed.perSecond / 2,
       roundTrip,
       run.warmupMs,
       run.measureMs,
       probe,
     );
-    return { closed, halfMax };
+    if (run.alsoAtRatePerS === undefined) return { closed, halfMax };
+    const atRate = await runPacedPhase(
+      `${run.name} @${Math.round(run.alsoAtRatePerS)}/s`,
+      run.alsoAtRatePerS,
+      roundTrip,
+      run.warmupMs,
+      run.measureMs,
+      probe,
+    );
+    return { closed, halfMax, atRate };
   } finally {
     for (const s of sockets) s.disconnect();
     await Promise.all(programs.map((p) => p.stop()));

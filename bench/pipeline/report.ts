@@ -6,6 +6,8 @@ export interface SystemResult {
   key: string;
   closed: PhaseResult;
   halfMax?: PhaseResult;
+  /** The open loop at another system's half-max rate (the peer at MatsSocket RabbitMQ+MariaDB's). */
+  atRate?: PhaseResult;
   /** Labels of `cpuMsPerTrip` charged to this system; the bench process (`bench`, the clients) always is. */
   cpuLabels: readonly string[];
 }
@@ -78,5 +80,14 @@ export function printTable(systems: readonly SystemResult[], peer: SystemResult 
           `  CPU ms/trip ${fmt(cpuTotal(chargedCpu(s, h)), 2)}`,
       );
     }
+  }
+  for (const s of systems.filter((x) => x.atRate)) {
+    const a = s.atRate!;
+    console.log(
+      `\n${s.closed.name} at the same offered rate as MatsSocket RabbitMQ+MariaDB's half max, ` +
+        `${a.perSecond.toFixed(0)}/s: p50 ${fmt(a.p50Ms, 1)} ms  p99 ${fmt(a.p99Ms, 1)} ms` +
+        (a.errors > 0 ? `  errors ${a.errors}` : '') +
+        `  CPU ms/trip ${cpuText(chargedCpu(s, a))}`,
+    );
   }
 }

@@ -8,6 +8,8 @@ import { runPacedPhase, runPhase, type CounterProbe, type PhaseResult } from './
 export interface SessionPhases {
   closed: PhaseResult;
   halfMax?: PhaseResult;
+  /** The open loop at {@link SessionsRun.alsoAtRatePerS}, when asked. */
+  atRate?: PhaseResult;
 }
 
 /** What a sessions phase runs against, and how long. */
@@ -21,6 +23,11 @@ export interface SessionsRun {
   halfMax: boolean;
   /** The open loop's rate instead of half the closed loop's, trips/s (same rate for systems compared). */
   openRatePerS?: number;
+  /**
+   * After the half-max phase, one more open loop at this rate (trips/s): another system's half max, so CPU per trip
+   * and latency compare at the same offered load (CPU per trip grows as the rate falls: less to batch, colder CPUs).
+   */
+  alsoAtRatePerS?: number;
   probe?: CounterProbe;
 }
 
