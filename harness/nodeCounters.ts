@@ -10,7 +10,8 @@ export interface NodeCounters {
   /**
    * Round trips to the database: the statements the node's knex sent to the driver (knex `query` events: every
    * statement of a builder or `raw`, and every BEGIN/COMMIT/ROLLBACK of a transaction), except on MySQL/MariaDB a
-   * transaction's BEGIN and its write-behind writes, which travel with the statement after them
+   * transaction's BEGIN, its write-behind writes and its read-at-commit reads, which travel with the statement after
+   * them
    * (`src/store/mysqlStatementFolding.ts`). With mysql2 and better-sqlite3 every other statement is one driver
    * call, so on MariaDB one network round trip.
    */
@@ -38,7 +39,11 @@ export function countNodeWork(knex: Knex, transport: Transport): NodeCounters {
   const counters: NodeCounters = { dbRoundTrips: 0, brokerPublishes: 0 };
   const beginTravelsAlong = (knex.client as { config: Knex.Config }).config.client === 'mysql2';
   knex.on('query', (q: { sql?: string; options?: Record<string, unknown> }) => {
-    if (beginTravelsAlong && (q.sql === 'BEGIN;' || q.options?.matssocketWriteBehind === true)) return;
+    const along =
+      q.sql === 'BEGIN;' ||
+      q.options?.matssocketWriteBehind === true ||
+      q.options?.matssocketReadAtCommit === true;
+    if (beginTravelsAlong && along) return;
     counters.dbRoundTrips++;
   });
   const publish = transport.publish.bind(transport);

@@ -13,6 +13,7 @@ import type {
   LimitedSessionRegistration,
   MessageRef,
   NodeInfo,
+  OutboxAtCommit,
   OutboxMessageInput,
   RequestCorrelation,
   RequestCorrelationInput,
@@ -250,6 +251,16 @@ export interface ClusterStoreAndForward {
     options?: BatchWriteOptions,
   ): Promise<StoreInOutboxBatchResult[]>;
   /** Up to `max` not-yet-attempted messages of the session, in delivery (`id`) order. */
+  /**
+   * {@link storeMessagesInOutbox} with `writeBehind`, in no round trip of its own on MySQL/MariaDB: the writes lock
+   * the sessions themselves (`INSERT … SELECT … LOCK IN SHARE MODE`) and the registrations are read with the
+   * COMMIT, so the outcomes are known only after it (`docs/store.md` §6). `undefined` where it does not apply (other
+   * databases, request correlations, a (session, smid) twice in the batch): store the usual way then.
+   */
+  storeMessagesInOutboxAtCommit(
+    messages: readonly OutboxMessageInput[],
+    trx: Knex.Transaction,
+  ): Promise<OutboxAtCommit | undefined>;
   getMessagesFromOutbox(sessionId: string, max: number, trx?: Knex.Transaction): Promise<StoredOutMessage[]>;
   /**
    * Batch form for a group-commit forwarder: up to `maxPerSession` messages of each session in one statement (per

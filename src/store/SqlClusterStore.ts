@@ -24,6 +24,7 @@ import type {
   LimitedSessionRegistration,
   MessageRef,
   NodeInfo,
+  OutboxAtCommit,
   OutboxMessageInput,
   RequestCorrelation,
   RequestCorrelationInput,
@@ -46,6 +47,7 @@ import type {
   TopicReplay,
 } from './storeTypes.ts';
 import { settleClientAcksBatch } from './sql/clientAckQueries.ts';
+import { storeMessagesInOutboxAtCommit } from './sql/outboxAtCommit.ts';
 import * as correlations from './sql/correlationQueries.ts';
 import * as deadLetters from './sql/deadLetterQueries.ts';
 import * as inbox from './sql/inboxQueries.ts';
@@ -386,6 +388,12 @@ export class SqlClusterStore implements ClusterStoreAndForward {
     options?: BatchWriteOptions,
   ): Promise<StoreInOutboxBatchResult[]> {
     return outbox.storeMessagesInOutbox(this.ctx, messages, trx, options);
+  }
+  storeMessagesInOutboxAtCommit(
+    messages: readonly OutboxMessageInput[],
+    trx: Knex.Transaction,
+  ): Promise<OutboxAtCommit | undefined> {
+    return storeMessagesInOutboxAtCommit(this.ctx, messages, trx);
   }
   getMessagesFromOutbox(sessionId: string, max: number, trx?: Knex.Transaction): Promise<StoredOutMessage[]> {
     return outbox.getMessagesFromOutbox(this.ctx, sessionId, max, trx);

@@ -14,6 +14,15 @@ type QueryCallback = (err: Error | null, rows?: unknown, fields?: unknown) => vo
 /** The query option (knex `.options()`) marking a write whose result nobody reads ({@link writeBehind}). */
 const WRITE_BEHIND = 'matssocketWriteBehind';
 
+/** The query option marking a read answered when the transaction's next statement is ({@link readAtCommit}). */
+const READ_AT_COMMIT = 'matssocketReadAtCommit';
+
+/** A statement not sent yet; `done` when its caller waits for its result ({@link readAtCommit}). */
+interface Held {
+  sql: string;
+  done?: QueryCallback;
+}
+
 /** What a statement that returned no rows reports, for the statements answered before they reached the server. */
 const OK_PACKET = Object.freeze({
   fieldCount: 0,
@@ -41,6 +50,31 @@ export function writeBehind<Q extends Knex.ChainableInterface>(qb: Q): Q {
 }
 
 /**
+ * Marks `qb`, a read in a transaction, to travel with the transaction's next statement (usually its COMMIT), like a
+ * {@link writeBehind} write, and to be answered with that statement: its promise settles only once the next
+ * statement was sent, so the caller must not await it before issuing that statement (e.g. it reads the session
+ * rows its conditional writes locked, and the results are used after the commit). If the query fails, or the
+ * transaction is rolled back before the read was sent, the read fails too. Outside a transaction it is sent at once.
+ */
+export function readAtCommit<Q extends Knex.ChainableInterface>(qb: Q): Q {
+  return qb.options({ [READ_AT_COMMIT]: true });
+}
+
+/** What a held read gets when its transaction is rolled back before it was sent. */
+function rolledBack(): Error {
+  return new Error('the transaction was rolled back before this read was sent (readAtCommit)');
+}
+
+/** Answers the held reads of a query that ran: each its own result, or the query's failure. */
+function answerHeld(held: readonly Held[], err: Error | null, rows: unknown, fields: unknown): void {
+  held.forEach((h, i) => {
+    if (!h.done) return;
+    if (err) h.done(err);
+    else h.done(null, (rows as unknown[])[i], (fields as unknown[] | undefined)?.[i]);
+  });
+}
+
+/**
  * Saves MySQL/MariaDB round trips on `conn` by sending statements together that knex sends one by one, with
  * `multipleStatements: true` on the connection (the statements of one query run in order, and the first failure
  * stops the rest):
@@ -57,8 +91,8 @@ export function writeBehind<Q extends Knex.ChainableInterface>(qb: Q): Q {
 export function foldStatements(conn: MysqlQueryable): void {
   const query = conn.query.bind(conn);
   let inTransaction = false;
-  /** BEGIN and write-behind statements not sent yet, rendered with their values. */
-  let held: string[] = [];
+  /** BEGIN, write-behind and read-at-commit statements not sent yet, rendered with their values. */
+  let held: Held[] = [];
   /** The failure of what was held and sent ahead of a stream, for the transaction's next statement to report. */
   let heldFailure: Error | undefined;
 
@@ -73,9 +107,15 @@ export function foldStatements(conn: MysqlQueryable): void {
     if (typeof callback !== 'function') {
       // A stream: no result to split, so what is held goes first on its own (the connection keeps the order).
       if (held.length > 0) {
-        query(held.join(';'), [], (err: Error | null) => {
-          if (err && inTransaction) heldFailure = err;
-        });
+        const before = held;
+        query(
+          before.map((h) => h.sql).join(';'),
+          [],
+          (err: Error | null, rows?: unknown, fields?: unknown) => {
+            if (err && inTransaction) heldFailure = err;
+            answerHeld(before, err, rows, fields);
+          },
+        );
       }
       held = [];
       return query(...args);
@@ -94,30 +134,39 @@ export function foldStatements(conn: MysqlQueryable): void {
     }
     if (BEGIN.test(sql)) {
       inTransaction = true;
-      held = ['BEGIN'];
+      held = [{ sql: 'BEGIN' }];
       return answer(done);
     }
     if (ROLLBACK.test(sql)) {
       heldFailure = undefined;
-      const started = held[0] !== 'BEGIN';
+      const started = held[0]?.sql !== 'BEGIN';
+      for (const h of held) h.done?.(rolledBack());
       held = [];
       inTransaction = false;
       // Nothing reached the server since BEGIN: there is no transaction there to end.
       return started ? query(...args) : answer(done);
     }
     if (inTransaction && typeof options === 'object' && options[WRITE_BEHIND] === true) {
-      held.push(conn.format(sql, values));
+      held.push({ sql: conn.format(sql, values) });
       return answer(done);
+    }
+    if (inTransaction && typeof options === 'object' && options[READ_AT_COMMIT] === true) {
+      held.push({ sql: conn.format(sql, values), done });
+      return undefined;
     }
     const isCommit = COMMIT.test(sql);
     if (isCommit) inTransaction = false;
     if (held.length === 0) return query(...args);
     const before = held;
     held = [];
-    if (isCommit && before.length === 1 && before[0] === 'BEGIN') return answer(done);
-    const folded = { ...(typeof options === 'object' ? options : {}), sql: `${before.join(';')};${sql}` };
+    if (isCommit && before.length === 1 && before[0]!.sql === 'BEGIN') return answer(done);
+    const folded = {
+      ...(typeof options === 'object' ? options : {}),
+      sql: `${before.map((h) => h.sql).join(';')};${sql}`,
+    };
     return query(folded, values, (err: Error | null, rows?: unknown, fields?: unknown) => {
       const own = before.length;
+      answerHeld(before, err, rows, fields);
       if (!err) return done(null, (rows as unknown[])[own], (fields as unknown[] | undefined)?.[own]);
       // A held write failed, so this COMMIT did not run and the transaction is still open: end it here.
       if (isCommit) return query('ROLLBACK', [], () => done(err));

@@ -176,6 +176,12 @@ export interface BatchWriteOptions {
   writeBehind?: boolean;
 }
 
+/** Outcomes of a `storeMessagesInOutboxAtCommit`, known once the transaction has committed. */
+export interface OutboxAtCommit {
+  /** Settles with the transaction's COMMIT (rejects if it fails); await it only after the commit. */
+  readonly results: Promise<StoreInOutboxBatchResult[]>;
+}
+
 /** A message read from the outbox for forwarding. */
 export interface StoredOutMessage {
   /** The row id: the per-session delivery order. */

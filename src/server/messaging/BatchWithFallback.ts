@@ -2,15 +2,20 @@ import type { Knex } from 'knex';
 import type { ClusterStoreAndForward } from '../../store/ClusterStoreAndForward.ts';
 import { causedByUniqueViolation } from '../../store/sqlErrors.ts';
 
+/** Results known once the transaction has committed. */
+export type AfterCommitResults<R> = () => Promise<R[]>;
+
 /** What {@link BatchWithFallback} commits, and how. */
 export interface BatchWithFallbackOptions<I, R> {
   store: Pick<ClusterStoreAndForward, 'transaction'>;
   /**
    * Writes `items` in `trx`; returns one result per item, in order. `optimistic`: the first attempt of a batch,
    * when `optimistic` is set below; the writes may then assume no duplicates (their failure fails the transaction,
-   * and the items are committed again, not optimistic).
+   * and the items are committed again, not optimistic), and the results may be known only after the commit: then
+   * it returns a function giving them, called once the transaction has committed (reads that travel with the
+   * COMMIT, `docs/store.md` §6).
    */
-  commitInTrx(items: I[], trx: Knex.Transaction, optimistic: boolean): Promise<R[]>;
+  commitInTrx(items: I[], trx: Knex.Transaction, optimistic: boolean): Promise<R[] | AfterCommitResults<R>>;
   /**
    * Try each batch optimistically first (e.g. inserts that travel with the COMMIT instead of on their own round
    * trips, which cannot report a duplicate row by row): when that transaction fails on a unique violation, even a
@@ -43,8 +48,12 @@ export class BatchWithFallback<I, R> {
   async commit(items: I[]): Promise<R[]> {
     const o = this.#o;
     const optimistic = o.optimistic ?? false;
+    let committed: R[] | AfterCommitResults<R>;
     try {
-      return await o.store.transaction((trx) => o.commitInTrx(items, trx, optimistic), o.operations.batch);
+      committed = await o.store.transaction(
+        (trx) => o.commitInTrx(items, trx, optimistic),
+        o.operations.batch,
+      );
     } catch (err) {
       if (items.length === 1 && !(optimistic && causedByUniqueViolation(err))) {
         return [await this.#failed(items[0]!, err)];
@@ -53,16 +62,19 @@ export class BatchWithFallback<I, R> {
       for (const item of items) results.push(await this.commitAlone(item));
       return results;
     }
+    // Outside the try: the items are committed, whatever reading their results does.
+    return typeof committed === 'function' ? committed() : committed;
   }
 
   /** Commits one item in its own transaction. */
   async commitAlone(item: I): Promise<R> {
     const o = this.#o;
     try {
-      const [result] = await o.store.transaction(
+      const committed = await o.store.transaction(
         (trx) => o.commitInTrx([item], trx, false),
         o.operations.single,
       );
+      const [result] = typeof committed === 'function' ? await committed() : committed;
       return result!;
     } catch (err) {
       return this.#failed(item, err);

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { DataAccessError } from '../../errors.ts';
 import type { ClusterStoreAndForward } from '../../store/ClusterStoreAndForward.ts';
 import type {
+  OutboxAtCommit,
   OutboxMessageInput,
   StoreInOutboxBatchResult,
   BatchWriteOptions,
@@ -28,6 +29,14 @@ export class OutboxWriter {
   constructor(store: ClusterStoreAndForward, maxSmidAttempts: number) {
     this.#store = store;
     this.#maxSmidAttempts = maxSmidAttempts;
+  }
+
+  /**
+   * {@link store} with `writeBehind`, in no round trip of its own on MySQL/MariaDB: the outcomes come with the
+   * COMMIT (`results`, to await after it). `undefined` where that does not apply: use {@link store}.
+   */
+  storeAtCommit(messages: OutboxMessageInput[], trx: Knex.Transaction): Promise<OutboxAtCommit | undefined> {
+    return this.#store.storeMessagesInOutboxAtCommit(messages, trx);
   }
 
   /** `options.writeBehind`: see {@link BatchWriteOptions}. */

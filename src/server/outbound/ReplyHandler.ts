@@ -4,7 +4,11 @@ import type { StageContext } from '../../mats/StageContext.ts';
 import { replyDebugInfo } from '../../protocol/debugOptions.ts';
 import { ErrorCode, MatsSocketServerError } from '../../errors.ts';
 import { MatsMessageStore } from '../../store/MatsMessageStore.ts';
-import type { OutboxMessageInput, StoredOutMessage } from '../../store/storeTypes.ts';
+import type {
+  OutboxMessageInput,
+  StoreInOutboxBatchResult,
+  StoredOutMessage,
+} from '../../store/storeTypes.ts';
 import type { ServerCore } from '../ServerCore.ts';
 import type { PreparedPublish, TopicHub } from '../topics/TopicHub.ts';
 import {
@@ -13,7 +17,7 @@ import {
   type ReplyAdapterContext,
 } from '../messaging/EndpointTypes.ts';
 import type { AfterCommit } from '../messaging/AfterCommit.ts';
-import { BatchWithFallback } from '../messaging/BatchWithFallback.ts';
+import { BatchWithFallback, type AfterCommitResults } from '../messaging/BatchWithFallback.ts';
 import type { AttemptedRows, CommittedEffects } from '../messaging/CommittedEffects.ts';
 import { eagerWhenIdleOn, GroupCommitter } from '../messaging/GroupCommitter.ts';
 import { HandlerScope, runInHandlerScope, type CollectedPublish } from '../messaging/HandlerScope.ts';
@@ -262,7 +266,7 @@ export class ReplyHandler {
     items: ReplyItem[],
     trx: Parameters<OutboxWriter['store']>[1],
     optimistic: boolean,
-  ): Promise<ReplyResult[]> {
+  ): Promise<ReplyResult[] | AfterCommitResults<ReplyResult>> {
     const now = this.#core.now();
     const results: ReplyResult[] = [];
     const outbox: OutboxMessageInput[] = [];
@@ -288,23 +292,40 @@ export class ReplyHandler {
         owners.push(i);
       }
     }
+    if (optimistic && outbox.length > 0) {
+      // On MySQL/MariaDB the outbox writes lock the sessions themselves and everything travels with the COMMIT:
+      // a reply batch in one round trip (docs/store.md §6); the registrations are known after the commit.
+      const atCommit = await this.#outbox.storeAtCommit(outbox, trx);
+      if (atCommit) return async () => withStored(results, outbox, owners, await atCommit.results, now);
+    }
     const stored = await this.#outbox.store(outbox, trx, { writeBehind: optimistic });
-    const attempted = new Map<ReplyResult, Map<string, AttemptedRows>>();
-    stored.forEach((r, j) => {
-      const result = results[owners[j]!];
-      if (!result || result.duplicate) return;
-      const m = outbox[j]!;
-      if (!r.attempted || m.attemptBy === undefined) {
-        result.registrations.push(r.currentNode);
-        return;
-      }
-      let bySession = attempted.get(result);
-      if (!bySession) attempted.set(result, (bySession = new Map<string, AttemptedRows>()));
-      let written = bySession.get(m.sessionId);
-      if (!written) bySession.set(m.sessionId, (written = { connectionId: m.attemptBy, rows: [] }));
-      written.rows.push(storedRowOf(m, now));
-    });
-    for (const [result, bySession] of attempted) if (!result.duplicate) result.attempted = bySession;
-    return results;
+    return withStored(results, outbox, owners, stored, now);
   }
+}
+
+/** The items' results completed with their outbox messages' outcomes (`owners[j]`: the item of message `j`). */
+function withStored(
+  results: ReplyResult[],
+  outbox: readonly OutboxMessageInput[],
+  owners: readonly number[],
+  stored: readonly StoreInOutboxBatchResult[],
+  now: number,
+): ReplyResult[] {
+  const attempted = new Map<ReplyResult, Map<string, AttemptedRows>>();
+  stored.forEach((r, j) => {
+    const result = results[owners[j]!];
+    if (!result || result.duplicate) return;
+    const m = outbox[j]!;
+    if (!r.attempted || m.attemptBy === undefined) {
+      result.registrations.push(r.currentNode);
+      return;
+    }
+    let bySession = attempted.get(result);
+    if (!bySession) attempted.set(result, (bySession = new Map<string, AttemptedRows>()));
+    let written = bySession.get(m.sessionId);
+    if (!written) bySession.set(m.sessionId, (written = { connectionId: m.attemptBy, rows: [] }));
+    written.rows.push(storedRowOf(m, now));
+  });
+  for (const [result, bySession] of attempted) if (!result.duplicate) result.attempted = bySession;
+  return results;
 }

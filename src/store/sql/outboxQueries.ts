@@ -8,6 +8,7 @@ import type {
   SessionIds,
   StoreInOutboxBatchResult,
   BatchWriteOptions,
+  SessionState,
   StoreInOutboxResult,
   StoredOutMessage,
 } from '../storeTypes.ts';
@@ -36,7 +37,7 @@ interface OutboxRow {
   message_binary: Uint8Array | null;
 }
 
-function outboxRow(m: OutboxMessageInput, now: number, attempted: boolean): Record<string, unknown> {
+export function outboxRow(m: OutboxMessageInput, now: number, attempted: boolean): Record<string, unknown> {
   return {
     session_id: m.sessionId,
     smid: m.smid,
@@ -60,7 +61,10 @@ function approxBytes(m: OutboxMessageInput): number {
 }
 
 /** Splits messages into multi-row INSERTs of at most `maxRows` rows and about {@link MAX_INSERT_BYTES}. */
-function insertBatches(messages: readonly OutboxMessageInput[], maxRows: number): OutboxMessageInput[][] {
+export function insertBatches(
+  messages: readonly OutboxMessageInput[],
+  maxRows: number,
+): OutboxMessageInput[][] {
   const out: OutboxMessageInput[][] = [];
   let current: OutboxMessageInput[] = [];
   let bytes = 0;
@@ -133,6 +137,29 @@ export function storeMessageInOutbox(
 }
 
 /**
+ * Each message's outcome from its session's locked registration: stored if the session exists, `attempted` when
+ * the writer holds the session here (the row is then stored already marked, see `OutboxMessageInput.attemptBy`).
+ */
+export function batchResults(
+  ctx: StoreContext,
+  messages: readonly OutboxMessageInput[],
+  sessions: ReadonlyMap<string, SessionState>,
+): StoreInOutboxBatchResult[] {
+  const node = ctx.options.nodeName;
+  return messages.map((m) => {
+    const state = sessions.get(m.sessionId);
+    const byWriter =
+      m.attemptBy !== undefined && state?.nodename === node && state.connectionId === m.attemptBy;
+    return {
+      sessionExists: state !== undefined,
+      currentNode: registrationOf(m.sessionId, state),
+      smidInUse: false,
+      attempted: byWriter,
+    };
+  });
+}
+
+/**
  * Batch outbox store for group commit: one shared lock read for all sessions, multi-row INSERTs inside a savepoint.
  * On an smid collision the savepoint is rolled back and the messages go in one by one, each in its own savepoint,
  * so only the colliding ones are reported (`smidInUse`) and the rest are stored.
@@ -150,20 +177,9 @@ export function storeMessagesInOutbox(
       t,
       messages.map((m) => m.sessionId),
     );
-    const node = ctx.options.nodeName;
     const attempted = new Set<OutboxMessageInput>();
-    const results: StoreInOutboxBatchResult[] = messages.map((m) => {
-      const state = sessions.get(m.sessionId);
-      const byWriter =
-        m.attemptBy !== undefined && state?.nodename === node && state.connectionId === m.attemptBy;
-      if (byWriter) attempted.add(m);
-      return {
-        sessionExists: state !== undefined,
-        currentNode: registrationOf(m.sessionId, state),
-        smidInUse: false,
-        attempted: byWriter,
-      };
-    });
+    const results = batchResults(ctx, messages, sessions);
+    results.forEach((r, i) => r.attempted && attempted.add(messages[i]!));
     const seen = new Set<string>();
     const toInsert: { message: OutboxMessageInput; index: number }[] = [];
     messages.forEach((message, index) => {

@@ -4,6 +4,7 @@ import { foldStatements, type MysqlQueryable } from '../../../src/store/mysqlSta
 type Callback = (err: Error | null, rows?: unknown, fields?: unknown) => void;
 
 const WB = { matssocketWriteBehind: true };
+const RC = { matssocketReadAtCommit: true };
 
 /**
  * A mysql2-like connection that records what reaches the server and answers a multi-statement query per part,
@@ -171,6 +172,55 @@ describe('foldStatements() (MySQL statements sent together)', () => {
       expect((caught as Error).message).to.equal('ER_DATA_TOO_LONG');
       await c.run('ROLLBACK;');
       expect(c.sqls()).to.deep.equal(['BEGIN;insert into o (id) values ("bad");select 2', 'ROLLBACK;']);
+    });
+  });
+
+  describe('read-at-commit', () => {
+    it('goes with the COMMIT, in its place among the writes, and is answered with its own result', async () => {
+      const c = fakeConnection();
+      await c.run('BEGIN;');
+      await c.run('insert into i (id) values (?)', ['x'], WB);
+      const read = c.run('select s from session where id = ?', ['a'], RC);
+      await c.run('insert into o (id) values (?)', ['m1'], WB);
+      expect(c.sent, 'nothing before the COMMIT').to.deep.equal([]);
+      const commit = await c.run('COMMIT;');
+      expect(commit.rows).to.deep.equal({ result: 'COMMIT' });
+      expect((await read).rows).to.deep.equal({ result: 'select s from session where id = "a"' });
+      expect((await read).fields).to.deep.equal(['field of select s from session where id = "a"']);
+      expect(c.sqls()).to.deep.equal([
+        'BEGIN;insert into i (id) values ("x");select s from session where id = "a";insert into o (id) values ("m1");COMMIT;',
+      ]);
+    });
+
+    it('fails with the query it travelled in, and when the transaction is rolled back before it was sent', async () => {
+      const c = fakeConnection((p) => (p.includes('bad') ? new Error('ER_DUP_ENTRY') : undefined));
+      await c.run('BEGIN;');
+      const read = c.run('select 1', [], RC);
+      await c.run('insert into o (id) values (?)', ['bad'], WB);
+      const [readFailure, commitFailure] = await Promise.all([
+        read.catch((e: unknown) => e),
+        c.run('COMMIT;').catch((e: unknown) => e),
+      ]);
+      expect((readFailure as Error).message).to.equal('ER_DUP_ENTRY');
+      expect((commitFailure as Error).message).to.equal('ER_DUP_ENTRY');
+      await c.run('BEGIN;');
+      const dropped = c.run('select 2', [], RC);
+      await c.run('ROLLBACK;');
+      expect(((await dropped.catch((e: unknown) => e)) as Error).message).to.match(/rolled back before/);
+      expect(c.sqls()).to.deep.equal([
+        'BEGIN;select 1;insert into o (id) values ("bad");COMMIT;',
+        'ROLLBACK',
+      ]);
+    });
+
+    it('is sent at once outside a transaction, and answered when sent ahead of a streamed query', async () => {
+      const c = fakeConnection();
+      expect((await c.run('select 3', [], RC)).rows).to.deep.equal({ result: 'select 3' });
+      await c.run('BEGIN;');
+      const read = c.run('select 4', [], RC);
+      c.conn.query({ sql: 'select * from big' }, []);
+      expect((await read).rows).to.deep.equal({ result: 'select 4' });
+      expect(c.sqls()).to.deep.equal(['select 3', 'BEGIN;select 4', 'select * from big']);
     });
   });
 

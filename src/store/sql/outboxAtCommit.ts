@@ -1,0 +1,113 @@
+import type { Knex } from 'knex';
+import { readAtCommit, writeBehind } from '../mysqlStatementFolding.ts';
+import type { OutboxAtCommit, OutboxMessageInput, SessionState } from '../storeTypes.ts';
+import { batchResults, insertBatches, outboxRow } from './outboxQueries.ts';
+import { T, type StoreContext } from './StoreContext.ts';
+
+/**
+ * {@link storeMessagesInOutbox} with `writeBehind` in no round trip of its own, on MySQL/MariaDB: everything travels
+ * with the transaction's COMMIT (`docs/store.md` §6). The session lock is taken by the writes themselves: each
+ * INSERT is an `INSERT … SELECT … FROM mats_socket_session … LOCK IN SHARE MODE` over the messages' values, so a
+ * message whose session is gone is not written (as when the lock is read first), and a row is stored already
+ * attempted where the session's registration is the writer's (`attemptBy`), decided by the same locked row. The
+ * locked registrations are read at the commit ({@link readAtCommit}) for the outcomes. A duplicate (smid already
+ * in the session's outbox) fails the transaction, as any write-behind insert does.
+ *
+ * Returns `undefined` where this does not apply, and the caller stores the usual way: not MySQL, a message with a
+ * request correlation, or the same (session, smid) twice in the batch.
+ */
+export async function storeMessagesInOutboxAtCommit(
+  ctx: StoreContext,
+  messages: readonly OutboxMessageInput[],
+  trx: Knex.Transaction,
+): Promise<OutboxAtCommit | undefined> {
+  if (ctx.dialect !== 'mysql' || messages.length === 0) return undefined;
+  if (messages.some((m) => m.correlation)) return undefined;
+  if (new Set(messages.map((m) => `${m.sessionId}\u0000${m.smid}`)).size !== messages.length)
+    return undefined;
+  const now = ctx.now();
+  for (const part of insertBatches(messages, ctx.options.inClauseChunk)) {
+    const { sql, bindings } = conditionalInsert(ctx, part, now);
+    await writeBehind(trx.raw(sql, bindings));
+  }
+  const reads: Promise<RegistrationRow[]>[] = [];
+  for (const ids of ctx.chunks([...new Set(messages.map((m) => m.sessionId))].sort())) {
+    const qb = readAtCommit(
+      ctx
+        .table(trx, T.session, 'PRIMARY')
+        .select('session_id', 'nodename', 'connection_id')
+        .whereIn('session_id', ids)
+        .forShare(),
+    );
+    // Its rows come with the COMMIT, so it is not awaited; but it must reach the connection before the COMMIT
+    // does, and knex hands a query to the driver right after its `query` event, in the same turn.
+    const handedOver = new Promise<void>((resolve) => qb.on('query', () => resolve()));
+    const rows = qb.then((r: RegistrationRow[]) => r);
+    reads.push(rows);
+    await Promise.race([handedOver, rows.then(() => undefined)]);
+  }
+  const results = Promise.all(reads).then((chunks) => {
+    const sessions = new Map<string, SessionState>();
+    for (const rows of chunks) {
+      for (const r of rows)
+        sessions.set(r.session_id, { nodename: r.nodename, connectionId: r.connection_id });
+    }
+    return batchResults(ctx, messages, sessions);
+  });
+  // Nobody awaits the outcomes of a transaction that failed (its caller handles the failure): no unhandled rejection.
+  results.catch(() => {});
+  return { results };
+}
+
+/**
+ * `INSERT INTO mats_socket_outbox (…) SELECT … FROM (<the messages' values>) v STRAIGHT_JOIN mats_socket_session s
+ * … ORDER BY v.ord LOCK IN SHARE MODE`: rows only for existing sessions, in the messages' order (the auto-increment
+ * ids are the per-session store order), each session row looked up by primary key (STRAIGHT_JOIN: the values drive)
+ * and share-locked. The session ids compare in the column's binary collation (case-sensitive).
+ */
+function conditionalInsert(
+  ctx: StoreContext,
+  messages: readonly OutboxMessageInput[],
+  now: number,
+): { sql: string; bindings: Knex.RawBinding[] } {
+  const columns = Object.keys(outboxRow(messages[0]!, now, false));
+  const fromValues = columns.filter((c) => !ATTEMPT_COLUMNS.has(c) && c !== 'stored_timestamp');
+  const bindings: Knex.RawBinding[] = [];
+  const rows = messages.map((m, i) => {
+    const row = outboxRow(m, now, false);
+    bindings.push(i, m.attemptBy ?? null, ...fromValues.map((c) => row[c] as Knex.RawBinding));
+    return `select ? as ord, ? as attempt_by, ${fromValues.map((c) => `? as \`${c}\``).join(', ')}`;
+  });
+  const byWriter = 's.`nodename` = ? and s.`connection_id` = v.attempt_by';
+  const select = columns.map((c) => {
+    if (c === 'stored_timestamp') return '?';
+    if (c === 'attempt_timestamp') return `case when ${byWriter} then ? else null end`;
+    if (c === 'delivery_count') return `case when ${byWriter} then 1 else 0 end`;
+    return `v.\`${c}\``;
+  });
+  const node = ctx.options.nodeName;
+  const selectBindings = columns.flatMap((c): Knex.RawBinding[] =>
+    c === 'stored_timestamp'
+      ? [now]
+      : c === 'attempt_timestamp'
+        ? [node, now]
+        : c === 'delivery_count'
+          ? [node]
+          : [],
+  );
+  const sql =
+    `insert into \`${T.outbox}\` (${columns.map((c) => `\`${c}\``).join(', ')}) ` +
+    `select ${select.join(', ')} from (${rows.join(' union all ')}) v ` +
+    `straight_join \`${T.session}\` s force index (\`PRIMARY\`) on s.\`session_id\` = v.\`session_id\` ` +
+    'order by v.ord lock in share mode';
+  return { sql, bindings: [...selectBindings, ...bindings] };
+}
+
+interface RegistrationRow {
+  session_id: string;
+  nodename: string;
+  connection_id: string;
+}
+
+/** Set from the locked registration, not from the message. */
+const ATTEMPT_COLUMNS = new Set(['attempt_timestamp', 'delivery_count']);

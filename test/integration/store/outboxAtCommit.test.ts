@@ -1,0 +1,151 @@
+import { expect } from 'chai';
+import { causedByUniqueViolation } from '../../../src/store/sqlErrors.ts';
+import type { OutboxMessageInput } from '../../../src/store/storeTypes.ts';
+import { describeEachDatabase } from '../../../harness/databases.ts';
+import { newSession, useStoreFixture } from './storeFixture.ts';
+
+function msg(sessionId: string, smid: string, over: Partial<OutboxMessageInput> = {}): OutboxMessageInput {
+  return { sessionId, smid, traceId: `trace-${smid}`, type: 'RESOLVE', envelope: `{"t":"RESOLVE"}`, ...over };
+}
+
+describeEachDatabase('storeMessagesInOutboxAtCommit (outbox writes that travel with the COMMIT)', (db) => {
+  const f = useStoreFixture(db);
+
+  it('on MySQL: one round trip; existing sessions only, attempted by the registered writer, in order', async function () {
+    if (db().dialect !== 'mysql') {
+      const s = newSession();
+      await f.store.registerNewSession(s);
+      const none = await f.store.transaction((trx) =>
+        f.store.storeMessagesInOutboxAtCommit([msg(s.sessionId, 'x')], trx),
+      );
+      expect(none, 'not MySQL: the caller stores the usual way').to.equal(undefined);
+      return;
+    }
+    const here = newSession();
+    const elsewhere = newSession();
+    await f.store.registerNewSession(here);
+    await f.store.registerNewSession(elsewhere);
+    const messages = [
+      msg(here.sessionId, 'h1', { attemptBy: here.connectionId, messageBinary: Buffer.from([0, 255]) }),
+      msg('NoSuchSession0000', 'gone'),
+      msg(elsewhere.sessionId, 'e1', { attemptBy: 'an-older-connection', messageText: '{"a":"é\'"}' }),
+      msg(here.sessionId, 'h2', { attemptBy: here.connectionId, cmid: 'c7', requestTs: 1234 }),
+      // Session ids are case-sensitive: this one is not `here`'s.
+      msg(
+        here.sessionId.toLowerCase() === here.sessionId
+          ? here.sessionId.toUpperCase()
+          : here.sessionId.toLowerCase(),
+        'case',
+      ),
+    ];
+    const sent: { sql: string; along: boolean }[] = [];
+    const onQuery = (q: { sql: string; options?: Record<string, unknown> }) =>
+      sent.push({
+        sql: q.sql,
+        along:
+          q.sql === 'BEGIN;' ||
+          q.options?.matssocketWriteBehind === true ||
+          q.options?.matssocketReadAtCommit === true,
+      });
+    f.store.knex.on('query', onQuery);
+    let pending: Awaited<ReturnType<typeof f.store.storeMessagesInOutboxAtCommit>>;
+    try {
+      pending = await f.store.transaction(async (trx) => {
+        const p = await f.store.storeMessagesInOutboxAtCommit(messages, trx);
+        expect(p).to.not.equal(undefined);
+        return p;
+      });
+    } finally {
+      f.store.knex.off('query', onQuery);
+    }
+    expect(
+      sent.filter((q) => !q.along).map((q) => q.sql),
+      'only the COMMIT goes on its own',
+    ).to.deep.equal(['COMMIT;']);
+    const results = await pending!.results;
+    expect(results.map((r) => [r.sessionExists, r.attempted, r.smidInUse])).to.deep.equal([
+      [true, true, false],
+      [false, false, false],
+      [true, false, false],
+      [true, true, false],
+      [false, false, false],
+    ]);
+    expect(results[2]!.currentNode).to.deep.equal({
+      sessionId: elsewhere.sessionId,
+      nodename: f.store.options.nodeName,
+      connectionId: elsewhere.connectionId,
+    });
+    // The attempted rows are not fetched again (their writer has them); a resume unmarks them, in store order.
+    expect((await f.store.getMessagesFromOutbox(here.sessionId, 10)).map((m) => m.smid)).to.deep.equal([]);
+    await f.store.outboxMessagesUnmarkAttemptedDelivery(here.sessionId);
+    const mine = await f.store.getMessagesFromOutbox(here.sessionId, 10);
+    expect(mine.map((m) => [m.smid, m.deliveryCount, m.cmid, m.requestTs])).to.deep.equal([
+      ['h1', 1, null, null],
+      ['h2', 1, 'c7', 1234],
+    ]);
+    expect(Buffer.from(mine[0]!.messageBinary!).equals(Buffer.from([0, 255]))).to.be.true;
+    expect(mine[0]!.storedTs).to.equal(f.clock.value);
+    expect(mine[0]!.attemptTs).to.equal(null);
+    const theirs = await f.store.getMessagesFromOutbox(elsewhere.sessionId, 10);
+    expect(theirs.map((m) => [m.smid, m.deliveryCount, m.messageText, m.type])).to.deep.equal([
+      ['e1', 0, '{"a":"é\'"}', 'RESOLVE'],
+    ]);
+  });
+
+  it('on MySQL: a smid already in the session fails the transaction, and nothing is stored', async function () {
+    if (db().dialect !== 'mysql') this.skip();
+    const s = newSession();
+    await f.store.registerNewSession(s);
+    await f.store.storeMessagesInOutbox([msg(s.sessionId, 'taken')]);
+    let results: Promise<unknown> | undefined;
+    const failure = await f.store
+      .transaction(async (trx) => {
+        const p = await f.store.storeMessagesInOutboxAtCommit(
+          [msg(s.sessionId, 'fresh'), msg(s.sessionId, 'taken')],
+          trx,
+        );
+        results = p!.results;
+      })
+      .catch((e: unknown) => e);
+    expect(causedByUniqueViolation(failure), String(failure)).to.be.true;
+    expect(await results!.catch((e: unknown) => causedByUniqueViolation(e))).to.be.true;
+    expect((await f.store.getMessagesFromOutbox(s.sessionId, 10)).map((m) => m.smid)).to.deep.equal([
+      'taken',
+    ]);
+  });
+
+  it('on MySQL: the writes hold the session lock (a close waits for the commit)', async function () {
+    if (db().dialect !== 'mysql') this.skip();
+    const s = newSession();
+    await f.store.registerNewSession(s);
+    const racer = f.racerKnex();
+    await f.store.transaction(async (trx) => {
+      await f.store.storeMessagesInOutboxAtCommit([msg(s.sessionId, 'm')], trx);
+      // A statement of its own sends the held writes now, and the transaction stays open.
+      await trx.raw('select 1');
+      const closing = await racer
+        .transaction(async (other) => {
+          await other.raw('SET SESSION innodb_lock_wait_timeout = 1');
+          await other('mats_socket_session').where('session_id', s.sessionId).delete();
+        })
+        .catch((e: unknown) => e);
+      expect(String(closing)).to.match(/Lock wait timeout/);
+    });
+    expect((await f.store.getMessagesFromOutbox(s.sessionId, 10)).map((m) => m.smid)).to.deep.equal(['m']);
+  });
+
+  it('does not apply to request correlations or a (session, smid) twice: the caller stores the usual way', async () => {
+    const s = newSession();
+    await f.store.registerNewSession(s);
+    const correlation = { requestTs: 1, expiresTs: 2, replyTerminatorId: 'T', clientEndpointId: 'E' };
+    await f.store.transaction(async (trx) => {
+      expect(
+        await f.store.storeMessagesInOutboxAtCommit([msg(s.sessionId, 'r', { correlation })], trx),
+      ).to.equal(undefined);
+      expect(
+        await f.store.storeMessagesInOutboxAtCommit([msg(s.sessionId, 'd'), msg(s.sessionId, 'd')], trx),
+      ).to.equal(undefined);
+    });
+    expect(await f.store.getMessagesFromOutbox(s.sessionId, 10)).to.deep.equal([]);
+  });
+});
