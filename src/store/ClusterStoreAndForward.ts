@@ -261,6 +261,15 @@ export interface ClusterStoreAndForward {
     messages: readonly OutboxMessageInput[],
     trx: Knex.Transaction,
   ): Promise<OutboxAtCommit | undefined>;
+  /**
+   * {@link storeMessageIdsInInbox} with `writeBehind`, in no round trip of its own on MySQL/MariaDB, for a caller
+   * that commits the items again one by one when its transaction fails: the writes lock the sessions themselves
+   * and a guard fails the transaction unless every item was written (a closed session, like a duplicate, then fails
+   * it; `causedByOptimisticConflict`), so if it commits every item was STORED (`docs/store.md` §6). false where it
+   * does not apply (other databases, a (session, cmid) twice, more items than one statement takes): store the usual
+   * way then.
+   */
+  storeMessageIdsInInboxAtCommit(items: readonly MessageRef[], trx: Knex.Transaction): Promise<boolean>;
   getMessagesFromOutbox(sessionId: string, max: number, trx?: Knex.Transaction): Promise<StoredOutMessage[]>;
   /**
    * Batch form for a group-commit forwarder: up to `maxPerSession` messages of each session in one statement (per

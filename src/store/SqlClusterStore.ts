@@ -47,6 +47,7 @@ import type {
   TopicReplay,
 } from './storeTypes.ts';
 import { settleClientAcksBatch } from './sql/clientAckQueries.ts';
+import { storeMessageIdsInInboxAtCommit } from './sql/inboxAtCommit.ts';
 import { storeMessagesInOutboxAtCommit } from './sql/outboxAtCommit.ts';
 import * as correlations from './sql/correlationQueries.ts';
 import * as deadLetters from './sql/deadLetterQueries.ts';
@@ -388,6 +389,9 @@ export class SqlClusterStore implements ClusterStoreAndForward {
     options?: BatchWriteOptions,
   ): Promise<StoreInOutboxBatchResult[]> {
     return outbox.storeMessagesInOutbox(this.ctx, messages, trx, options);
+  }
+  storeMessageIdsInInboxAtCommit(items: readonly MessageRef[], trx: Knex.Transaction): Promise<boolean> {
+    return storeMessageIdsInInboxAtCommit(this.ctx, items, trx);
   }
   storeMessagesInOutboxAtCommit(
     messages: readonly OutboxMessageInput[],

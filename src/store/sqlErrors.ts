@@ -97,6 +97,24 @@ export function causedByUniqueViolation(err: unknown): boolean {
 }
 
 /**
+ * MySQL's "Subquery returns more than 1 row": what the guard of an optimistic write raises on purpose when a row it
+ * depends on is missing (`storeMessageIdsInInboxAtCommit`: a session closed meanwhile).
+ */
+export const MYSQL_GUARD_ERRNO = 1242;
+
+/**
+ * Whether an optimistic batch write failed on what its non-optimistic retry tells apart item by item: a unique
+ * violation (a duplicate) or a write guard's failure (a missing session), also wrapped (`cause`).
+ */
+export function causedByOptimisticConflict(err: unknown): boolean {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 8; depth++) {
+    if (isUniqueViolation(e) || (e as DriverError).errno === MYSQL_GUARD_ERRNO) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/**
  * Passes our own typed errors through unchanged and wraps anything else (driver errors, pool timeouts,
  * connection refusals) in a {@link DataAccessError} with the original as `cause`.
  */

@@ -1,10 +1,14 @@
 import type { Knex } from 'knex';
 import type { ClusterStoreAndForward } from '../../store/ClusterStoreAndForward.ts';
-import type { OutboxMessageInput } from '../../store/storeTypes.ts';
+import type {
+  InboxInsertOutcome,
+  OutboxMessageInput,
+  StoreInOutboxBatchResult,
+} from '../../store/storeTypes.ts';
 import { commitOrThrow } from '../../store/transactions.ts';
 import type { OutEnvelope } from '../connection/OutgoingQueue.ts';
 import type { PreparedPublish, TopicHub } from '../topics/TopicHub.ts';
-import { BatchWithFallback } from '../messaging/BatchWithFallback.ts';
+import { BatchWithFallback, type AfterCommitResults } from '../messaging/BatchWithFallback.ts';
 import type { CommittedEffects } from '../messaging/CommittedEffects.ts';
 import { GroupCommitter } from '../messaging/GroupCommitter.ts';
 import type { CollectedPublish } from '../messaging/HandlerScope.ts';
@@ -78,7 +82,8 @@ export class IncomingCommitter {
   /** Commits in the handler's own transaction (it used `getSql()`), then commits or rolls it back. */
   async commitInOwnTransaction(item: IncomingItem, trx: Knex.Transaction): Promise<CommitResult> {
     try {
-      const [result] = await this.#commitInTrx([item], trx);
+      // Not optimistic: the results are there before the commit.
+      const [result] = (await this.#commitInTrx([item], trx)) as CommitResult[];
       if (result!.kind === 'stored') await commitOrThrow(trx, 'incoming commit');
       else await trx.rollback();
       return result!;
@@ -107,12 +112,14 @@ export class IncomingCommitter {
     items: IncomingItem[],
     trx: Knex.Transaction,
     optimistic = false,
-  ): Promise<CommitResult[]> {
-    const outcomes = await this.#store.storeMessageIdsInInbox(
-      items.map((i) => ({ sessionId: i.sessionId, cmid: i.cmid })),
-      trx,
-      { writeBehind: optimistic },
-    );
+  ): Promise<CommitResult[] | AfterCommitResults<CommitResult>> {
+    const refs = items.map((i) => ({ sessionId: i.sessionId, cmid: i.cmid }));
+    // On MySQL/MariaDB the inbox rows can be written without reading the session locks first: when the
+    // transaction commits, every item was stored (docs/store.md §6); else the fallback sorts them out.
+    const outcomes: InboxInsertOutcome[] =
+      optimistic && (await this.#store.storeMessageIdsInInboxAtCommit(refs, trx))
+        ? refs.map(() => 'STORED')
+        : await this.#store.storeMessageIdsInInbox(refs, trx, { writeBehind: optimistic });
     const results: CommitResult[] = [];
     const outbox: OutboxMessageInput[] = [];
     const owners: number[] = [];
@@ -147,11 +154,17 @@ export class IncomingCommitter {
       results.push({ kind: 'stored', answer: item.answer, registrations: [], publishes });
     }
     await this.#forwards.initiate(forwards, trx);
-    const stored = await this.#outbox.store(outbox, trx, { writeBehind: optimistic });
-    stored.forEach((r, j) => {
-      const result = results[owners[j]!];
-      if (result?.kind === 'stored') result.registrations.push(r.currentNode);
-    });
-    return results;
+    const withRegistrations = (stored: readonly StoreInOutboxBatchResult[]): CommitResult[] => {
+      stored.forEach((r, j) => {
+        const result = results[owners[j]!];
+        if (result?.kind === 'stored') result.registrations.push(r.currentNode);
+      });
+      return results;
+    };
+    if (optimistic && outbox.length > 0) {
+      const atCommit = await this.#outbox.storeAtCommit(outbox, trx);
+      if (atCommit) return async () => withRegistrations(await atCommit.results);
+    }
+    return withRegistrations(await this.#outbox.store(outbox, trx, { writeBehind: optimistic }));
   }
 }

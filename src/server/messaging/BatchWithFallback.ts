@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { ClusterStoreAndForward } from '../../store/ClusterStoreAndForward.ts';
-import { causedByUniqueViolation } from '../../store/sqlErrors.ts';
+import { causedByOptimisticConflict } from '../../store/sqlErrors.ts';
 
 /** Results known once the transaction has committed. */
 export type AfterCommitResults<R> = () => Promise<R[]>;
@@ -18,8 +18,9 @@ export interface BatchWithFallbackOptions<I, R> {
   commitInTrx(items: I[], trx: Knex.Transaction, optimistic: boolean): Promise<R[] | AfterCommitResults<R>>;
   /**
    * Try each batch optimistically first (e.g. inserts that travel with the COMMIT instead of on their own round
-   * trips, which cannot report a duplicate row by row): when that transaction fails on a unique violation, even a
-   * batch of one item is committed again, not optimistic (any other failure of one item is its own). @default false
+   * trips, which cannot report a duplicate row by row): when that transaction fails on a unique violation or a
+   * write guard (`causedByOptimisticConflict`), even a batch of one item is committed again, not optimistic (any
+   * other failure of one item is its own). @default false
    */
   optimistic?: boolean;
   /** The store's operation names of the transactions: a whole batch, and one item alone. */
@@ -55,7 +56,7 @@ export class BatchWithFallback<I, R> {
         o.operations.batch,
       );
     } catch (err) {
-      if (items.length === 1 && !(optimistic && causedByUniqueViolation(err))) {
+      if (items.length === 1 && !(optimistic && causedByOptimisticConflict(err))) {
         return [await this.#failed(items[0]!, err)];
       }
       const results: R[] = [];

@@ -138,7 +138,9 @@ describeEachServerEnv('MatsSocketServer basics', { nodes: 1 }, (ctx) => {
     const { client } = await connectSession(url());
     const store = ctx().cluster.nodes[0]!.store;
     const original = store.storeMessageIdsInInbox.bind(store);
+    const originalAtCommit = store.storeMessageIdsInInboxAtCommit.bind(store);
     store.storeMessageIdsInInbox = () => Promise.reject(new DataAccessError('injected failure'));
+    store.storeMessageIdsInInboxAtCommit = () => Promise.reject(new DataAccessError('injected failure'));
     try {
       client.send([{ t: 'SEND', eid: 'Test.ignoreInIncomingHandler', tid: 'r', cmid: 1 }]);
       const retry = await client.nextOfType('RETRY');
@@ -146,6 +148,7 @@ describeEachServerEnv('MatsSocketServer basics', { nodes: 1 }, (ctx) => {
       expect(retry.desc).to.be.a('string');
     } finally {
       store.storeMessageIdsInInbox = original;
+      store.storeMessageIdsInInboxAtCommit = originalAtCommit;
     }
     client.send([{ t: 'SEND', eid: 'Test.ignoreInIncomingHandler', tid: 'r', cmid: 1 }]);
     expect(await client.nextOfType('ACK')).to.deep.equal({ t: 'ACK', cmid: '1' });

@@ -108,6 +108,46 @@ describe('BatchWithFallback', () => {
     expect(attempts.at(-1)).to.equal('9 optimistic');
   });
 
+  it('optimistic: a write guard’s failure (a session closed meanwhile) also has a batch of one committed again', async () => {
+    const { store } = fakeStore();
+    const attempts: string[] = [];
+    const batches = new BatchWithFallback<number, string>({
+      store,
+      commitInTrx: (items, _trx, optimistic) => {
+        attempts.push(`${items.join(',')}${optimistic ? ' optimistic' : ''}`);
+        if (optimistic) return Promise.reject(new Error('failed', { cause: { errno: 1242 } }));
+        return Promise.resolve(items.map((i) => `gone ${i}`));
+      },
+      operations: { batch: 'batch', single: 'single' },
+      optimistic: true,
+    });
+    expect(await batches.commit([7])).to.deep.equal(['gone 7']);
+    expect(attempts).to.deep.equal(['7 optimistic', '7']);
+  });
+
+  it('results given after the commit are read once the transaction has committed', async () => {
+    const events: string[] = [];
+    const batches = new BatchWithFallback<number, string>({
+      store: {
+        transaction: async <T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> => {
+          const out = await fn({} as Knex.Transaction);
+          events.push('committed');
+          return out;
+        },
+      },
+      commitInTrx: (items) =>
+        Promise.resolve(() => {
+          events.push('results read');
+          return Promise.resolve(items.map((i) => `ok ${i}`));
+        }),
+      operations: { batch: 'batch', single: 'single' },
+      optimistic: true,
+    });
+    expect(await batches.commit([1, 2])).to.deep.equal(['ok 1', 'ok 2']);
+    expect(await batches.commitAlone(3)).to.equal('ok 3');
+    expect(events).to.deep.equal(['committed', 'results read', 'committed', 'results read']);
+  });
+
   it('commitAlone commits one item in its own transaction', async () => {
     const { batches, operations } = committer([5], nackOf);
     expect(await batches.commitAlone(4)).to.equal('ok 4');

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { causedByUniqueViolation } from '../../../src/store/sqlErrors.ts';
+import { causedByOptimisticConflict, causedByUniqueViolation } from '../../../src/store/sqlErrors.ts';
 import type { OutboxMessageInput } from '../../../src/store/storeTypes.ts';
 import { describeEachDatabase } from '../../../harness/databases.ts';
 import { newSession, useStoreFixture } from './storeFixture.ts';
@@ -147,5 +147,92 @@ describeEachDatabase('storeMessagesInOutboxAtCommit (outbox writes that travel w
       ).to.equal(undefined);
     });
     expect(await f.store.getMessagesFromOutbox(s.sessionId, 10)).to.deep.equal([]);
+  });
+});
+
+describeEachDatabase('storeMessageIdsInInboxAtCommit (inbox writes that travel with the COMMIT)', (db) => {
+  const f = useStoreFixture(db);
+
+  it('on MySQL: one round trip, and if the transaction commits, every item was stored', async () => {
+    const a = newSession();
+    const b = newSession();
+    await f.store.registerNewSession(a);
+    await f.store.registerNewSession(b);
+    const items = [
+      { sessionId: a.sessionId, cmid: '1' },
+      { sessionId: b.sessionId, cmid: '1' },
+      { sessionId: a.sessionId, cmid: '2' },
+    ];
+    const sent: { sql: string; along: boolean }[] = [];
+    const onQuery = (q: { sql: string; options?: Record<string, unknown> }) =>
+      sent.push({ sql: q.sql, along: q.sql === 'BEGIN;' || q.options?.matssocketWriteBehind === true });
+    f.store.knex.on('query', onQuery);
+    let applied: boolean | undefined;
+    try {
+      await f.store.transaction(async (trx) => {
+        applied = await f.store.storeMessageIdsInInboxAtCommit(items, trx);
+      });
+    } finally {
+      f.store.knex.off('query', onQuery);
+    }
+    if (db().dialect !== 'mysql') {
+      expect(applied, 'not MySQL: the caller stores the usual way').to.equal(false);
+      return;
+    }
+    expect(applied).to.equal(true);
+    expect(sent.filter((q) => !q.along).map((q) => q.sql)).to.deep.equal(['COMMIT;']);
+    for (const i of items) {
+      expect(await f.store.getMessageFromInbox(i.sessionId, i.cmid)).to.deep.equal({
+        storedTs: f.clock.value,
+      });
+    }
+  });
+
+  it('on MySQL: a closed session or a duplicate fails the transaction as an optimistic conflict', async function () {
+    if (db().dialect !== 'mysql') this.skip();
+    const a = newSession();
+    await f.store.registerNewSession(a);
+    await f.store.storeMessageIdInInbox(a.sessionId, 'old');
+    // Session ids are case-sensitive: the other-case id names no session.
+    const other =
+      a.sessionId.toLowerCase() === a.sessionId ? a.sessionId.toUpperCase() : a.sessionId.toLowerCase();
+    for (const [what, items] of [
+      [
+        'closed session',
+        [
+          { sessionId: a.sessionId, cmid: 'x' },
+          { sessionId: other, cmid: 'x' },
+        ],
+      ],
+      [
+        'duplicate',
+        [
+          { sessionId: a.sessionId, cmid: 'y' },
+          { sessionId: a.sessionId, cmid: 'old' },
+        ],
+      ],
+    ] as const) {
+      const failure = await f.store
+        .transaction(async (trx) => {
+          expect(await f.store.storeMessageIdsInInboxAtCommit(items, trx)).to.equal(true);
+        })
+        .catch((e: unknown) => e);
+      expect(causedByOptimisticConflict(failure), `${what}: ${String(failure)}`).to.be.true;
+    }
+    expect(await f.store.getMessageFromInbox(a.sessionId, 'x')).to.equal(null);
+    expect(await f.store.getMessageFromInbox(a.sessionId, 'y')).to.equal(null);
+  });
+
+  it('does not apply to a (session, cmid) twice or more items than one statement takes', async () => {
+    const a = newSession();
+    await f.store.registerNewSession(a);
+    const small = f.newStore({ nodeName: f.store.options.nodeName, inClauseChunk: 2 });
+    await small.transaction(async (trx) => {
+      const twice = [1, 1].map(() => ({ sessionId: a.sessionId, cmid: 'd' }));
+      const three = ['1', '2', '3'].map((cmid) => ({ sessionId: a.sessionId, cmid }));
+      expect(await small.storeMessageIdsInInboxAtCommit(twice, trx)).to.equal(false);
+      expect(await small.storeMessageIdsInInboxAtCommit(three, trx)).to.equal(false);
+    });
+    expect(await f.store.getMessageFromInbox(a.sessionId, 'd')).to.equal(null);
   });
 });
