@@ -1,6 +1,5 @@
 import type { Knex } from 'knex';
 import { writeBehind } from '../mysqlStatementFolding.ts';
-import { MYSQL_GUARD_ERRNO } from '../sqlErrors.ts';
 import type { MessageRef } from '../storeTypes.ts';
 import { T, type StoreContext } from './StoreContext.ts';
 
@@ -9,7 +8,7 @@ import { T, type StoreContext } from './StoreContext.ts';
  * that commits the items again one by one if its transaction fails (a group commit's fallback): the inbox rows are
  * written by `INSERT … SELECT … FROM mats_socket_session … LOCK IN SHARE MODE` (only for existing sessions, whose
  * rows it share-locks, as the usual way's lock read does), and a guard right after it fails the transaction unless
- * every item was written (`SELECT IF(ROW_COUNT() = n, …)`, raising MySQL error {@link MYSQL_GUARD_ERRNO}); a
+ * every item was written (`SELECT IF(ROW_COUNT() = n, …)`, raising MySQL error 1242, `MYSQL_GUARD_ERRNO` in `sqlErrors.ts`); a
  * duplicate fails it too (unique violation). Both travel with the transaction's next statement, usually its
  * COMMIT. So when the transaction commits, every item was STORED; the fallback tells duplicates and closed sessions
  * apart item by item (`causedByOptimisticConflict`).

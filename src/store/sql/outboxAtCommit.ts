@@ -41,7 +41,9 @@ export async function storeMessagesInOutboxAtCommit(
     );
     // Its rows come with the COMMIT, so it is not awaited; but it must reach the connection before the COMMIT
     // does, and knex hands a query to the driver right after its `query` event, in the same turn.
-    const handedOver = new Promise<void>((resolve) => qb.on('query', () => resolve()));
+    const handedOver = new Promise<void>((resolve) => {
+      qb.on('query', () => resolve());
+    });
     const rows = qb.then((r: RegistrationRow[]) => r);
     reads.push(rows);
     await Promise.race([handedOver, rows.then(() => undefined)]);
