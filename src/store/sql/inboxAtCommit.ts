@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { writeBehind } from '../mysqlStatementFolding.ts';
 import type { MessageRef } from '../storeTypes.ts';
+import { compareIds } from './outboxAtCommit.ts';
 import { T, type StoreContext } from './StoreContext.ts';
 
 /**
@@ -23,14 +24,16 @@ export async function storeMessageIdsInInboxAtCommit(
 ): Promise<boolean> {
   if (ctx.dialect !== 'mysql' || items.length === 0 || items.length > ctx.options.inClauseChunk) return false;
   if (new Set(items.map((i) => `${i.sessionId}\u0000${i.cmid}`)).size !== items.length) return false;
-  const values = items.map(() => 'select ? as `session_id`, ? as `cmid`').join(' union all ');
+  // By session: the join share-locks the session rows in this order (sorted, as everywhere in the store).
+  const bySession = [...items].sort((a, b) => compareIds(a.sessionId, b.sessionId));
+  const values = bySession.map(() => 'select ? as `session_id`, ? as `cmid`').join(' union all ');
   await writeBehind(
     trx.raw(
       `insert into \`${T.inbox}\` (\`session_id\`, \`cmid\`, \`stored_timestamp\`) ` +
         `select v.\`session_id\`, v.\`cmid\`, ? from (${values}) v ` +
         `straight_join \`${T.session}\` s force index (\`PRIMARY\`) on s.\`session_id\` = v.\`session_id\` ` +
         'lock in share mode',
-      [ctx.now(), ...items.flatMap((i) => [i.sessionId, i.cmid])],
+      [ctx.now(), ...bySession.flatMap((i) => [i.sessionId, i.cmid])],
     ),
   );
   // A scalar subquery of two rows is the one error plain SQL can raise on demand (DO would ignore it).

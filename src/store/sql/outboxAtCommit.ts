@@ -26,7 +26,10 @@ export async function storeMessagesInOutboxAtCommit(
   if (new Set(messages.map((m) => `${m.sessionId}\u0000${m.smid}`)).size !== messages.length)
     return undefined;
   const now = ctx.now();
-  for (const part of insertBatches(messages, ctx.options.inClauseChunk)) {
+  // By session (stably, so each session's messages keep their order): the join locks the session rows in the
+  // order of the values, and sorted, as everywhere in the store, concurrent lockers cannot deadlock on them.
+  const bySession = [...messages].sort((a, b) => compareIds(a.sessionId, b.sessionId));
+  for (const part of insertBatches(bySession, ctx.options.inClauseChunk)) {
     const { sql, bindings } = conditionalInsert(ctx, part, now);
     await writeBehind(trx.raw(sql, bindings));
   }
@@ -64,8 +67,8 @@ export async function storeMessagesInOutboxAtCommit(
 /**
  * `INSERT INTO mats_socket_outbox (…) SELECT … FROM (<the messages' values>) v STRAIGHT_JOIN mats_socket_session s
  * … ORDER BY v.ord LOCK IN SHARE MODE`: rows only for existing sessions, in the messages' order (the auto-increment
- * ids are the per-session store order), each session row looked up by primary key (STRAIGHT_JOIN: the values drive)
- * and share-locked. The session ids compare in the column's binary collation (case-sensitive).
+ * ids are the per-session store order), each session row looked up by primary key (STRAIGHT_JOIN: the values drive,
+ * in their order) and share-locked. The session ids compare in the column's binary collation (case-sensitive).
  */
 function conditionalInsert(
   ctx: StoreContext,
@@ -103,6 +106,11 @@ function conditionalInsert(
     `straight_join \`${T.session}\` s force index (\`PRIMARY\`) on s.\`session_id\` = v.\`session_id\` ` +
     'order by v.ord lock in share mode';
   return { sql, bindings: [...selectBindings, ...bindings] };
+}
+
+/** Binary order, as the columns' `utf8mb4_bin` collation compares the (ASCII) ids. */
+export function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 interface RegistrationRow {
