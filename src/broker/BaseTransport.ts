@@ -7,7 +7,7 @@ import { OutstandingPublishes } from './OutstandingPublishes.ts';
 import { RedeliveryCounter } from './RedeliveryCounter.ts';
 import { ManagedConsumer, type ActiveConsumer, type ConsumerSource } from './ManagedConsumer.ts';
 import {
-  MAX_CONSUMER_PRIORITY,
+  consumerPriority,
   type ConsumeOptions,
   type Consumer,
   type DeliveryHandler,
@@ -143,16 +143,11 @@ export abstract class BaseTransport extends EventEmitter<TransportEventMap> impl
   }
 
   consume(queue: string, options: ConsumeOptions, handler: DeliveryHandler): Consumer {
-    return this.addConsumer({ kind: 'queue', name: queue }, options.prefetch, handler, options.priority ?? 0);
+    return this.addConsumer({ kind: 'queue', name: queue }, options.prefetch, handler, options.priority);
   }
 
   subscribe(topic: string, options: Partial<ConsumeOptions>, handler: DeliveryHandler): Consumer {
-    return this.addConsumer(
-      { kind: 'topic', name: topic },
-      options.prefetch ?? 1,
-      handler,
-      options.priority ?? 0,
-    );
+    return this.addConsumer({ kind: 'topic', name: topic }, options.prefetch ?? 1, handler, options.priority);
   }
 
   close(): Promise<void> {
@@ -308,23 +303,17 @@ export abstract class BaseTransport extends EventEmitter<TransportEventMap> impl
     source: ConsumerSource,
     prefetch: number,
     handler: DeliveryHandler,
-    priority: number,
+    priority: number | undefined,
   ): Consumer {
     if (!Number.isInteger(prefetch) || prefetch < 1) {
       throw new ConfigError('prefetch', `must be an integer >= 1, was ${prefetch}`);
-    }
-    if (!Number.isInteger(priority) || Math.abs(priority) > MAX_CONSUMER_PRIORITY) {
-      throw new ConfigError(
-        'priority',
-        `must be an integer from -${MAX_CONSUMER_PRIORITY} to ${MAX_CONSUMER_PRIORITY}, was ${priority}`,
-      );
     }
     const consumer = new ManagedConsumer(
       source,
       prefetch,
       handler,
       (c) => this.consumers.delete(c),
-      priority,
+      consumerPriority(priority),
     );
     if (this.currentState === 'closed') {
       void consumer.cancel();

@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import { ConfigError } from '../errors.ts';
 
 /**
  * The messaging transport behind the Mats layer (the nats.js `Transport` idea): one interface, two
@@ -105,6 +106,18 @@ export interface OutgoingMessage {
  * needs, and what the in-memory broker is checked against.
  */
 export const MAX_CONSUMER_PRIORITY = 255;
+
+/** `value` (default 0) as a consumer priority; a {@link ConfigError} naming `priority` when out of range. */
+export function consumerPriority(value: number | undefined): number {
+  const v = value ?? 0;
+  if (!Number.isInteger(v) || Math.abs(v) > MAX_CONSUMER_PRIORITY) {
+    throw new ConfigError(
+      'priority',
+      `must be an integer from -${MAX_CONSUMER_PRIORITY} to ${MAX_CONSUMER_PRIORITY}, was ${String(v)}`,
+    );
+  }
+  return v;
+}
 
 export interface ConsumeOptions {
   /** Maximum unacked deliveries to this consumer. */

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import type { Knex } from 'knex';
-import { MAX_CONSUMER_PRIORITY, type Transport } from '../broker/Transport.ts';
+import { consumerPriority, type Transport } from '../broker/Transport.ts';
 import { ConfigError } from '../errors.ts';
 import { silentLogger, type Logger } from '../logging.ts';
 import { noopMetrics, type Metrics } from '../metrics/Metrics.ts';
@@ -298,7 +298,7 @@ export function resolveStageOptions(
       'maxDeliveryAttempts',
     ),
     retryDelayMs: nonNegative(pick('retryDelayMs'), factory.retryDelayMs, 'retryDelayMs'),
-    priority: priorityOf(pick('priority')),
+    priority: consumerPriority(pick('priority')),
   };
 }
 
@@ -317,17 +317,6 @@ function positiveInt(value: number | undefined, fallback: number, field: string)
   const v = value ?? fallback;
   if (!Number.isInteger(v) || v < 1)
     throw new ConfigError(field, `must be an integer >= 1, was ${String(v)}`);
-  return v;
-}
-
-function priorityOf(value: number | undefined): number {
-  const v = value ?? 0;
-  if (!Number.isInteger(v) || Math.abs(v) > MAX_CONSUMER_PRIORITY) {
-    throw new ConfigError(
-      'priority',
-      `must be an integer from -${MAX_CONSUMER_PRIORITY} to ${MAX_CONSUMER_PRIORITY}, was ${String(v)}`,
-    );
-  }
   return v;
 }
 

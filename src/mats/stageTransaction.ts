@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Delivery, OutgoingMessage } from '../broker/Transport.ts';
 import type { StoredOutgoingMessage } from '../store/MatsMessageStore.ts';
-import { isDatabaseUnavailable, isUniqueViolation } from '../store/sqlErrors.ts';
+import { causedByUniqueViolation, isDatabaseUnavailable } from '../store/sqlErrors.ts';
 import { IncomingFlow } from './EnvelopeBuilder.ts';
 import { LazyTransaction } from './LazyTransaction.ts';
 import type { MatsEnvelope } from './MatsEnvelope.ts';
@@ -167,13 +167,4 @@ async function ownRowsCommittedBefore(
     own.map((r) => r.matsMessageId),
   );
   return ids.size === 0 ? undefined : own.filter((r) => ids.has(r.matsMessageId));
-}
-
-/** A unique-key violation anywhere in the `cause` chain (our DataAccessError wraps the driver's error). */
-function causedByUniqueViolation(error: unknown): boolean {
-  for (let e = error, depth = 0; e && typeof e === 'object' && depth < 8; depth++) {
-    if (isUniqueViolation(e)) return true;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return false;
 }

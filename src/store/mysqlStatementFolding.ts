@@ -65,11 +65,21 @@ function rolledBack(): Error {
   return new Error('the transaction was rolled back before this read was sent (readAtCommit)');
 }
 
-/** Answers the held reads of a query that ran: each its own result, or the query's failure. */
-function answerHeld(held: readonly Held[], err: Error | null, rows: unknown, fields: unknown): void {
+/**
+ * Answers the held reads of a query that ran, `held` being its first statements out of `statements`: each its own
+ * result (a query of one statement reports that statement's result, not a list of them), or the query's failure.
+ */
+function answerHeld(
+  held: readonly Held[],
+  statements: number,
+  err: Error | null,
+  rows: unknown,
+  fields: unknown,
+): void {
   held.forEach((h, i) => {
     if (!h.done) return;
     if (err) h.done(err);
+    else if (statements === 1) h.done(null, rows, fields);
     else h.done(null, (rows as unknown[])[i], (fields as unknown[] | undefined)?.[i]);
   });
 }
@@ -113,7 +123,7 @@ export function foldStatements(conn: MysqlQueryable): void {
           [],
           (err: Error | null, rows?: unknown, fields?: unknown) => {
             if (err && inTransaction) heldFailure = err;
-            answerHeld(before, err, rows, fields);
+            answerHeld(before, before.length, err, rows, fields);
           },
         );
       }
@@ -166,7 +176,7 @@ export function foldStatements(conn: MysqlQueryable): void {
     };
     return query(folded, values, (err: Error | null, rows?: unknown, fields?: unknown) => {
       const own = before.length;
-      answerHeld(before, err, rows, fields);
+      answerHeld(before, own + 1, err, rows, fields);
       if (!err) return done(null, (rows as unknown[])[own], (fields as unknown[] | undefined)?.[own]);
       // A held write failed, so this COMMIT did not run and the transaction is still open: end it here.
       if (isCommit) return query('ROLLBACK', [], () => done(err));

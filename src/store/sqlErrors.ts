@@ -72,14 +72,21 @@ const NETWORK_CODES: ReadonlySet<string> = new Set([
  * through `cause` chains (our {@link DataAccessError} wraps the driver's error).
  */
 export function isDatabaseUnavailable(err: unknown): boolean {
-  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 8; depth++) {
-    const x = e as DriverError & { fatal?: unknown; name?: unknown; message?: unknown; cause?: unknown };
+  return inCauseChain(err, (e) => {
+    const x = e as DriverError & { fatal?: unknown; name?: unknown; message?: unknown };
     if (typeof x.code === 'string' && (NETWORK_CODES.has(x.code) || x.code.startsWith('08'))) return true;
     // mysql2 marks errors that end the connection as fatal; knex's pool acquire timeout; pg's dropped socket.
     if (x.fatal === true || x.name === 'KnexTimeoutError') return true;
     if (typeof x.message === 'string' && /^Connection terminated/.test(x.message)) return true;
-    if (x instanceof DataAccessError && /not reachable within/.test(String(x.message))) return true;
-    e = x.cause;
+    return x instanceof DataAccessError && /not reachable within/.test(String(x.message));
+  });
+}
+
+/** Whether `err` or an error it wraps (`cause` chains, at most 8 deep) passes `test`. */
+function inCauseChain(err: unknown, test: (e: object) => boolean): boolean {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 8; depth++) {
+    if (test(e)) return true;
+    e = (e as { cause?: unknown }).cause;
   }
   return false;
 }
@@ -89,11 +96,7 @@ export function isDatabaseUnavailable(err: unknown): boolean {
  * violation: what an optimistic batch write that cannot report duplicates row by row fails with.
  */
 export function causedByUniqueViolation(err: unknown): boolean {
-  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 8; depth++) {
-    if (isUniqueViolation(e)) return true;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return false;
+  return inCauseChain(err, isUniqueViolation);
 }
 
 /**
@@ -107,11 +110,7 @@ export const MYSQL_GUARD_ERRNO = 1242;
  * violation (a duplicate) or a write guard's failure (a missing session), also wrapped (`cause`).
  */
 export function causedByOptimisticConflict(err: unknown): boolean {
-  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 8; depth++) {
-    if (isUniqueViolation(e) || (e as DriverError).errno === MYSQL_GUARD_ERRNO) return true;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return false;
+  return inCauseChain(err, (e) => isUniqueViolation(e) || (e as DriverError).errno === MYSQL_GUARD_ERRNO);
 }
 
 /**

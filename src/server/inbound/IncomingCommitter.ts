@@ -1,10 +1,6 @@
 import type { Knex } from 'knex';
 import type { ClusterStoreAndForward } from '../../store/ClusterStoreAndForward.ts';
-import type {
-  InboxInsertOutcome,
-  OutboxMessageInput,
-  StoreInOutboxBatchResult,
-} from '../../store/storeTypes.ts';
+import type { InboxInsertOutcome, OutboxMessageInput } from '../../store/storeTypes.ts';
 import { commitOrThrow } from '../../store/transactions.ts';
 import type { OutEnvelope } from '../connection/OutgoingQueue.ts';
 import type { PreparedPublish, TopicHub } from '../topics/TopicHub.ts';
@@ -154,17 +150,12 @@ export class IncomingCommitter {
       results.push({ kind: 'stored', answer: item.answer, registrations: [], publishes });
     }
     await this.#forwards.initiate(forwards, trx);
-    const withRegistrations = (stored: readonly StoreInOutboxBatchResult[]): CommitResult[] => {
+    return this.#outbox.storeThen(outbox, trx, optimistic, (stored) => {
       stored.forEach((r, j) => {
         const result = results[owners[j]!];
         if (result?.kind === 'stored') result.registrations.push(r.currentNode);
       });
       return results;
-    };
-    if (optimistic && outbox.length > 0) {
-      const atCommit = await this.#outbox.storeAtCommit(outbox, trx);
-      if (atCommit) return async () => withRegistrations(await atCommit.results);
-    }
-    return withRegistrations(await this.#outbox.store(outbox, trx, { writeBehind: optimistic }));
+    });
   }
 }

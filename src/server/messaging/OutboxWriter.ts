@@ -2,7 +2,6 @@ import type { Knex } from 'knex';
 import { DataAccessError } from '../../errors.ts';
 import type { ClusterStoreAndForward } from '../../store/ClusterStoreAndForward.ts';
 import type {
-  OutboxAtCommit,
   OutboxMessageInput,
   StoreInOutboxBatchResult,
   BatchWriteOptions,
@@ -32,11 +31,22 @@ export class OutboxWriter {
   }
 
   /**
-   * {@link store} with `writeBehind`, in no round trip of its own on MySQL/MariaDB: the outcomes come with the
-   * COMMIT (`results`, to await after it). `undefined` where that does not apply: use {@link store}.
+   * {@link store}, then `finish` with the outcomes. `optimistic` (a group commit's first attempt, MySQL/MariaDB):
+   * the writes go without a round trip of their own where the store can (`storeMessagesInOutboxAtCommit`), and the
+   * outcomes are known only after the COMMIT: then the result is a function giving `finish`'s result, to call once
+   * the transaction has committed (`BatchWithFallback`'s `AfterCommitResults`); else write-behind.
    */
-  storeAtCommit(messages: OutboxMessageInput[], trx: Knex.Transaction): Promise<OutboxAtCommit | undefined> {
-    return this.#store.storeMessagesInOutboxAtCommit(messages, trx);
+  async storeThen<T>(
+    messages: OutboxMessageInput[],
+    trx: Knex.Transaction,
+    optimistic: boolean,
+    finish: (stored: readonly StoreInOutboxBatchResult[]) => T,
+  ): Promise<T | (() => Promise<T>)> {
+    if (optimistic && messages.length > 0) {
+      const atCommit = await this.#store.storeMessagesInOutboxAtCommit(messages, trx);
+      if (atCommit) return async () => finish(await atCommit.results);
+    }
+    return finish(await this.store(messages, trx, { writeBehind: optimistic }));
   }
 
   /** `options.writeBehind`: see {@link BatchWriteOptions}. */

@@ -292,14 +292,11 @@ export class ReplyHandler {
         owners.push(i);
       }
     }
-    if (optimistic && outbox.length > 0) {
-      // On MySQL/MariaDB the outbox writes lock the sessions themselves and everything travels with the COMMIT:
-      // a reply batch in one round trip (docs/store.md §6); the registrations are known after the commit.
-      const atCommit = await this.#outbox.storeAtCommit(outbox, trx);
-      if (atCommit) return async () => withStored(results, outbox, owners, await atCommit.results, now);
-    }
-    const stored = await this.#outbox.store(outbox, trx, { writeBehind: optimistic });
-    return withStored(results, outbox, owners, stored, now);
+    // On MySQL/MariaDB the outbox writes lock the sessions themselves and everything travels with the COMMIT: a
+    // reply batch in one round trip (docs/store.md §6); the registrations are then known after the commit.
+    return this.#outbox.storeThen(outbox, trx, optimistic, (stored) =>
+      withStored(results, outbox, owners, stored, now),
+    );
   }
 }
 

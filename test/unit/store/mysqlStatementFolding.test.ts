@@ -222,6 +222,15 @@ describe('foldStatements() (MySQL statements sent together)', () => {
       expect((await read).rows).to.deep.equal({ result: 'select 4' });
       expect(c.sqls()).to.deep.equal(['select 3', 'BEGIN;select 4', 'select * from big']);
     });
+    it('alone ahead of a streamed query, it gets its result (a one-statement query reports no list)', async () => {
+      const c = fakeConnection();
+      await c.run('BEGIN;');
+      await c.run('select 5');
+      const read = c.run('select 6', [], RC);
+      c.conn.query({ sql: 'select * from big' }, []);
+      expect((await read).rows).to.deep.equal({ result: 'select 6' });
+      expect(c.sqls()).to.deep.equal(['BEGIN;select 5', 'select 6', 'select * from big']);
+    });
   });
 
   it('passes statements outside transactions through untouched', async () => {
