@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Knex } from 'knex';
+import { TransactionScript } from '../store/TransactionScript.ts';
 import type { OutgoingMessage } from '../broker/Transport.ts';
 import { silentLogger, type Logger } from '../logging.ts';
 import { currentAmbientContext, runOutsideStageContext } from './ambientContext.ts';
@@ -62,7 +63,7 @@ export interface MatsInitiator {
    */
   initiateJoinedMany(
     fns: ReadonlyArray<(init: MatsInitiate) => unknown>,
-    trx: Knex.Transaction,
+    trx: Knex.Transaction | TransactionScript,
   ): Promise<string[][]>;
 }
 
@@ -107,7 +108,7 @@ export class MatsInitiatorImpl implements MatsInitiator {
 
   async initiateJoinedMany(
     fns: ReadonlyArray<(init: MatsInitiate) => unknown>,
-    trx: Knex.Transaction,
+    trx: Knex.Transaction | TransactionScript,
   ): Promise<string[][]> {
     const runtime = this.#runtime;
     if (!runtime.store) {
@@ -125,7 +126,7 @@ export class MatsInitiatorImpl implements MatsInitiator {
         runtime,
         collector,
         undefined,
-        () => Promise.resolve(trx),
+        () => (trx instanceof TransactionScript ? trx.knex() : Promise.resolve(trx)),
         this.#logger,
       );
       try {

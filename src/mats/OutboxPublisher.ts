@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { TransactionScript } from '../store/TransactionScript.ts';
 import type { OutgoingMessage, Transport } from '../broker/Transport.ts';
 import type { Logger } from '../logging.ts';
 import type { MatsMessageStore, StoredOutgoingMessage } from '../store/MatsMessageStore.ts';
@@ -65,7 +66,7 @@ export class OutboxPublisher {
   #deleteScheduled = false;
   readonly #inFlight = new Set<Promise<unknown>>();
   /** Rows of initiations joined to a caller's outermost transaction, by that transaction, until it settles. */
-  readonly #callerGroups = new Map<Knex.Transaction, CallerGroup>();
+  readonly #callerGroups = new Map<Knex.Transaction | TransactionScript, CallerGroup>();
   #sweepTimer: NodeJS.Timeout | undefined;
   /** During a database outage every sweep fails: one warning per streak (and per minute), not per sweep. */
   readonly #sweepFailures: FailureStreak;
@@ -136,13 +137,19 @@ export class OutboxPublisher {
 
   /**
    * Publishes `rows` (just inserted into the outbox in `trx`) once the caller's transaction `trx` (its outermost
-   * transaction, if `trx` is a savepoint) has settled. All initiations joined to the same outermost transaction
+   * transaction, if `trx` is a savepoint; a `TransactionScript`'s `settled`) has settled. All initiations joined to the same outermost transaction
    * are handled together: one read of which rows exist first unless the commit is certain (only committed rows
    * do; rows of a rolled-back transaction or savepoint are skipped; see {@link OutboxPublisher.#publishCommitted}),
    * then each row is published from memory on its own (so one refused row fails none of the others), and one
    * batched delete. Rows whose publish fails, or all if the process dies first, stay for the sweeper.
    */
-  afterCallerCommit(trx: Knex.Transaction, rows: readonly CommittedRow[]): void {
+  afterCallerCommit(trx: Knex.Transaction | TransactionScript, rows: readonly CommittedRow[]): void {
+    if (trx instanceof TransactionScript) {
+      if (trx.joined) return this.afterCallerCommit(trx.joined, rows);
+      // A script is never a savepoint, and `settled` tells a commit from a rollback for certain.
+      this.#joinGroup(trx, rows, false, () => trx.settled);
+      return;
+    }
     let root = trx as Knex.Transaction & { parentTransaction?: Knex.Transaction };
     while (root.parentTransaction) root = root.parentTransaction as typeof root;
     if (!(root.executionPromise instanceof Promise)) {
@@ -152,22 +159,34 @@ export class OutboxPublisher {
       );
       return;
     }
+    // knex resolves executionPromise with the handler's value on commit, with `undefined` on an explicit
+    // rollback (doNotRejectOnRollback), and rejects on a failed one.
+    const executed = root.executionPromise;
+    this.#joinGroup(root, rows, trx !== root, () =>
+      executed.then(
+        (value: unknown) => (value === undefined ? 'maybe' : 'committed'),
+        () => 'rolled back' as const,
+      ),
+    );
+  }
+
+  /** Adds `rows` to the group of the caller transaction `root`; a new group is published once `outcome` settles. */
+  #joinGroup(
+    root: Knex.Transaction | TransactionScript,
+    rows: readonly CommittedRow[],
+    viaSavepoint: boolean,
+    outcome: () => Promise<'committed' | 'rolled back' | 'maybe'>,
+  ): void {
     const joined = this.#callerGroups.get(root);
     if (joined) {
       for (const r of rows) joined.rows.push(r);
-      joined.viaSavepoint ||= trx !== root;
+      joined.viaSavepoint ||= viaSavepoint;
       return;
     }
-    const group: CallerGroup = { rows: [...rows], viaSavepoint: trx !== root, since: this.#o.clock.now() };
+    const group: CallerGroup = { rows: [...rows], viaSavepoint, since: this.#o.clock.now() };
     this.#callerGroups.set(root, group);
-    // knex resolves executionPromise with the handler's value on commit, with `undefined` on an explicit
-    // rollback (doNotRejectOnRollback), and rejects on a failed one.
-    const settled = root.executionPromise.then(
-      (value: unknown) => (value === undefined ? 'maybe' : 'committed'),
-      () => 'rolled back' as const,
-    );
     this.#track(
-      settled.then((outcome) => {
+      outcome().then((outcome) => {
         this.#callerGroups.delete(root);
         return outcome === 'rolled back' ? 0 : this.#publishCommitted(group, outcome === 'committed');
       }),

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { TransactionScript } from './TransactionScript.ts';
 import type { Dialect } from './database.ts';
 import type { ResolvedStoreOptions } from './StoreOptions.ts';
 import type {
@@ -96,6 +97,12 @@ export interface ClusterStoreAndForward {
    * timeout or busy (so `fn` must be repeatable). Non-typed failures become `DataAccessError`.
    */
   transaction<T>(fn: (trx: Knex.Transaction) => Promise<T>, operation?: string): Promise<T>;
+  /**
+   * Like {@link transaction}, with a {@link TransactionScript}: on MySQL/MariaDB a transaction whose statements are
+   * all held writes and reads at commit is sent as one query without a knex transaction; anything else takes the
+   * knex transaction from `tx.knex()`.
+   */
+  script<T>(fn: (tx: TransactionScript) => Promise<T>, operation?: string): Promise<T>;
 
   // ---- 2.2 Sessions -------------------------------------------------------------------------------------------
 
@@ -259,7 +266,7 @@ export interface ClusterStoreAndForward {
    */
   storeMessagesInOutboxAtCommit(
     messages: readonly OutboxMessageInput[],
-    trx: Knex.Transaction,
+    tx: TransactionScript,
   ): Promise<OutboxAtCommit | undefined>;
   /**
    * {@link storeMessageIdsInInbox} with `writeBehind`, in no round trip of its own on MySQL/MariaDB, for a caller
@@ -269,7 +276,7 @@ export interface ClusterStoreAndForward {
    * does not apply (other databases, a (session, cmid) twice, more items than one statement takes): store the usual
    * way then.
    */
-  storeMessageIdsInInboxAtCommit(items: readonly MessageRef[], trx: Knex.Transaction): Promise<boolean>;
+  storeMessageIdsInInboxAtCommit(items: readonly MessageRef[], tx: TransactionScript): Promise<boolean>;
   getMessagesFromOutbox(sessionId: string, max: number, trx?: Knex.Transaction): Promise<StoredOutMessage[]>;
   /**
    * Batch form for a group-commit forwarder: up to `maxPerSession` messages of each session in one statement (per

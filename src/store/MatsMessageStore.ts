@@ -5,6 +5,7 @@ import { chunk } from '../util/chunk.ts';
 import { dialectOf, type Dialect } from './database.ts';
 import { writeBehind } from './mysqlStatementFolding.ts';
 import { isUniqueViolation, toDataAccessError } from './sqlErrors.ts';
+import { statementOf, TransactionScript } from './TransactionScript.ts';
 
 /** An outgoing message stored in `mats_outbox`, as read back for publishing. */
 export interface StoredOutgoingMessage {
@@ -121,13 +122,15 @@ export class MatsMessageStore {
    * @returns per id, in order: true if recorded now, false if it was already there.
    */
   async insertInboxBatch(
-    trx: Knex.Transaction,
+    tx: Knex.Transaction | TransactionScript,
     stageId: string,
     matsMessageIds: readonly string[],
     now: number,
     optimistic = false,
   ): Promise<boolean[]> {
     if (matsMessageIds.length === 0) return [];
+    const trx = (): Promise<Knex.Transaction> =>
+      tx instanceof TransactionScript ? tx.knex() : Promise.resolve(tx);
     if (new Set(matsMessageIds).size === matsMessageIds.length) {
       const rows = matsMessageIds.map((id) => ({
         stage_id: stageId,
@@ -137,15 +140,20 @@ export class MatsMessageStore {
       const parts = chunk(rows, 500);
       if (optimistic && this.dialect === 'mysql' && parts.length === 1) {
         // Travels with the next statement; a duplicate fails the transaction (see the JSDoc).
-        await writeBehind(trx('mats_inbox').insert(parts[0]!));
+        if (tx instanceof TransactionScript)
+          await tx.write(statementOf(this.db('mats_inbox').insert(parts[0]!)));
+        else await writeBehind(tx('mats_inbox').insert(parts[0]!));
         return matsMessageIds.map(() => true);
       }
       try {
         // Several statements (or PostgreSQL, where any failed statement aborts the transaction) need a savepoint,
         // so a duplicate in a later chunk also undoes the earlier ones before the one-by-one fallback.
-        if (parts.length === 1 && this.dialect !== 'postgres') await trx('mats_inbox').insert(parts[0]!);
+        if (parts.length === 1 && this.dialect !== 'postgres')
+          await (await trx())('mats_inbox').insert(parts[0]!);
         else
-          await trx.transaction(async (sp) => {
+          await (
+            await trx()
+          ).transaction(async (sp) => {
             for (const part of parts) await sp('mats_inbox').insert(part);
           });
         return matsMessageIds.map(() => true);
@@ -154,7 +162,7 @@ export class MatsMessageStore {
       }
     }
     const results: boolean[] = [];
-    for (const id of matsMessageIds) results.push(await this.insertInbox(trx, stageId, id, now));
+    for (const id of matsMessageIds) results.push(await this.insertInbox(await trx(), stageId, id, now));
     return results;
   }
 
@@ -193,7 +201,7 @@ export class MatsMessageStore {
    * for tests that need rows of a given age).
    */
   async insertOutbox(
-    trx: Db,
+    trx: Db | TransactionScript,
     messages: ReadonlyArray<{
       message: OutgoingMessage;
       matsMessageId: string;
@@ -202,7 +210,7 @@ export class MatsMessageStore {
     createdAt?: number,
   ): Promise<void> {
     if (messages.length === 0) return;
-    const now = createdAt ?? trx.raw(DB_NOW_MS[this.dialect]);
+    const now = createdAt ?? this.db.raw(DB_NOW_MS[this.dialect]);
     const rows = messages.map(({ message, matsMessageId, causeMessageId }) => {
       const { headers, ...properties } = message.properties;
       return {
@@ -221,6 +229,10 @@ export class MatsMessageStore {
       // Nobody reads the result, and a failure fails the transaction anyway: on MySQL it goes with the next
       // statement, usually the COMMIT (docs/store.md §6).
       for (const part of chunk(rows, 20)) {
+        if (trx instanceof TransactionScript) {
+          await trx.write(statementOf(this.db('mats_outbox').insert(part)));
+          continue;
+        }
         const insert = trx('mats_outbox').insert(part);
         await (this.dialect === 'mysql' ? writeBehind(insert) : insert);
       }

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { TransactionScript } from './TransactionScript.ts';
 import { DataAccessError } from '../errors.ts';
 import type { ClusterStoreAndForward } from './ClusterStoreAndForward.ts';
 import {
@@ -257,6 +258,10 @@ export class SqlClusterStore implements ClusterStoreAndForward {
     return this.ctx.tx(operation, undefined, (trx) => fn(trx));
   }
 
+  script<T>(fn: (tx: TransactionScript) => Promise<T>, operation = 'transaction'): Promise<T> {
+    return this.ctx.script(operation, fn);
+  }
+
   // ---- Sessions -------------------------------------------------------------------------------------------------
 
   registerNewSession(session: SessionRegistrationInput, trx?: Knex.Transaction): Promise<number> {
@@ -390,14 +395,14 @@ export class SqlClusterStore implements ClusterStoreAndForward {
   ): Promise<StoreInOutboxBatchResult[]> {
     return outbox.storeMessagesInOutbox(this.ctx, messages, trx, options);
   }
-  storeMessageIdsInInboxAtCommit(items: readonly MessageRef[], trx: Knex.Transaction): Promise<boolean> {
-    return storeMessageIdsInInboxAtCommit(this.ctx, items, trx);
+  storeMessageIdsInInboxAtCommit(items: readonly MessageRef[], tx: TransactionScript): Promise<boolean> {
+    return storeMessageIdsInInboxAtCommit(this.ctx, items, tx);
   }
   storeMessagesInOutboxAtCommit(
     messages: readonly OutboxMessageInput[],
-    trx: Knex.Transaction,
+    tx: TransactionScript,
   ): Promise<OutboxAtCommit | undefined> {
-    return storeMessagesInOutboxAtCommit(this.ctx, messages, trx);
+    return storeMessagesInOutboxAtCommit(this.ctx, messages, tx);
   }
   getMessagesFromOutbox(sessionId: string, max: number, trx?: Knex.Transaction): Promise<StoredOutMessage[]> {
     return outbox.getMessagesFromOutbox(this.ctx, sessionId, max, trx);

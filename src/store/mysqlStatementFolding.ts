@@ -17,6 +17,13 @@ const WRITE_BEHIND = 'matssocketWriteBehind';
 /** The query option marking a read answered when the transaction's next statement is ({@link readAtCommit}). */
 const READ_AT_COMMIT = 'matssocketReadAtCommit';
 
+/**
+ * The query option marking a whole transaction sent as one query, `BEGIN;…;COMMIT` (`TransactionScript`): if a
+ * statement of it fails, the COMMIT did not run and the transaction is open on the connection, which then rolls it
+ * back before reporting the failure (the pool must not hand out a connection inside a transaction).
+ */
+export const SCRIPT = 'matssocketScript';
+
 /** A statement not sent yet; `done` when its caller waits for its result ({@link readAtCommit}). */
 interface Held {
   sql: string;
@@ -94,7 +101,7 @@ function answerHeld(
  *   which would undo it anyway).
  * Each caller gets its own statement's result or the error that stopped the query. If a COMMIT's query fails
  * before the COMMIT ran, the connection rolls the transaction back before reporting the error, so no
- * transaction stays open on a pooled connection.
+ * transaction stays open on a pooled connection; likewise a failed {@link SCRIPT}.
  *
  * Wraps the instance's public `query` (in the pool's `afterCreate`); knex and mysql2 stay unpatched.
  */
@@ -131,6 +138,12 @@ export function foldStatements(conn: MysqlQueryable): void {
       return query(...args);
     }
     const done = callback as QueryCallback;
+    if (typeof options === 'object' && options[SCRIPT] === true) {
+      return query(options, values, (err: Error | null, rows?: unknown, fields?: unknown) => {
+        if (!err) return done(null, rows, fields);
+        query('ROLLBACK', [], () => done(err));
+      });
+    }
     if (heldFailure && !ROLLBACK.test(sql)) {
       // A held write sent ahead of a stream failed: the transaction must not go on (or commit) without it.
       const err = heldFailure;

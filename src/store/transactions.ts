@@ -55,11 +55,16 @@ export async function withDataAccess<T>(operation: string, fn: () => Promise<T>)
  * COMMIT failed. knex's `trx.commit()` resolves even then and reports the failure only through the
  * transaction's `executionPromise`; a caller trusting it would take an uncommitted transaction for committed. A
  * COMMIT fails e.g. when a write that travels with it fails (MySQL write-behind, docs/store.md §6), or on a
- * PostgreSQL serialization failure.
+ * PostgreSQL serialization failure. `value` resolves the transaction's `executionPromise` (as a handler's result
+ * does): who watches it can tell a commit from an explicit rollback, which resolves it with `undefined`.
  */
-export async function commitOrThrow(trx: Knex.Transaction, operation = 'commit'): Promise<void> {
+export async function commitOrThrow(
+  trx: Knex.Transaction,
+  operation = 'commit',
+  value?: unknown,
+): Promise<void> {
   try {
-    await trx.commit();
+    await trx.commit(value);
     await trx.executionPromise;
   } catch (err) {
     throw toDataAccessError(err, operation);

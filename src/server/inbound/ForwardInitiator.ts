@@ -1,7 +1,7 @@
-import type { Knex } from 'knex';
 import type { MatsFactory } from '../../mats/MatsFactory.ts';
 import type { MatsInitiate } from '../../mats/MatsInitiate.ts';
 import type { MatsInitiator } from '../../mats/MatsInitiator.ts';
+import type { TransactionScript } from '../../store/TransactionScript.ts';
 import type { ReplyState } from '../messaging/ReplyState.ts';
 import type { CollectedForward } from './IncomingContextImpl.ts';
 
@@ -43,18 +43,18 @@ export class ForwardInitiator {
   }
 
   /**
-   * Initiates the forwards of many handled messages in `trx`: one initiation per forward (flags are per
-   * initiation), one `mats_outbox` insert for all of them.
+   * Initiates the forwards of many handled messages in `tx`: one initiation per forward (flags are per
+   * initiation), one `mats_outbox` insert for all of them (a write of the script: no knex transaction needed).
    */
   async initiate(
     batch: ReadonlyArray<{ forwards: readonly CollectedForward[]; context: ForwardContext }>,
-    trx: Knex.Transaction,
+    tx: TransactionScript,
   ): Promise<void> {
     const fns: ((init: MatsInitiate) => void)[] = [];
     for (const { forwards, context } of batch) {
       for (const forward of forwards) fns.push((init) => this.#build(init, forward, context));
     }
-    if (fns.length > 0) await this.#initiator.initiateJoinedMany(fns, trx);
+    if (fns.length > 0) await this.#initiator.initiateJoinedMany(fns, tx);
   }
 
   #build(init: MatsInitiate, forward: CollectedForward, context: ForwardContext): void {

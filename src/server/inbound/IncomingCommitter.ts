@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { ClusterStoreAndForward } from '../../store/ClusterStoreAndForward.ts';
 import type { InboxInsertOutcome, OutboxMessageInput } from '../../store/storeTypes.ts';
 import { commitOrThrow } from '../../store/transactions.ts';
+import { TransactionScript } from '../../store/TransactionScript.ts';
 import type { OutEnvelope } from '../connection/OutgoingQueue.ts';
 import type { PreparedPublish, TopicHub } from '../topics/TopicHub.ts';
 import { BatchWithFallback, type AfterCommitResults } from '../messaging/BatchWithFallback.ts';
@@ -59,7 +60,7 @@ export class IncomingCommitter {
     this.#topics = topics;
     this.#batches = new BatchWithFallback({
       store,
-      commitInTrx: (items, trx, optimistic) => this.#commitInTrx(items, trx, optimistic),
+      commitInTrx: (items, tx, optimistic) => this.#commitInTrx(items, tx, optimistic),
       operations: { batch: 'incoming group commit', single: 'incoming commit' },
       // On MySQL/MariaDB the inbox and outbox inserts then travel with the next statement and the COMMIT: a
       // forwarding batch takes two round trips instead of three (docs/store.md §6). A duplicate (rare here: the
@@ -79,7 +80,8 @@ export class IncomingCommitter {
   async commitInOwnTransaction(item: IncomingItem, trx: Knex.Transaction): Promise<CommitResult> {
     try {
       // Not optimistic: the results are there before the commit.
-      const [result] = (await this.#commitInTrx([item], trx)) as CommitResult[];
+      const joined = TransactionScript.joining(trx, this.#store.dialect);
+      const [result] = (await this.#commitInTrx([item], joined)) as CommitResult[];
       if (result!.kind === 'stored') await commitOrThrow(trx, 'incoming commit');
       else await trx.rollback();
       return result!;
@@ -106,16 +108,16 @@ export class IncomingCommitter {
 
   async #commitInTrx(
     items: IncomingItem[],
-    trx: Knex.Transaction,
+    tx: TransactionScript,
     optimistic = false,
   ): Promise<CommitResult[] | AfterCommitResults<CommitResult>> {
     const refs = items.map((i) => ({ sessionId: i.sessionId, cmid: i.cmid }));
     // On MySQL/MariaDB the inbox rows can be written without reading the session locks first: when the
     // transaction commits, every item was stored (docs/store.md §6); else the fallback sorts them out.
     const outcomes: InboxInsertOutcome[] =
-      optimistic && (await this.#store.storeMessageIdsInInboxAtCommit(refs, trx))
+      optimistic && (await this.#store.storeMessageIdsInInboxAtCommit(refs, tx))
         ? refs.map(() => 'STORED')
-        : await this.#store.storeMessageIdsInInbox(refs, trx, { writeBehind: optimistic });
+        : await this.#store.storeMessageIdsInInbox(refs, await tx.knex(), { writeBehind: optimistic });
     const results: CommitResult[] = [];
     const outbox: OutboxMessageInput[] = [];
     const owners: number[] = [];
@@ -137,20 +139,20 @@ export class IncomingCommitter {
         owners.push(i);
       }
       const publishes: PreparedPublish[] = [];
-      for (const p of item.publishes) publishes.push(await this.#topics.prepare(p, trx));
+      for (const p of item.publishes) publishes.push(await this.#topics.prepare(p, await tx.knex()));
       if (item.answer) {
         await this.#store.updateMessageInInbox(
           item.sessionId,
           item.cmid,
           JSON.stringify(item.answer),
           null,
-          trx,
+          await tx.knex(),
         );
       }
       results.push({ kind: 'stored', answer: item.answer, registrations: [], publishes });
     }
-    await this.#forwards.initiate(forwards, trx);
-    return this.#outbox.storeThen(outbox, trx, optimistic, (stored) => {
+    await this.#forwards.initiate(forwards, tx);
+    return this.#outbox.storeThen(outbox, tx, optimistic, (stored) => {
       stored.forEach((r, j) => {
         const result = results[owners[j]!];
         if (result?.kind === 'stored') result.registrations.push(r.currentNode);

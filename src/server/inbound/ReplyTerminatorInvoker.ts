@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { DataAccessError, ErrorCode, MatsSocketError, TransportError } from '../../errors.ts';
 import { runOutsideStageContext } from '../../mats/ambientContext.ts';
 import type { RequestCorrelation } from '../../store/storeTypes.ts';
+import { TransactionScript } from '../../store/TransactionScript.ts';
 import type { MatsSocketConnection } from '../connection/MatsSocketConnection.ts';
 import type { CommittedEffects } from '../messaging/CommittedEffects.ts';
 import { HandlerScope, runInHandlerScope } from '../messaging/HandlerScope.ts';
@@ -125,7 +126,10 @@ export class ReplyTerminatorInvoker {
           clientTimeoutMs: undefined,
           replyState: undefined,
         };
-        await this.#forwards.initiate([{ forwards: ctx.forwards, context }], sp);
+        await this.#forwards.initiate(
+          [{ forwards: ctx.forwards, context }],
+          TransactionScript.joining(sp, core.store.dialect),
+        );
         const results = await this.#outbox.store(scope.outbox, sp);
         const publishes: PreparedPublish[] = [];
         for (const pub of scope.publishes) publishes.push(await this.#topics.prepare(pub, sp));

@@ -1,21 +1,22 @@
-import type { Knex } from 'knex';
 import type { ClusterStoreAndForward } from '../../store/ClusterStoreAndForward.ts';
 import { causedByOptimisticConflict } from '../../store/sqlErrors.ts';
+import type { TransactionScript } from '../../store/TransactionScript.ts';
 
 /** Results known once the transaction has committed. */
 export type AfterCommitResults<R> = () => Promise<R[]>;
 
 /** What {@link BatchWithFallback} commits, and how. */
 export interface BatchWithFallbackOptions<I, R> {
-  store: Pick<ClusterStoreAndForward, 'transaction'>;
+  store: Pick<ClusterStoreAndForward, 'script'>;
   /**
-   * Writes `items` in `trx`; returns one result per item, in order. `optimistic`: the first attempt of a batch,
+   * Writes `items` in `tx` (a knex transaction only where a write needs one: `tx.knex()`); returns one result per
+   * item, in order. `optimistic`: the first attempt of a batch,
    * when `optimistic` is set below; the writes may then assume no duplicates (their failure fails the transaction,
    * and the items are committed again, not optimistic), and the results may be known only after the commit: then
    * it returns a function giving them, called once the transaction has committed (reads that travel with the
    * COMMIT, `docs/store.md` §6).
    */
-  commitInTrx(items: I[], trx: Knex.Transaction, optimistic: boolean): Promise<R[] | AfterCommitResults<R>>;
+  commitInTrx(items: I[], tx: TransactionScript, optimistic: boolean): Promise<R[] | AfterCommitResults<R>>;
   /**
    * Try each batch optimistically first (e.g. inserts that travel with the COMMIT instead of on their own round
    * trips, which cannot report a duplicate row by row): when that transaction fails on a unique violation or a
@@ -51,10 +52,7 @@ export class BatchWithFallback<I, R> {
     const optimistic = o.optimistic ?? false;
     let committed: R[] | AfterCommitResults<R>;
     try {
-      committed = await o.store.transaction(
-        (trx) => o.commitInTrx(items, trx, optimistic),
-        o.operations.batch,
-      );
+      committed = await o.store.script((tx) => o.commitInTrx(items, tx, optimistic), o.operations.batch);
     } catch (err) {
       if (items.length === 1 && !(optimistic && causedByOptimisticConflict(err))) {
         return [await this.#failed(items[0]!, err)];
@@ -71,10 +69,7 @@ export class BatchWithFallback<I, R> {
   async commitAlone(item: I): Promise<R> {
     const o = this.#o;
     try {
-      const committed = await o.store.transaction(
-        (trx) => o.commitInTrx([item], trx, false),
-        o.operations.single,
-      );
+      const committed = await o.store.script((tx) => o.commitInTrx([item], tx, false), o.operations.single);
       const [result] = typeof committed === 'function' ? await committed() : committed;
       return result!;
     } catch (err) {

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { DataAccessError } from '../../errors.ts';
 import type { ClusterStoreAndForward } from '../../store/ClusterStoreAndForward.ts';
+import type { TransactionScript } from '../../store/TransactionScript.ts';
 import type {
   OutboxMessageInput,
   StoreInOutboxBatchResult,
@@ -38,15 +39,16 @@ export class OutboxWriter {
    */
   async storeThen<T>(
     messages: OutboxMessageInput[],
-    trx: Knex.Transaction,
+    tx: TransactionScript,
     optimistic: boolean,
     finish: (stored: readonly StoreInOutboxBatchResult[]) => T,
   ): Promise<T | (() => Promise<T>)> {
-    if (optimistic && messages.length > 0) {
-      const atCommit = await this.#store.storeMessagesInOutboxAtCommit(messages, trx);
+    if (messages.length === 0) return finish([]);
+    if (optimistic) {
+      const atCommit = await this.#store.storeMessagesInOutboxAtCommit(messages, tx);
       if (atCommit) return async () => finish(await atCommit.results);
     }
-    return finish(await this.store(messages, trx, { writeBehind: optimistic }));
+    return finish(await this.store(messages, await tx.knex(), { writeBehind: optimistic }));
   }
 
   /** `options.writeBehind`: see {@link BatchWriteOptions}. */

@@ -4,6 +4,7 @@ import type { StageContext } from '../../mats/StageContext.ts';
 import { replyDebugInfo } from '../../protocol/debugOptions.ts';
 import { ErrorCode, MatsSocketServerError } from '../../errors.ts';
 import { MatsMessageStore } from '../../store/MatsMessageStore.ts';
+import type { TransactionScript } from '../../store/TransactionScript.ts';
 import type {
   OutboxMessageInput,
   StoreInOutboxBatchResult,
@@ -148,7 +149,7 @@ export class ReplyHandler {
     // replies of the batch already committed are then duplicates by matsMessageId).
     const batches = new BatchWithFallback<ReplyItem, ReplyResult>({
       store: core.store,
-      commitInTrx: (items, trx, optimistic) => this.#commitInTrx(items, trx, optimistic),
+      commitInTrx: (items, tx, optimistic) => this.#commitInTrx(items, tx, optimistic),
       operations: { batch: 'reply group commit', single: 'reply commit' },
       // On MySQL/MariaDB the inbox and outbox inserts then travel with the next statement and the COMMIT: a reply
       // commit takes two round trips instead of four (docs/store.md §6). A redelivered reply fails the batch, whose
@@ -264,7 +265,7 @@ export class ReplyHandler {
 
   async #commitInTrx(
     items: ReplyItem[],
-    trx: Parameters<OutboxWriter['store']>[1],
+    tx: TransactionScript,
     optimistic: boolean,
   ): Promise<ReplyResult[] | AfterCommitResults<ReplyResult>> {
     const now = this.#core.now();
@@ -272,7 +273,7 @@ export class ReplyHandler {
     const outbox: OutboxMessageInput[] = [];
     const owners: number[] = [];
     const fresh = await this.#matsStore.insertInboxBatch(
-      trx,
+      tx,
       this.endpointId,
       items.map((i) => i.matsMessageId),
       now,
@@ -285,7 +286,7 @@ export class ReplyHandler {
         continue;
       }
       const publishes: PreparedPublish[] = [];
-      for (const p of item.publishes) publishes.push(await this.#topics.prepare(p, trx));
+      for (const p of item.publishes) publishes.push(await this.#topics.prepare(p, await tx.knex()));
       results.push({ duplicate: false, registrations: [], publishes });
       for (const m of item.outbox) {
         outbox.push(m);
@@ -294,7 +295,7 @@ export class ReplyHandler {
     }
     // On MySQL/MariaDB the outbox writes lock the sessions themselves and everything travels with the COMMIT: a
     // reply batch in one round trip (docs/store.md §6); the registrations are then known after the commit.
-    return this.#outbox.storeThen(outbox, trx, optimistic, (stored) =>
+    return this.#outbox.storeThen(outbox, tx, optimistic, (stored) =>
       withStored(results, outbox, owners, stored, now),
     );
   }

@@ -1,16 +1,16 @@
 import type { Knex } from 'knex';
-import { readAtCommit, writeBehind } from '../mysqlStatementFolding.ts';
 import type { OutboxAtCommit, OutboxMessageInput, SessionState } from '../storeTypes.ts';
+import { statementOf, type Statement, type TransactionScript } from '../TransactionScript.ts';
 import { batchResults, insertBatches, outboxRow } from './outboxQueries.ts';
 import { T, type StoreContext } from './StoreContext.ts';
 
 /**
- * {@link storeMessagesInOutbox} with `writeBehind` in no round trip of its own, on MySQL/MariaDB: everything travels
- * with the transaction's COMMIT (`docs/store.md` §6). The session lock is taken by the writes themselves: each
+ * {@link storeMessagesInOutbox} as writes of a {@link TransactionScript}, in no round trip of its own, on
+ * MySQL/MariaDB: everything travels with the transaction's COMMIT (`docs/store.md` §6). The session lock is taken by the writes themselves: each
  * INSERT is an `INSERT … SELECT … FROM mats_socket_session … LOCK IN SHARE MODE` over the messages' values, so a
  * message whose session is gone is not written (as when the lock is read first), and a row is stored already
  * attempted where the session's registration is the writer's (`attemptBy`), decided by the same locked row. The
- * locked registrations are read at the commit ({@link readAtCommit}) for the outcomes. A duplicate (smid already
+ * locked registrations are read at the commit (`TransactionScript.readAtCommit`) for the outcomes. A duplicate (smid already
  * in the session's outbox) fails the transaction, as any write-behind insert does.
  *
  * Returns `undefined` where this does not apply, and the caller stores the usual way: not MySQL, a message with a
@@ -19,7 +19,7 @@ import { T, type StoreContext } from './StoreContext.ts';
 export async function storeMessagesInOutboxAtCommit(
   ctx: StoreContext,
   messages: readonly OutboxMessageInput[],
-  trx: Knex.Transaction,
+  tx: TransactionScript,
 ): Promise<OutboxAtCommit | undefined> {
   if (ctx.dialect !== 'mysql' || messages.length === 0) return undefined;
   if (messages.some((m) => m.correlation)) return undefined;
@@ -30,26 +30,16 @@ export async function storeMessagesInOutboxAtCommit(
   // order of the values, and sorted, as everywhere in the store, concurrent lockers cannot deadlock on them.
   const bySession = [...messages].sort((a, b) => compareIds(a.sessionId, b.sessionId));
   for (const part of insertBatches(bySession, ctx.options.inClauseChunk)) {
-    const { sql, bindings } = conditionalInsert(ctx, part, now);
-    await writeBehind(trx.raw(sql, bindings));
+    await tx.write(conditionalInsert(ctx, part, now));
   }
   const reads: Promise<RegistrationRow[]>[] = [];
   for (const ids of ctx.chunks([...new Set(messages.map((m) => m.sessionId))].sort())) {
-    const qb = readAtCommit(
-      ctx
-        .table(trx, T.session, 'PRIMARY')
-        .select('session_id', 'nodename', 'connection_id')
-        .whereIn('session_id', ids)
-        .forShare(),
-    );
-    // Its rows come with the COMMIT, so it is not awaited; but it must reach the connection before the COMMIT
-    // does, and knex hands a query to the driver right after its `query` event, in the same turn.
-    const handedOver = new Promise<void>((resolve) => {
-      qb.on('query', () => resolve());
-    });
-    const rows = qb.then((r: RegistrationRow[]) => r);
-    reads.push(rows);
-    await Promise.race([handedOver, rows.then(() => undefined)]);
+    const qb = ctx
+      .table(ctx.db, T.session, 'PRIMARY')
+      .select('session_id', 'nodename', 'connection_id')
+      .whereIn('session_id', ids)
+      .forShare();
+    reads.push(tx.readAtCommit<RegistrationRow>(statementOf(qb)));
   }
   const results = Promise.all(reads).then((chunks) => {
     const sessions = new Map<string, SessionState>();
@@ -74,7 +64,7 @@ function conditionalInsert(
   ctx: StoreContext,
   messages: readonly OutboxMessageInput[],
   now: number,
-): { sql: string; bindings: Knex.RawBinding[] } {
+): Statement {
   const columns = Object.keys(outboxRow(messages[0]!, now, false));
   const fromValues = columns.filter((c) => !ATTEMPT_COLUMNS.has(c) && c !== 'stored_timestamp');
   const bindings: Knex.RawBinding[] = [];

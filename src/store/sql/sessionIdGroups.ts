@@ -80,7 +80,7 @@ export function writeBySessionIdGroups(
 
 /**
  * Deletes the rows named by (session, ids) entries from `table`. `index` is the unique index over (session, id)
- * that MySQL is told to use; `behind`: see `StoreContext.deleteWithIndex`. @returns the number of rows deleted.
+ * that MySQL is told to use. @returns the number of rows deleted.
  */
 export function deleteBySessionIds(
   ctx: StoreContext,
@@ -88,7 +88,6 @@ export function deleteBySessionIds(
   target: { table: string; idColumn: string; index: string },
   entries: readonly SessionIds[],
   trx?: Knex.Transaction,
-  behind = false,
 ): Promise<number> {
   return writeBySessionIdGroups(ctx, operation, entries, trx, (db, group) =>
     ctx.deleteWithIndex(
@@ -96,7 +95,6 @@ export function deleteBySessionIds(
       whereSessionIds(db(target.table), target.idColumn, group),
       target.table,
       target.index,
-      behind,
     ),
   );
 }

@@ -33,7 +33,10 @@ describeEachServerEnv('Forwarding a reply consumed by the node holding its sessi
     const { client } = await connectSession(node.url);
     const outboxSql: string[] = [];
     const onQuery = (q: { sql: string }): void => {
-      if (/mats_socket_outbox/i.test(q.sql)) outboxSql.push(q.sql.split(' ')[0]!.toLowerCase());
+      // A query may carry a whole transaction (`BEGIN;…;COMMIT` on MySQL/MariaDB): each statement on its own.
+      for (const sql of q.sql.split(';')) {
+        if (/mats_socket_outbox/i.test(sql)) outboxSql.push(sql.trim().split(' ')[0]!.toLowerCase());
+      }
     };
     node.store.knex.on('query', onQuery);
     try {
@@ -55,22 +58,22 @@ describeEachServerEnv('Forwarding a reply consumed by the node holding its sessi
     // The reply's first commit succeeds in the database, but the node hears of a lost connection: the Mats
     // message comes again and is a duplicate, while the row was stored attempted and written by nobody.
     const store = node.store;
-    const transaction = store.transaction.bind(store);
+    const script = store.script.bind(store);
     let lost = 0;
-    store.transaction = (async (fn: Parameters<typeof transaction>[0], operation?: string) => {
-      const result = await transaction(fn, operation);
+    store.script = (async (fn: Parameters<typeof script>[0], operation?: string) => {
+      const result = await script(fn, operation);
       if (operation === 'reply group commit' && lost++ === 0) {
         throw new DataAccessError('Connection lost: The server closed the connection.');
       }
       return result;
-    }) as typeof store.transaction;
+    }) as typeof store.script;
     try {
       client.send([{ t: 'REQUEST', eid: 'Test.single', tid: 'l', cmid: 1, msg: { number: 1, string: 's' } }]);
       const resolve = await client.nextOfType('RESOLVE');
       expect(resolve.cmid).to.equal('1');
       expect(lost, 'the first reply commit was reported failed').to.be.above(0);
     } finally {
-      store.transaction = transaction;
+      store.script = script;
     }
     await client.close();
   });

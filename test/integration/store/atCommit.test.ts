@@ -1,8 +1,23 @@
 import { expect } from 'chai';
+import type { Knex } from 'knex';
 import { causedByOptimisticConflict, causedByUniqueViolation } from '../../../src/store/sqlErrors.ts';
 import type { OutboxMessageInput } from '../../../src/store/storeTypes.ts';
 import { describeEachDatabase } from '../../../harness/databases.ts';
 import { newSession, useStoreFixture } from './storeFixture.ts';
+
+/** The queries `knex` hands to its driver until `stop()`. */
+function recordQueries(knex: Knex): { queries: string[]; stop(): void } {
+  const queries: string[] = [];
+  const onQuery = (q: { sql: string }) => queries.push(q.sql);
+  knex.on('query', onQuery);
+  return { queries, stop: () => knex.off('query', onQuery) };
+}
+
+/** One query, the whole transaction: `BEGIN;…;COMMIT` (a `TransactionScript`). */
+function expectOneScript(queries: readonly string[]): void {
+  expect(queries, 'the transaction in one query').to.have.length(1);
+  expect(queries[0]).to.match(/^BEGIN;[^]*;COMMIT$/);
+}
 
 function msg(sessionId: string, smid: string, over: Partial<OutboxMessageInput> = {}): OutboxMessageInput {
   return { sessionId, smid, traceId: `trace-${smid}`, type: 'RESOLVE', envelope: `{"t":"RESOLVE"}`, ...over };
@@ -15,8 +30,8 @@ describeEachDatabase('storeMessagesInOutboxAtCommit (outbox writes that travel w
     if (db().dialect !== 'mysql') {
       const s = newSession();
       await f.store.registerNewSession(s);
-      const none = await f.store.transaction((trx) =>
-        f.store.storeMessagesInOutboxAtCommit([msg(s.sessionId, 'x')], trx),
+      const none = await f.store.script((tx) =>
+        f.store.storeMessagesInOutboxAtCommit([msg(s.sessionId, 'x')], tx),
       );
       expect(none, 'not MySQL: the caller stores the usual way').to.equal(undefined);
       return;
@@ -38,30 +53,18 @@ describeEachDatabase('storeMessagesInOutboxAtCommit (outbox writes that travel w
         'case',
       ),
     ];
-    const sent: { sql: string; along: boolean }[] = [];
-    const onQuery = (q: { sql: string; options?: Record<string, unknown> }) =>
-      sent.push({
-        sql: q.sql,
-        along:
-          q.sql === 'BEGIN;' ||
-          q.options?.matssocketWriteBehind === true ||
-          q.options?.matssocketReadAtCommit === true,
-      });
-    f.store.knex.on('query', onQuery);
+    const sent = recordQueries(f.store.knex);
     let pending: Awaited<ReturnType<typeof f.store.storeMessagesInOutboxAtCommit>>;
     try {
-      pending = await f.store.transaction(async (trx) => {
-        const p = await f.store.storeMessagesInOutboxAtCommit(messages, trx);
+      pending = await f.store.script(async (tx) => {
+        const p = await f.store.storeMessagesInOutboxAtCommit(messages, tx);
         expect(p).to.not.equal(undefined);
         return p;
       });
     } finally {
-      f.store.knex.off('query', onQuery);
+      sent.stop();
     }
-    expect(
-      sent.filter((q) => !q.along).map((q) => q.sql),
-      'only the COMMIT goes on its own',
-    ).to.deep.equal(['COMMIT;']);
+    expectOneScript(sent.queries);
     const results = await pending!.results;
     expect(results.map((r) => [r.sessionExists, r.attempted, r.smidInUse])).to.deep.equal([
       [true, true, false],
@@ -99,10 +102,10 @@ describeEachDatabase('storeMessagesInOutboxAtCommit (outbox writes that travel w
     await f.store.storeMessagesInOutbox([msg(s.sessionId, 'taken')]);
     let results: Promise<unknown> | undefined;
     const failure = await f.store
-      .transaction(async (trx) => {
+      .script(async (tx) => {
         const p = await f.store.storeMessagesInOutboxAtCommit(
           [msg(s.sessionId, 'fresh'), msg(s.sessionId, 'taken')],
-          trx,
+          tx,
         );
         results = p!.results;
       })
@@ -119,10 +122,11 @@ describeEachDatabase('storeMessagesInOutboxAtCommit (outbox writes that travel w
     const s = newSession();
     await f.store.registerNewSession(s);
     const racer = f.racerKnex();
-    await f.store.transaction(async (trx) => {
-      await f.store.storeMessagesInOutboxAtCommit([msg(s.sessionId, 'm')], trx);
-      // A statement of its own sends the held writes now, and the transaction stays open.
-      await trx.raw('select 1');
+    await f.store.script(async (tx) => {
+      await f.store.storeMessagesInOutboxAtCommit([msg(s.sessionId, 'm')], tx);
+      // The knex transaction begins with the held writes, a statement of its own sends them now, and the
+      // transaction stays open.
+      await (await tx.knex()).raw('select 1');
       const closing = await racer
         .transaction(async (other) => {
           await other.raw('SET SESSION innodb_lock_wait_timeout = 1');
@@ -138,12 +142,12 @@ describeEachDatabase('storeMessagesInOutboxAtCommit (outbox writes that travel w
     const s = newSession();
     await f.store.registerNewSession(s);
     const correlation = { requestTs: 1, expiresTs: 2, replyTerminatorId: 'T', clientEndpointId: 'E' };
-    await f.store.transaction(async (trx) => {
+    await f.store.script(async (tx) => {
       expect(
-        await f.store.storeMessagesInOutboxAtCommit([msg(s.sessionId, 'r', { correlation })], trx),
+        await f.store.storeMessagesInOutboxAtCommit([msg(s.sessionId, 'r', { correlation })], tx),
       ).to.equal(undefined);
       expect(
-        await f.store.storeMessagesInOutboxAtCommit([msg(s.sessionId, 'd'), msg(s.sessionId, 'd')], trx),
+        await f.store.storeMessagesInOutboxAtCommit([msg(s.sessionId, 'd'), msg(s.sessionId, 'd')], tx),
       ).to.equal(undefined);
     });
     expect(await f.store.getMessagesFromOutbox(s.sessionId, 10)).to.deep.equal([]);
@@ -163,24 +167,21 @@ describeEachDatabase('storeMessageIdsInInboxAtCommit (inbox writes that travel w
       { sessionId: b.sessionId, cmid: '1' },
       { sessionId: a.sessionId, cmid: '2' },
     ];
-    const sent: { sql: string; along: boolean }[] = [];
-    const onQuery = (q: { sql: string; options?: Record<string, unknown> }) =>
-      sent.push({ sql: q.sql, along: q.sql === 'BEGIN;' || q.options?.matssocketWriteBehind === true });
-    f.store.knex.on('query', onQuery);
+    const sent = recordQueries(f.store.knex);
     let applied: boolean | undefined;
     try {
-      await f.store.transaction(async (trx) => {
-        applied = await f.store.storeMessageIdsInInboxAtCommit(items, trx);
+      await f.store.script(async (tx) => {
+        applied = await f.store.storeMessageIdsInInboxAtCommit(items, tx);
       });
     } finally {
-      f.store.knex.off('query', onQuery);
+      sent.stop();
     }
     if (db().dialect !== 'mysql') {
       expect(applied, 'not MySQL: the caller stores the usual way').to.equal(false);
       return;
     }
     expect(applied).to.equal(true);
-    expect(sent.filter((q) => !q.along).map((q) => q.sql)).to.deep.equal(['COMMIT;']);
+    expectOneScript(sent.queries);
     for (const i of items) {
       expect(await f.store.getMessageFromInbox(i.sessionId, i.cmid)).to.deep.equal({
         storedTs: f.clock.value,
@@ -213,8 +214,8 @@ describeEachDatabase('storeMessageIdsInInboxAtCommit (inbox writes that travel w
       ],
     ] as const) {
       const failure = await f.store
-        .transaction(async (trx) => {
-          expect(await f.store.storeMessageIdsInInboxAtCommit(items, trx)).to.equal(true);
+        .script(async (tx) => {
+          expect(await f.store.storeMessageIdsInInboxAtCommit(items, tx)).to.equal(true);
         })
         .catch((e: unknown) => e);
       expect(causedByOptimisticConflict(failure), `${what}: ${String(failure)}`).to.be.true;
@@ -227,11 +228,11 @@ describeEachDatabase('storeMessageIdsInInboxAtCommit (inbox writes that travel w
     const a = newSession();
     await f.store.registerNewSession(a);
     const small = f.newStore({ nodeName: f.store.options.nodeName, inClauseChunk: 2 });
-    await small.transaction(async (trx) => {
+    await small.script(async (tx) => {
       const twice = [1, 1].map(() => ({ sessionId: a.sessionId, cmid: 'd' }));
       const three = ['1', '2', '3'].map((cmid) => ({ sessionId: a.sessionId, cmid }));
-      expect(await small.storeMessageIdsInInboxAtCommit(twice, trx)).to.equal(false);
-      expect(await small.storeMessageIdsInInboxAtCommit(three, trx)).to.equal(false);
+      expect(await small.storeMessageIdsInInboxAtCommit(twice, tx)).to.equal(false);
+      expect(await small.storeMessageIdsInInboxAtCommit(three, tx)).to.equal(false);
     });
     expect(await f.store.getMessageFromInbox(a.sessionId, 'd')).to.equal(null);
   });

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
-import type { Knex } from 'knex';
 import {
   BatchWithFallback,
   type BatchWithFallbackOptions,
 } from '../../../src/server/messaging/BatchWithFallback.ts';
+import type { TransactionScript } from '../../../src/store/TransactionScript.ts';
 
 /** A store whose transactions record their operation name and commit what `commitInTrx` wrote, unless it threw. */
 function fakeStore(): { store: BatchWithFallbackOptions<number, string>['store']; operations: string[] } {
@@ -11,9 +11,9 @@ function fakeStore(): { store: BatchWithFallbackOptions<number, string>['store']
   return {
     operations,
     store: {
-      transaction: <T>(fn: (trx: Knex.Transaction) => Promise<T>, operation?: string): Promise<T> => {
+      script: <T>(fn: (tx: TransactionScript) => Promise<T>, operation?: string): Promise<T> => {
         operations.push(operation ?? 'transaction');
-        return fn({} as Knex.Transaction);
+        return fn({} as TransactionScript);
       },
     },
   };
@@ -129,8 +129,8 @@ describe('BatchWithFallback', () => {
     const events: string[] = [];
     const batches = new BatchWithFallback<number, string>({
       store: {
-        transaction: async <T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> => {
-          const out = await fn({} as Knex.Transaction);
+        script: async <T>(fn: (tx: TransactionScript) => Promise<T>): Promise<T> => {
+          const out = await fn({} as TransactionScript);
           events.push('committed');
           return out;
         },

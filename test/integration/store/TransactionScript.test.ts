@@ -1,0 +1,157 @@
+import { expect } from 'chai';
+import type { Knex } from 'knex';
+import { createDatabase } from '../../../src/store/database.ts';
+import { causedByUniqueViolation } from '../../../src/store/sqlErrors.ts';
+import { inTransactionScript, statementOf, TransactionScript } from '../../../src/store/TransactionScript.ts';
+import { describeEachDatabase } from '../../../harness/databases.ts';
+
+const TABLE = 'tx_script_test';
+
+describeEachDatabase('TransactionScript (a transaction as one query on MySQL/MariaDB)', (db) => {
+  let knex: Knex;
+  /** One connection: a transaction left open on it would swallow the next test's writes. */
+  let single: Knex;
+
+  before(async () => {
+    knex = db().knex;
+    await knex.schema.createTable(TABLE, (t) => {
+      t.string('id', 32).primary();
+      t.integer('n').notNullable();
+    });
+    single = createDatabase(db().url, { poolMax: 1 });
+  });
+  after(async () => {
+    await single?.destroy();
+  });
+  beforeEach(() => knex(TABLE).delete());
+
+  const insert = (id: string, n = 1) => statementOf(knex(TABLE).insert({ id, n }));
+  const rows = async (): Promise<string[]> =>
+    (await knex(TABLE).select('id').orderBy('id')).map((r: { id: string }) => r.id);
+
+  /** The queries `k` hands to its driver while `fn` runs. */
+  async function queriesOf<T>(k: Knex, fn: () => Promise<T>): Promise<{ result: T; queries: string[] }> {
+    const queries: string[] = [];
+    const onQuery = (q: { sql: string }) => queries.push(q.sql);
+    k.on('query', onQuery);
+    try {
+      return { result: await fn(), queries };
+    } finally {
+      k.off('query', onQuery);
+    }
+  }
+
+  it('commits writes and answers reads at commit; on MySQL all in one query, without a knex transaction', async () => {
+    const { queries } = await queriesOf(knex, async () => {
+      const tx = new TransactionScript(knex, db().dialect);
+      await tx.write(insert('a'));
+      await tx.write(insert('b', 2));
+      const read = tx.readAtCommit<{ id: string; n: number }>(
+        statementOf(knex(TABLE).select('id', 'n').orderBy('id')),
+      );
+      expect(tx.usesKnex, 'a knex transaction only where no script').to.equal(db().dialect !== 'mysql');
+      await tx.commit();
+      expect(await tx.settled).to.equal('committed');
+      expect((await read).map((r) => [r.id, Number(r.n)])).to.deep.equal([
+        ['a', 1],
+        ['b', 2],
+      ]);
+    });
+    if (db().dialect === 'mysql') expect(queries).to.have.length(1);
+    expect(await rows()).to.deep.equal(['a', 'b']);
+  });
+
+  it('a failing statement fails the commit: nothing stored, reads fail, the connection is not left in the transaction', async () => {
+    await knex(TABLE).insert({ id: 'taken', n: 0 });
+    const tx = new TransactionScript(single, db().dialect);
+    let read: Promise<unknown> | undefined;
+    const failure = await (async () => {
+      await tx.write(insert('fresh'));
+      read = tx.readAtCommit(statementOf(single(TABLE).select('id')));
+      read.catch(() => {});
+      await tx.write(insert('taken'));
+      await tx.commit();
+    })().catch((e: unknown) => e);
+    expect(causedByUniqueViolation(failure), String(failure)).to.be.true;
+    await tx.rollback();
+    expect(await tx.settled).to.equal('rolled back');
+    if (db().dialect === 'mysql')
+      expect(
+        await read!.then(
+          () => 'read',
+          (e: unknown) => causedByUniqueViolation(e),
+        ),
+      ).to.equal(true);
+    expect(await rows()).to.deep.equal(['taken']);
+    // The pool's one connection autocommits again: what it writes now is seen by another connection.
+    await single(TABLE).insert({ id: 'after', n: 3 });
+    expect(await rows()).to.deep.equal(['after', 'taken']);
+  });
+
+  it('asking for the knex transaction sends the held statements first, in order', async () => {
+    const tx = new TransactionScript(knex, db().dialect);
+    await tx.write(insert('held'));
+    const trx = await tx.knex();
+    expect(tx.usesKnex).to.be.true;
+    // The held insert is in the transaction before this read, which sees it.
+    expect((await trx(TABLE).select('id')).map((r: { id: string }) => r.id)).to.deep.equal(['held']);
+    await tx.write(insert('later'));
+    const read = tx.readAtCommit<{ id: string }>(statementOf(knex(TABLE).select('id').orderBy('id')));
+    await tx.commit();
+    expect((await read).map((r) => r.id)).to.deep.equal(['held', 'later']);
+    expect(await tx.settled).to.equal('committed');
+    expect(await rows()).to.deep.equal(['held', 'later']);
+  });
+
+  it('rollback drops what is held and settles as rolled back', async () => {
+    const tx = new TransactionScript(knex, db().dialect);
+    await tx.write(insert('never'));
+    const read = tx.readAtCommit(statementOf(knex(TABLE).select('id')));
+    read.catch(() => {});
+    await tx.rollback();
+    expect(await tx.settled).to.equal('rolled back');
+    if (db().dialect === 'mysql')
+      expect(
+        await read.then(
+          () => 'read',
+          () => 'failed',
+        ),
+      ).to.equal('failed');
+    expect(await rows()).to.deep.equal([]);
+    expect(await tx.commit().then(() => 'committed', String)).to.match(/already been rolled back/);
+  });
+
+  it('inTransactionScript runs the function, commits, and maps failures to DataAccessError', async () => {
+    const n = await inTransactionScript(
+      knex,
+      db().dialect,
+      async (tx) => {
+        await tx.write(insert('x'));
+        return 7;
+      },
+      { operation: 'test', attempts: 3 },
+    );
+    expect(n).to.equal(7);
+    const err = await inTransactionScript(
+      knex,
+      db().dialect,
+      async (tx) => {
+        await tx.write(insert('x'));
+      },
+      { operation: 'the test write', attempts: 3 },
+    ).catch((e: unknown) => e as Error);
+    expect(err).to.have.property('code', 'DATA_ACCESS');
+    expect(String((err as Error).message)).to.contain('the test write');
+    expect(await rows()).to.deep.equal(['x']);
+  });
+
+  it('a joined script runs in its owner transaction, which commits', async () => {
+    await knex.transaction(async (trx) => {
+      const tx = TransactionScript.joining(trx, db().dialect);
+      await tx.write(insert('joined'));
+      expect(await tx.knex()).to.equal(trx);
+      expect(await tx.commit().then(() => 'committed', String)).to.match(/owner/);
+    });
+    expect(await rows()).to.deep.equal(['joined']);
+  });
+});
