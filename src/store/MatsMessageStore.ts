@@ -5,7 +5,8 @@ import { chunk } from '../util/chunk.ts';
 import { dialectOf, type Dialect } from './database.ts';
 import { writeBehind } from './mysqlStatementFolding.ts';
 import { isUniqueViolation, toDataAccessError } from './sqlErrors.ts';
-import { statementOf, TransactionScript } from './TransactionScript.ts';
+import { insertRows } from './sqlText.ts';
+import { TransactionScript } from './TransactionScript.ts';
 
 /** An outgoing message stored in `mats_outbox`, as read back for publishing. */
 export interface StoredOutgoingMessage {
@@ -141,7 +142,7 @@ export class MatsMessageStore {
       if (optimistic && this.dialect === 'mysql' && parts.length === 1) {
         // Travels with the next statement; a duplicate fails the transaction (see the JSDoc).
         if (tx instanceof TransactionScript)
-          await tx.write(statementOf(this.db('mats_inbox').insert(parts[0]!)));
+          await tx.write(insertRows(this.dialect, 'mats_inbox', parts[0]!));
         else await writeBehind(tx('mats_inbox').insert(parts[0]!));
         return matsMessageIds.map(() => true);
       }
@@ -210,7 +211,10 @@ export class MatsMessageStore {
     createdAt?: number,
   ): Promise<void> {
     if (messages.length === 0) return;
-    const now = createdAt ?? this.db.raw(DB_NOW_MS[this.dialect]);
+    const script = trx instanceof TransactionScript;
+    const now =
+      createdAt ??
+      (script ? { sqlExpression: DB_NOW_MS[this.dialect] } : this.db.raw(DB_NOW_MS[this.dialect]));
     const rows = messages.map(({ message, matsMessageId, causeMessageId }) => {
       const { headers, ...properties } = message.properties;
       return {
@@ -230,10 +234,10 @@ export class MatsMessageStore {
       // statement, usually the COMMIT (docs/store.md §6).
       for (const part of chunk(rows, 20)) {
         if (trx instanceof TransactionScript) {
-          await trx.write(statementOf(this.db('mats_outbox').insert(part)));
+          await trx.write(insertRows(this.dialect, 'mats_outbox', part));
           continue;
         }
-        const insert = trx('mats_outbox').insert(part);
+        const insert = trx('mats_outbox').insert(part as Record<string, Knex.RawBinding | Knex.Raw>[]);
         await (this.dialect === 'mysql' ? writeBehind(insert) : insert);
       }
     } catch (err) {

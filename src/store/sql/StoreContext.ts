@@ -156,7 +156,7 @@ export class StoreContext {
  * their single-table DELETE takes no index hint, so it is written in the multi-table form
  * `DELETE t FROM t FORCE INDEX (…)`.
  */
-export function hintedDelete(qb: Knex.QueryBuilder, table: string, index: string): Statement {
+function hintedDelete(qb: Knex.QueryBuilder, table: string, index: string): Statement {
   const { sql, bindings } = qb.delete().toSQL();
   const prefix = `delete from \`${table}\``;
   if (!sql.startsWith(prefix)) throw new Error(`unexpected DELETE shape: ${sql}`);

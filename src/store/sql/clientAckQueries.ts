@@ -1,8 +1,10 @@
+import { placeholders } from '../sqlText.ts';
 import type { SessionIds } from '../storeTypes.ts';
+import type { Statement } from '../TransactionScript.ts';
 import { INBOX_BY_CMID } from './inboxQueries.ts';
 import { OUTBOX_BY_SMID } from './outboxQueries.ts';
-import { deleteBySessionIds, groupChunks, whereSessionIds } from './sessionIdGroups.ts';
-import { hintedDelete, type StoreContext } from './StoreContext.ts';
+import { deleteBySessionIds, groupChunks } from './sessionIdGroups.ts';
+import type { StoreContext } from './StoreContext.ts';
 
 /**
  * The client's ACKs and ACK2s of many sessions, settled together: the ACKed outbox rows and the ACK2ed inbox rows
@@ -29,9 +31,26 @@ export async function settleClientAcksBatch(
       [INBOX_BY_CMID, inboxDeleted],
     ] as const) {
       for (const group of groupChunks(entries, ctx.options.inClauseChunk)) {
-        const qb = whereSessionIds(ctx.db(target.table), target.idColumn, group);
-        await tx.write(hintedDelete(qb, target.table, target.index));
+        await tx.write(deleteBySessionIdsStatement(target, group));
       }
     }
   });
+}
+
+/**
+ * MySQL/MariaDB: `DELETE t FROM t FORCE INDEX (index) WHERE (session_id = ? AND id IN (…)) OR …`, as
+ * `deleteBySessionIds` sends it (see `StoreContext.table` for the index hint), written without knex.
+ */
+function deleteBySessionIdsStatement(
+  target: { table: string; idColumn: string; index: string },
+  group: readonly SessionIds[],
+): Statement {
+  const table = `\`${target.table}\``;
+  const where = group
+    .map((g) => `(\`session_id\` = ? and \`${target.idColumn}\` in (${placeholders(g.ids.length)}))`)
+    .join(' or ');
+  return {
+    sql: `delete ${table} from ${table} force index (\`${target.index}\`) where ${where}`,
+    bindings: group.flatMap((g) => [g.sessionId, ...g.ids]),
+  };
 }

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { OutboxAtCommit, OutboxMessageInput, SessionState } from '../storeTypes.ts';
-import { statementOf, type Statement, type TransactionScript } from '../TransactionScript.ts';
+import { placeholders } from '../sqlText.ts';
+import type { Statement, TransactionScript } from '../TransactionScript.ts';
 import { batchResults, insertBatches, outboxRow } from './outboxQueries.ts';
 import { T, type StoreContext } from './StoreContext.ts';
 
@@ -34,12 +35,14 @@ export async function storeMessagesInOutboxAtCommit(
   }
   const reads: Promise<RegistrationRow[]>[] = [];
   for (const ids of ctx.chunks([...new Set(messages.map((m) => m.sessionId))].sort())) {
-    const qb = ctx
-      .table(ctx.db, T.session, 'PRIMARY')
-      .select('session_id', 'nodename', 'connection_id')
-      .whereIn('session_id', ids)
-      .forShare();
-    reads.push(tx.readAtCommit<RegistrationRow>(statementOf(qb)));
+    reads.push(
+      tx.readAtCommit<RegistrationRow>({
+        sql:
+          `select \`session_id\`, \`nodename\`, \`connection_id\` from \`${T.session}\` force index (\`PRIMARY\`) ` +
+          `where \`session_id\` in (${placeholders(ids.length)}) lock in share mode`,
+        bindings: ids,
+      }),
+    );
   }
   const results = Promise.all(reads).then((chunks) => {
     const sessions = new Map<string, SessionState>();
