@@ -263,7 +263,7 @@ export abstract class BaseTransport extends EventEmitter<TransportEventMap> impl
     this.currentState = 'connected';
     this.log.info({}, 'connected to broker');
     this.emit('transport:connected', { reconnect: false });
-    for (const c of this.consumers) void this.runConsumer(c);
+    this.startConsumers(false);
   }
 
   private scheduleReconnect(): void {
@@ -296,7 +296,17 @@ export abstract class BaseTransport extends EventEmitter<TransportEventMap> impl
     this.currentState = 'connected';
     this.log.info({}, 'reconnected to broker');
     this.emit('transport:connected', { reconnect: true });
-    for (const c of this.consumers) void this.runConsumer(c);
+    this.startConsumers(true);
+  }
+
+  /** (Re)starts every consumer, then emits `transport:consuming` if this connection is still the current one. */
+  private startConsumers(reconnect: boolean): void {
+    const generation = this.generation;
+    void Promise.allSettled([...this.consumers].map((c) => this.runConsumer(c))).then(() => {
+      if (this.currentState === 'connected' && generation === this.generation) {
+        this.emit('transport:consuming', { reconnect });
+      }
+    });
   }
 
   private addConsumer(

@@ -59,6 +59,13 @@ export type TransportState = 'idle' | 'connecting' | 'connected' | 'reconnecting
 export interface TransportEventMap {
   /** (Re)connected; topology has been declared again. `reconnect` is true after a connection loss. */
   'transport:connected': [{ reconnect: boolean }];
+  /**
+   * After `transport:connected`: every consumer's (re)start has been tried (its queue declared and bound, its
+   * consume issued), so messages published from now on reach the consumers that started. What a node missed while
+   * disconnected is best read from here on, not at `transport:connected`, where a message published between that
+   * read and its consumer's start would be missed again.
+   */
+  'transport:consuming': [{ reconnect: boolean }];
   /** The connection was lost; reconnection with backoff follows. */
   'transport:disconnected': [{ error?: Error }];
   /** The broker blocked publishing (memory or disk alarm). */

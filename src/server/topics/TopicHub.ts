@@ -52,19 +52,26 @@ export class TopicHub {
     this.#retry = new BroadcastRetry((prepared) => this.#sendBroadcast(prepared), core.logger);
   }
 
-  /**
-   * After the broker connection came back: broadcasts sent while it was down were lost for this node, so each
-   * topic with subscribers here reads what it missed from the replay log.
-   */
+  /** After the broker connection came back: the broadcasts whose sending failed meanwhile go again. */
   readonly #onConnected = (event: { reconnect: boolean }): void => {
     if (!event.reconnect || this.#core.isStopped()) return;
     this.#retry.retryNow();
+  };
+
+  /**
+   * Once this node's consumers are back (its broadcast queue bound again): broadcasts sent while the connection was
+   * down were lost for this node, so each topic with subscribers here reads what it missed from the replay log.
+   * Not at `transport:connected`: a broadcast between that read and the queue's return would be missed again.
+   */
+  readonly #onConsuming = (event: { reconnect: boolean }): void => {
+    if (!event.reconnect || this.#core.isStopped()) return;
     void this.#core.track(this.#continuity.catchUp());
   };
 
   /** Registers the broadcast subscription terminator, and follows broker reconnects (until {@link detach}). */
   register(): MatsEndpoint {
     this.#factory.options.transport.on('transport:connected', this.#onConnected);
+    this.#factory.options.transport.on('transport:consuming', this.#onConsuming);
     return this.#factory
       .createInternalEndpoint(this.#endpointId, 'subscriptionTerminator', {
         concurrency: 1,
@@ -80,6 +87,7 @@ export class TopicHub {
   /** Stops following broker reconnects (server stop). Idempotent. */
   detach(): void {
     this.#factory.options.transport.off('transport:connected', this.#onConnected);
+    this.#factory.options.transport.off('transport:consuming', this.#onConsuming);
     this.#retry.stop();
     this.#continuity.stop();
   }

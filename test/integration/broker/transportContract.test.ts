@@ -390,6 +390,26 @@ describeEachTransport('Transport contract', (broker) => {
       expect(cc.deliveries.map((d) => d.body.toString())).to.deep.equal(['marker', 'marker2']);
     });
 
+    it('after a reconnect, transport:consuming follows once the subscription is back: a topic message published then is delivered', async () => {
+      const topic = `${broker().prefix}topic.${uniqueId()}`;
+      const [t, pub] = await Promise.all([connected('sub'), connected('pub')]);
+      const c = collector({ autoAck: true });
+      await t.subscribe(topic, {}, c.handler).ready;
+      const events: string[] = [];
+      t.on('transport:connected', () => events.push('connected'));
+      const consuming = once(t, 'transport:consuming', { signal: AbortSignal.timeout(20_000) });
+      const pubBack = once(pub, 'transport:connected', { signal: AbortSignal.timeout(20_000) });
+      await broker().dropConnections();
+      const [event] = (await consuming) as [{ reconnect: boolean }];
+      events.push('consuming');
+      expect(event.reconnect).to.equal(true);
+      expect(events).to.deep.equal(['connected', 'consuming']);
+      await pubBack;
+      // Published once, no retry: the exclusive queue is bound again by now.
+      await pub.publish([message(toTopic(topic), 'after')]);
+      expect((await c.waitFor(1, 5000)).map((d) => d.body.toString())).to.deep.equal(['after']);
+    });
+
     it('counts redeliveries of a topic message (a classic queue, where RabbitMQ gives no count)', async () => {
       const topic = `${broker().prefix}topic.${uniqueId()}`;
       const t = await connected('sub');
