@@ -257,23 +257,23 @@ export interface ClusterStoreAndForward {
     trx?: Knex.Transaction,
     options?: BatchWriteOptions,
   ): Promise<StoreInOutboxBatchResult[]>;
-  /** Up to `max` not-yet-attempted messages of the session, in delivery (`id`) order. */
   /**
-   * {@link storeMessagesInOutbox} with `writeBehind`, in no round trip of its own on MySQL/MariaDB: the writes lock
-   * the sessions themselves (`INSERT … SELECT … LOCK IN SHARE MODE`) and the registrations are read with the
-   * COMMIT, so the outcomes are known only after it (`docs/store.md` §6). `undefined` where it does not apply (other
-   * databases, request correlations, a (session, smid) twice in the batch): store the usual way then.
+   * {@link storeMessagesInOutbox} as writes of the transaction script `tx`, on MySQL/MariaDB and SQLite: the writes
+   * lock the sessions themselves (`INSERT … SELECT … JOIN mats_socket_session`, `LOCK IN SHARE MODE` on MySQL) and
+   * the registrations are read at the commit, so the outcomes are known only after it (`docs/store.md` §6).
+   * `undefined` where it does not apply (PostgreSQL, request correlations, a (session, smid) twice in the batch):
+   * store the usual way then.
    */
   storeMessagesInOutboxAtCommit(
     messages: readonly OutboxMessageInput[],
     tx: TransactionScript,
   ): Promise<OutboxAtCommit | undefined>;
   /**
-   * {@link storeMessageIdsInInbox} with `writeBehind`, in no round trip of its own on MySQL/MariaDB, for a caller
-   * that commits the items again one by one when its transaction fails: the writes lock the sessions themselves
-   * and a guard fails the transaction unless every item was written (a closed session, like a duplicate, then fails
-   * it; `causedByOptimisticConflict`), so if it commits every item was STORED (`docs/store.md` §6). false where it
-   * does not apply (other databases, a (session, cmid) twice, more items than one statement takes): store the usual
+   * {@link storeMessageIdsInInbox} as a write of the transaction script `tx`, on MySQL/MariaDB and SQLite, for a
+   * caller that commits the items again one by one when its transaction fails: the write locks the sessions itself
+   * and must write every item (`expectRows`; a closed session, like a duplicate, then fails the transaction,
+   * `causedByOptimisticConflict`), so if it commits every item was STORED (`docs/store.md` §6). false where it
+   * does not apply (PostgreSQL, a (session, cmid) twice, more items than one statement takes): store the usual
    * way then.
    */
   storeMessageIdsInInboxAtCommit(items: readonly MessageRef[], tx: TransactionScript): Promise<boolean>;

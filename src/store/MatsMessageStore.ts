@@ -139,12 +139,17 @@ export class MatsMessageStore {
         received_timestamp: now,
       }));
       const parts = chunk(rows, 500);
-      if (optimistic && this.dialect === 'mysql' && parts.length === 1) {
-        // Travels with the next statement; a duplicate fails the transaction (see the JSDoc).
-        if (tx instanceof TransactionScript)
+      if (optimistic && parts.length === 1) {
+        // A write of the script, or travels with the next statement; a duplicate fails the transaction (see the
+        // JSDoc).
+        if (tx instanceof TransactionScript && this.dialect !== 'postgres') {
           await tx.write(insertRows(this.dialect, 'mats_inbox', parts[0]!));
-        else await writeBehind(tx('mats_inbox').insert(parts[0]!));
-        return matsMessageIds.map(() => true);
+          return matsMessageIds.map(() => true);
+        }
+        if (this.dialect === 'mysql' && !(tx instanceof TransactionScript)) {
+          await writeBehind(tx('mats_inbox').insert(parts[0]!));
+          return matsMessageIds.map(() => true);
+        }
       }
       try {
         // Several statements (or PostgreSQL, where any failed statement aborts the transaction) need a savepoint,

@@ -1,14 +1,12 @@
 import type { Knex } from 'knex';
 import type { Dialect } from './database.ts';
-import { readAtCommit, SCRIPT, writeBehind, type MysqlQueryable } from './mysqlStatementFolding.ts';
-import { isRetryable, toDataAccessError } from './sqlErrors.ts';
+import { readAtCommit, writeBehind } from './mysqlStatementFolding.ts';
+import { rowCountGuard, runScript } from './scriptRunners.ts';
+import type { Statement } from './sqlText.ts';
+import { isRetryable, toDataAccessError, WriteGuardError } from './sqlErrors.ts';
 import { commitOrThrow } from './transactions.ts';
 
-/** One SQL statement with `?` placeholders and its values. */
-export interface Statement {
-  readonly sql: string;
-  readonly bindings: readonly Knex.RawBinding[];
-}
+export type { Statement } from './sqlText.ts';
 
 /**
  * The statement of a knex builder (built on any knex instance of the dialect), with knex's `?` placeholders (a
@@ -19,22 +17,24 @@ export function statementOf(qb: Knex.QueryBuilder | Knex.Raw): Statement {
   return { sql, bindings: bindings as Knex.RawBinding[] };
 }
 
-/** A read waiting for the query that answers it. */
+/** A statement not sent yet; `read` when a caller waits for its rows. */
 interface Held {
   statement: Statement;
   read?: { resolve(rows: unknown): void; reject(err: unknown): void };
+  /** The number of rows the write must change (else the transaction fails, `WriteGuardError`). */
+  expectRows?: number | undefined;
 }
 
 type Outcome = 'committed' | 'rolled back';
 
 /**
- * A transaction whose hot-path statements are written as a script: on MySQL/MariaDB, writes whose results nobody
- * reads and reads answered at the commit ({@link write}, {@link readAtCommit}) are held, and the commit sends the
- * whole transaction as ONE query, `BEGIN;…;COMMIT`, on a pooled connection, without a knex transaction (whose
- * set-up costs ~0.3 ms of CPU, more than the round trip it wraps, measured in docs/benchmarks.md). Anything else
- * asks for the knex transaction ({@link knex}): it begins then, the held statements go first (with its next
- * statement, `mysqlStatementFolding.ts`), and the rest runs through knex as before. On the other dialects it is a
- * knex transaction from the first statement.
+ * A transaction whose hot-path statements are written as a script: writes whose results nobody reads and reads
+ * answered at the commit ({@link write}, {@link readAtCommit}) are held, and the commit runs the whole transaction
+ * at once, without a knex transaction (whose set-up costs ~0.3 ms of CPU, more than the round trip it wraps,
+ * docs/store.md §6): on MySQL/MariaDB as ONE query, `BEGIN;…;COMMIT`, on SQLite as one synchronous transaction
+ * (`scriptRunners.ts`). Anything else asks for the knex transaction ({@link knex}): it begins then, the held
+ * statements go first (on MySQL with its next statement, `mysqlStatementFolding.ts`), and the rest runs through
+ * knex as before. On PostgreSQL it is a knex transaction from the first statement.
  *
  * As with write-behind writes, a failing statement fails the commit (and the transaction is rolled back), so only
  * statements whose failure nobody handles on its own belong in {@link write}.
@@ -68,6 +68,11 @@ export class TransactionScript {
     return new TransactionScript(trx, dialect, trx);
   }
 
+  /** Whether the statements are held for a script (MySQL/MariaDB, SQLite), not sent through knex at once. */
+  get #scripts(): boolean {
+    return this.#dialect !== 'postgres';
+  }
+
   get dialect(): Dialect {
     return this.#dialect;
   }
@@ -84,17 +89,14 @@ export class TransactionScript {
 
   /**
    * Adds a write whose result nobody reads. It is sent with the commit (or, once the knex transaction exists, with
-   * its next statement); its failure fails the commit.
+   * its next statement); its failure fails the commit. `expectRows`: the number of rows it must change; another
+   * count fails the transaction as an optimistic conflict (`causedByOptimisticConflict`).
    */
-  async write(statement: Statement): Promise<void> {
+  async write(statement: Statement, options: { expectRows?: number } = {}): Promise<void> {
     this.#checkOpen();
-    if (!this.#trx && this.#dialect === 'mysql') {
-      this.#held.push({ statement });
-      return;
-    }
-    const trx = await this.knex();
-    const raw = trx.raw(statement.sql, statement.bindings);
-    await (this.#dialect === 'mysql' ? writeBehind(raw) : raw);
+    const held: Held = { statement, expectRows: options.expectRows };
+    if (!this.#trx && this.#scripts) this.#held.push(held);
+    else await this.#writeOnKnex(await this.knex(), held);
   }
 
   /**
@@ -104,7 +106,7 @@ export class TransactionScript {
    */
   readAtCommit<T>(statement: Statement): Promise<T[]> {
     this.#checkOpen();
-    if (!this.#trx && this.#dialect === 'mysql') {
+    if (!this.#trx && this.#scripts) {
       return new Promise<T[]>((resolve, reject) => {
         this.#held.push({ statement, read: { resolve: (rows) => resolve(rows as T[]), reject } });
       });
@@ -121,21 +123,33 @@ export class TransactionScript {
 
   /** The knex transaction, begun on the first call; the statements held so far go first. */
   knex(): Promise<Knex.Transaction> {
-    this.#trx ??= this.#db.transaction().then(
-      async (trx) => {
-        const held = this.#held;
-        this.#held = [];
-        for (const h of held) {
-          if (h.read) this.#handedOver.push(this.#readOnKnex(trx, h));
-          else await writeBehind(trx.raw(h.statement.sql, h.statement.bindings));
-        }
-        return trx;
-      },
-      (err: unknown) => {
-        throw toDataAccessError(err, 'begin transaction');
-      },
-    );
+    this.#trx ??= this.#begin();
     return this.#trx;
+  }
+
+  /** Begins the knex transaction and sends the held statements; if one fails, rolls it back (none stays open). */
+  async #begin(): Promise<Knex.Transaction> {
+    let trx: Knex.Transaction;
+    try {
+      trx = await this.#db.transaction();
+    } catch (err) {
+      throw toDataAccessError(err, 'begin transaction');
+    }
+    const held = this.#held;
+    this.#held = [];
+    for (let i = 0; i < held.length; i++) {
+      const h = held[i]!;
+      try {
+        if (h.read) this.#handedOver.push(this.#readOnKnex(trx, h));
+        else await this.#writeOnKnex(trx, h);
+      } catch (err) {
+        // E.g. SQLite's write guard: the transaction cannot go on; the reads not sent yet fail with it.
+        for (const rest of held.slice(i + 1)) rest.read?.reject(err);
+        await trx.rollback().catch(() => undefined);
+        throw err;
+      }
+    }
+    return trx;
   }
 
   /**
@@ -177,40 +191,14 @@ export class TransactionScript {
     if (held.length === 0) return;
     let results: unknown[];
     try {
-      results = await this.#send(
-        ['BEGIN', ...held.map((h) => h.statement.sql), 'COMMIT'].join(';'),
-        held.flatMap((h) => h.statement.bindings),
-      );
+      const steps = held.map((h) => ({ statement: h.statement, read: !!h.read, expectRows: h.expectRows }));
+      results = await runScript(this.#db, this.#dialect as 'mysql' | 'sqlite', steps);
     } catch (err) {
       this.#outcome = 'rolled back';
       for (const h of held) h.read?.reject(err);
       throw err;
     }
-    // results[0] is the BEGIN's.
-    held.forEach((h, i) => h.read?.resolve(results[i + 1]));
-  }
-
-  /**
-   * Sends the script as one query on a connection of knex's pool, straight to the driver: knex's query runner would
-   * parse and render the whole text and its bindings once more, and the driver renders them anyway. knex's `query`
-   * event is emitted for it, so whoever watches the instance's queries (metrics, the benchmarks' counters) sees it.
-   * @returns the result of each statement, in order.
-   */
-  async #send(sql: string, bindings: readonly Knex.RawBinding[]): Promise<unknown[]> {
-    const client = this.#db.client as PoolClient;
-    const conn = await client.acquireConnection();
-    try {
-      const options = { sql, [SCRIPT]: true };
-      this.#db.emit('query', { sql, bindings, options, method: 'raw' });
-      return await new Promise<unknown[]>((resolve, reject) => {
-        conn.query(options, bindings, (err: Error | null, rows?: unknown) => {
-          if (err) reject(err);
-          else resolve(rows as unknown[]);
-        });
-      });
-    } finally {
-      await client.releaseConnection(conn);
-    }
+    held.forEach((h, i) => h.read?.resolve(results[i]));
   }
 
   /** Rolls back whatever began; the held statements are dropped. Never throws. */
@@ -225,6 +213,24 @@ export class TransactionScript {
     if (!this.#trx) return;
     const trx = await this.#trx.catch(() => undefined);
     if (trx && !trx.isCompleted()) await trx.rollback().catch(() => undefined);
+  }
+
+  /** A write on the knex transaction: on MySQL write-behind (with its guard); elsewhere checked at once. */
+  async #writeOnKnex(trx: Knex.Transaction, h: Held): Promise<void> {
+    const raw = trx.raw(h.statement.sql, h.statement.bindings);
+    if (this.#dialect === 'mysql') {
+      await writeBehind(raw);
+      if (h.expectRows === undefined) return;
+      const guard = rowCountGuard(h.expectRows);
+      await writeBehind(trx.raw(guard.sql, guard.bindings));
+      return;
+    }
+    const result: unknown = await raw;
+    if (h.expectRows === undefined) return;
+    // better-sqlite3 reports a write's { changes }, pg its { rowCount }.
+    const r = result as { changes?: number; rowCount?: number };
+    const changed = r.changes ?? r.rowCount ?? -1;
+    if (changed !== h.expectRows) throw new WriteGuardError(h.expectRows, changed);
   }
 
   /** Issues a held read on the knex transaction; settles once it reached the connection (or failed). */
@@ -254,12 +260,6 @@ export class TransactionScript {
 }
 
 function noop(): void {}
-
-/** What {@link TransactionScript} uses of knex's client: its connection pool (public methods of knex's `Client`). */
-interface PoolClient {
-  acquireConnection(): Promise<MysqlQueryable>;
-  releaseConnection(connection: MysqlQueryable): Promise<void>;
-}
 
 /**
  * Runs `fn` with a new {@link TransactionScript} and commits it, retrying the whole function on deadlock, lock

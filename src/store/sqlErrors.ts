@@ -106,11 +106,27 @@ export function causedByUniqueViolation(err: unknown): boolean {
 export const MYSQL_GUARD_ERRNO = 1242;
 
 /**
+ * A write of a `TransactionScript` changed another number of rows than it must (`expectRows`), on a database whose
+ * driver reports the count (SQLite, PostgreSQL); on MySQL/MariaDB the guard is a statement raising
+ * {@link MYSQL_GUARD_ERRNO}.
+ */
+export class WriteGuardError extends Error {
+  constructor(expected: number, changed: number) {
+    super(`write guard: ${changed} rows changed where ${expected} must (a row it depends on is gone)`);
+    this.name = 'WriteGuardError';
+  }
+}
+
+/**
  * Whether an optimistic batch write failed on what its non-optimistic retry tells apart item by item: a unique
  * violation (a duplicate) or a write guard's failure (a missing session), also wrapped (`cause`).
  */
 export function causedByOptimisticConflict(err: unknown): boolean {
-  return inCauseChain(err, (e) => isUniqueViolation(e) || (e as DriverError).errno === MYSQL_GUARD_ERRNO);
+  return inCauseChain(
+    err,
+    (e) =>
+      isUniqueViolation(e) || (e as DriverError).errno === MYSQL_GUARD_ERRNO || e instanceof WriteGuardError,
+  );
 }
 
 /**

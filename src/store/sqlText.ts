@@ -1,12 +1,17 @@
 import type { Knex } from 'knex';
 import type { Dialect } from './database.ts';
-import type { Statement } from './TransactionScript.ts';
 
 /**
  * SQL text written here instead of built by knex, for the statements of the hot transactions
  * (`TransactionScript`): building a statement with knex's query builder costs more CPU than sending it, and the
  * texts come out the same for the same shape. Values are always bindings (`?`), never spliced into the text.
  */
+
+/** One SQL statement with `?` placeholders and its values. */
+export interface Statement {
+  readonly sql: string;
+  readonly bindings: readonly Knex.RawBinding[];
+}
 
 /** An SQL expression put into the text as it is (e.g. the database's clock), not bound as a value. */
 export interface SqlExpression {

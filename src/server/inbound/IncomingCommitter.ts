@@ -62,10 +62,11 @@ export class IncomingCommitter {
       store,
       commitInTrx: (items, tx, optimistic) => this.#commitInTrx(items, tx, optimistic),
       operations: { batch: 'incoming group commit', single: 'incoming commit' },
-      // On MySQL/MariaDB the inbox and outbox inserts then travel with the next statement and the COMMIT: a
-      // forwarding batch takes two round trips instead of three (docs/store.md §6). A duplicate (rare here: the
-      // processor checks a possible copy first) fails the batch, whose items are then committed one by one.
-      optimistic: store.dialect === 'mysql',
+      // On MySQL/MariaDB and SQLite the inbox, Mats outbox and outbox inserts are then the writes of a
+      // transaction script: a forwarding batch in one round trip (one synchronous transaction on SQLite), without
+      // a knex transaction (docs/store.md §6). A duplicate or a session closed meanwhile (rare here: the processor
+      // checks a possible copy first) fails the batch, whose items are then committed one by one.
+      optimistic: store.dialect !== 'postgres',
       onItemFailure: (item, err) => this.#afterFailure(item, err),
     });
     this.#group = new GroupCommitter({ ...options, commit: (items) => this.#batches.commit(items) });

@@ -151,10 +151,11 @@ export class ReplyHandler {
       store: core.store,
       commitInTrx: (items, tx, optimistic) => this.#commitInTrx(items, tx, optimistic),
       operations: { batch: 'reply group commit', single: 'reply commit' },
-      // On MySQL/MariaDB the inbox and outbox inserts then travel with the next statement and the COMMIT: a reply
-      // commit takes two round trips instead of four (docs/store.md §6). A redelivered reply fails the batch, whose
-      // items are then committed one by one, de-duplicated row by row.
-      optimistic: core.store.dialect === 'mysql',
+      // On MySQL/MariaDB and SQLite the inbox and outbox inserts are then the writes of a transaction script: a
+      // reply batch in one round trip (one synchronous transaction on SQLite), without a knex transaction
+      // (docs/store.md §6). A redelivered reply fails the batch, whose items are then committed one by one,
+      // de-duplicated row by row.
+      optimistic: core.store.dialect !== 'postgres',
       // A reply that fails in its own transaction fails alone: the others of its batch did commit and must get
       // their after-commit step (a reply stored as attempted is written by nothing else).
       onItemFailure: (_item, error) => Promise.resolve({ duplicate: true, failure: { error } }),

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { Dialect } from '../database.ts';
 import type { OutboxAtCommit, OutboxMessageInput, SessionState } from '../storeTypes.ts';
 import { placeholders } from '../sqlText.ts';
 import type { Statement, TransactionScript } from '../TransactionScript.ts';
@@ -6,15 +7,15 @@ import { batchResults, insertBatches, outboxRow } from './outboxQueries.ts';
 import { T, type StoreContext } from './StoreContext.ts';
 
 /**
- * {@link storeMessagesInOutbox} as writes of a {@link TransactionScript}, in no round trip of its own, on
- * MySQL/MariaDB: everything travels with the transaction's COMMIT (`docs/store.md` §6). The session lock is taken by the writes themselves: each
- * INSERT is an `INSERT … SELECT … FROM mats_socket_session … LOCK IN SHARE MODE` over the messages' values, so a
- * message whose session is gone is not written (as when the lock is read first), and a row is stored already
- * attempted where the session's registration is the writer's (`attemptBy`), decided by the same locked row. The
- * locked registrations are read at the commit (`TransactionScript.readAtCommit`) for the outcomes. A duplicate (smid already
- * in the session's outbox) fails the transaction, as any write-behind insert does.
+ * {@link storeMessagesInOutbox} as writes of a {@link TransactionScript} (one query on MySQL/MariaDB, one
+ * synchronous transaction on SQLite, `docs/store.md` §6). The session lock is taken by the writes themselves: each
+ * INSERT is an `INSERT … SELECT … JOIN mats_socket_session` over the messages' values (`LOCK IN SHARE MODE` on
+ * MySQL), so a message whose session is gone is not written (as when the lock is read first), and a row is stored
+ * already attempted where the session's registration is the writer's (`attemptBy`), decided by the same locked
+ * row. The locked registrations are read at the commit (`TransactionScript.readAtCommit`) for the outcomes. A
+ * duplicate (smid already in the session's outbox) fails the transaction.
  *
- * Returns `undefined` where this does not apply, and the caller stores the usual way: not MySQL, a message with a
+ * Returns `undefined` where this does not apply, and the caller stores the usual way: PostgreSQL, a message with a
  * request correlation, or the same (session, smid) twice in the batch.
  */
 export async function storeMessagesInOutboxAtCommit(
@@ -22,7 +23,7 @@ export async function storeMessagesInOutboxAtCommit(
   messages: readonly OutboxMessageInput[],
   tx: TransactionScript,
 ): Promise<OutboxAtCommit | undefined> {
-  if (ctx.dialect !== 'mysql' || messages.length === 0) return undefined;
+  if (ctx.dialect === 'postgres' || messages.length === 0) return undefined;
   if (messages.some((m) => m.correlation)) return undefined;
   if (new Set(messages.map((m) => `${m.sessionId}\u0000${m.smid}`)).size !== messages.length)
     return undefined;
@@ -35,11 +36,13 @@ export async function storeMessagesInOutboxAtCommit(
   }
   const reads: Promise<RegistrationRow[]>[] = [];
   for (const ids of ctx.chunks([...new Set(messages.map((m) => m.sessionId))].sort())) {
+    const session =
+      ctx.dialect === 'mysql' ? `\`${T.session}\` force index (\`PRIMARY\`)` : `\`${T.session}\``;
     reads.push(
       tx.readAtCommit<RegistrationRow>({
         sql:
-          `select \`session_id\`, \`nodename\`, \`connection_id\` from \`${T.session}\` force index (\`PRIMARY\`) ` +
-          `where \`session_id\` in (${placeholders(ids.length)}) lock in share mode`,
+          `select \`session_id\`, \`nodename\`, \`connection_id\` from ${session} ` +
+          `where \`session_id\` in (${placeholders(ids.length)})${lockSuffix(ctx.dialect)}`,
         bindings: ids,
       }),
     );
@@ -58,10 +61,9 @@ export async function storeMessagesInOutboxAtCommit(
 }
 
 /**
- * `INSERT INTO mats_socket_outbox (…) SELECT … FROM (<the messages' values>) v STRAIGHT_JOIN mats_socket_session s
- * … ORDER BY v.ord LOCK IN SHARE MODE`: rows only for existing sessions, in the messages' order (the auto-increment
- * ids are the per-session store order), each session row looked up by primary key (STRAIGHT_JOIN: the values drive,
- * in their order) and share-locked. The session ids compare in the column's binary collation (case-sensitive).
+ * `INSERT INTO mats_socket_outbox (…) SELECT … FROM (<the messages' values>) v JOIN mats_socket_session s … ORDER BY
+ * v.ord` ({@link sessionJoin}, {@link lockSuffix}): rows only for existing sessions, in the messages' order (the
+ * auto-increment ids are the per-session store order).
  */
 function conditionalInsert(
   ctx: StoreContext,
@@ -70,12 +72,14 @@ function conditionalInsert(
 ): Statement {
   const columns = Object.keys(outboxRow(messages[0]!, now, false));
   const fromValues = columns.filter((c) => !ATTEMPT_COLUMNS.has(c) && c !== 'stored_timestamp');
-  const bindings: Knex.RawBinding[] = [];
-  const rows = messages.map((m, i) => {
-    const row = outboxRow(m, now, false);
-    bindings.push(i, m.attemptBy ?? null, ...fromValues.map((c) => row[c] as Knex.RawBinding));
-    return `select ? as ord, ? as attempt_by, ${fromValues.map((c) => `? as \`${c}\``).join(', ')}`;
-  });
+  const values = valuesTable(
+    ctx.dialect,
+    ['ord', 'attempt_by', ...fromValues],
+    messages.map((m, i) => {
+      const row = outboxRow(m, now, false);
+      return [i, m.attemptBy ?? null, ...fromValues.map((c) => row[c] as Knex.RawBinding)];
+    }),
+  );
   const byWriter = 's.`nodename` = ? and s.`connection_id` = v.attempt_by';
   const select = columns.map((c) => {
     if (c === 'stored_timestamp') return '?';
@@ -95,10 +99,46 @@ function conditionalInsert(
   );
   const sql =
     `insert into \`${T.outbox}\` (${columns.map((c) => `\`${c}\``).join(', ')}) ` +
-    `select ${select.join(', ')} from (${rows.join(' union all ')}) v ` +
-    `straight_join \`${T.session}\` s force index (\`PRIMARY\`) on s.\`session_id\` = v.\`session_id\` ` +
-    'order by v.ord lock in share mode';
-  return { sql, bindings: [...selectBindings, ...bindings] };
+    `select ${select.join(', ')} from ${values.sql} ${sessionJoin(ctx.dialect)} ` +
+    `order by v.ord${lockSuffix(ctx.dialect)}`;
+  return { sql, bindings: [...selectBindings, ...values.bindings] };
+}
+
+/**
+ * A derived table `v` of `rows` with `columns`, for an `INSERT … SELECT` over the values: on MySQL/MariaDB a
+ * `SELECT … UNION ALL …`, on SQLite a `VALUES` list (SQLite caps compound SELECTs at 500 terms, not VALUES rows).
+ */
+export function valuesTable(
+  dialect: Dialect,
+  columns: readonly string[],
+  rows: readonly (readonly Knex.RawBinding[])[],
+): Statement {
+  const bindings = rows.flat();
+  if (dialect === 'mysql') {
+    const first = `select ${columns.map((c) => `? as \`${c}\``).join(', ')}`;
+    const rest = ` union all select ${placeholders(columns.length)}`.repeat(rows.length - 1);
+    return { sql: `(${first}${rest}) v`, bindings };
+  }
+  const named = columns.map((c, i) => `column${i + 1} as \`${c}\``).join(', ');
+  const tuple = `(${placeholders(columns.length)})`;
+  return { sql: `(select ${named} from (values ${Array(rows.length).fill(tuple).join(', ')})) v`, bindings };
+}
+
+/**
+ * Joins `v` (the messages' values) to the rows of their sessions, so only existing sessions get rows: on MySQL
+ * each session row looked up by primary key in the values' order (STRAIGHT_JOIN) and, with {@link lockSuffix},
+ * share-locked. The session ids compare in the column's binary collation (case-sensitive), as in SQLite's default.
+ */
+export function sessionJoin(dialect: Dialect): string {
+  const on = 'on s.`session_id` = v.`session_id`';
+  return dialect === 'mysql'
+    ? `straight_join \`${T.session}\` s force index (\`PRIMARY\`) ${on}`
+    : `join \`${T.session}\` s ${on}`;
+}
+
+/** `LOCK IN SHARE MODE` on MySQL/MariaDB; SQLite's one writer needs no row locks. */
+export function lockSuffix(dialect: Dialect): string {
+  return dialect === 'mysql' ? ' lock in share mode' : '';
 }
 
 /** Binary order, as the columns' `utf8mb4_bin` collation compares the (ASCII) ids. */

@@ -1,13 +1,13 @@
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { createDatabase } from '../../../src/store/database.ts';
-import { causedByUniqueViolation } from '../../../src/store/sqlErrors.ts';
+import { causedByOptimisticConflict, causedByUniqueViolation } from '../../../src/store/sqlErrors.ts';
 import { inTransactionScript, statementOf, TransactionScript } from '../../../src/store/TransactionScript.ts';
 import { describeEachDatabase } from '../../../harness/databases.ts';
 
 const TABLE = 'tx_script_test';
 
-describeEachDatabase('TransactionScript (a transaction as one query on MySQL/MariaDB)', (db) => {
+describeEachDatabase('TransactionScript (a transaction run at once on MySQL/MariaDB and SQLite)', (db) => {
   let knex: Knex;
   /** One connection: a transaction left open on it would swallow the next test's writes. */
   let single: Knex;
@@ -18,7 +18,7 @@ describeEachDatabase('TransactionScript (a transaction as one query on MySQL/Mar
       t.string('id', 32).primary();
       t.integer('n').notNullable();
     });
-    single = createDatabase(db().url, { poolMax: 1 });
+    single = createDatabase(db().url, { poolMax: 1, connectTimeoutMs: 3000 });
   });
   after(async () => {
     await single?.destroy();
@@ -41,7 +41,7 @@ describeEachDatabase('TransactionScript (a transaction as one query on MySQL/Mar
     }
   }
 
-  it('commits writes and answers reads at commit; on MySQL all in one query, without a knex transaction', async () => {
+  it('commits writes and answers reads at commit; on MySQL and SQLite all at once, without a knex transaction', async () => {
     const { queries } = await queriesOf(knex, async () => {
       const tx = new TransactionScript(knex, db().dialect);
       await tx.write(insert('a'));
@@ -49,7 +49,7 @@ describeEachDatabase('TransactionScript (a transaction as one query on MySQL/Mar
       const read = tx.readAtCommit<{ id: string; n: number }>(
         statementOf(knex(TABLE).select('id', 'n').orderBy('id')),
       );
-      expect(tx.usesKnex, 'a knex transaction only where no script').to.equal(db().dialect !== 'mysql');
+      expect(tx.usesKnex, 'a knex transaction only where no script').to.equal(db().dialect === 'postgres');
       await tx.commit();
       expect(await tx.settled).to.equal('committed');
       expect((await read).map((r) => [r.id, Number(r.n)])).to.deep.equal([
@@ -57,7 +57,7 @@ describeEachDatabase('TransactionScript (a transaction as one query on MySQL/Mar
         ['b', 2],
       ]);
     });
-    if (db().dialect === 'mysql') expect(queries).to.have.length(1);
+    if (db().dialect !== 'postgres') expect(queries).to.have.length(1);
     expect(await rows()).to.deep.equal(['a', 'b']);
   });
 
@@ -75,7 +75,7 @@ describeEachDatabase('TransactionScript (a transaction as one query on MySQL/Mar
     expect(causedByUniqueViolation(failure), String(failure)).to.be.true;
     await tx.rollback();
     expect(await tx.settled).to.equal('rolled back');
-    if (db().dialect === 'mysql')
+    if (db().dialect !== 'postgres')
       expect(
         await read!.then(
           () => 'read',
@@ -103,6 +103,26 @@ describeEachDatabase('TransactionScript (a transaction as one query on MySQL/Mar
     expect(await rows()).to.deep.equal(['held', 'later']);
   });
 
+  it('a held write failing when the knex transaction begins: nothing stays open, the connection is free', async () => {
+    await knex(TABLE).insert({ id: 'taken', n: 0 });
+    const tx = new TransactionScript(single, db().dialect);
+    const failure = await (async () => {
+      await tx.write(insert('taken'));
+      const read = tx.readAtCommit(statementOf(single(TABLE).select('id')));
+      read.catch(() => {});
+      // SQLite sends the held statements as the knex transaction begins; MySQL with its next statement.
+      const trx = await tx.knex();
+      await trx(TABLE).select('id');
+      await tx.commit();
+    })().catch((e: unknown) => e);
+    expect(causedByUniqueViolation(failure), String(failure)).to.be.true;
+    await tx.rollback();
+    expect(await tx.settled).to.equal('rolled back');
+    // The pool's one connection is back (a transaction left open would hold it: the insert would time out).
+    await single(TABLE).insert({ id: 'after', n: 3 });
+    expect(await rows()).to.deep.equal(['after', 'taken']);
+  });
+
   it('rollback drops what is held and settles as rolled back', async () => {
     const tx = new TransactionScript(knex, db().dialect);
     await tx.write(insert('never'));
@@ -110,7 +130,7 @@ describeEachDatabase('TransactionScript (a transaction as one query on MySQL/Mar
     read.catch(() => {});
     await tx.rollback();
     expect(await tx.settled).to.equal('rolled back');
-    if (db().dialect === 'mysql')
+    if (db().dialect !== 'postgres')
       expect(
         await read.then(
           () => 'read',
@@ -119,6 +139,29 @@ describeEachDatabase('TransactionScript (a transaction as one query on MySQL/Mar
       ).to.equal('failed');
     expect(await rows()).to.deep.equal([]);
     expect(await tx.commit().then(() => 'committed', String)).to.match(/already been rolled back/);
+  });
+
+  it('a write that must change n rows and changes another number fails the transaction as an optimistic conflict', async () => {
+    await knex(TABLE).insert({ id: 'one', n: 1 });
+    const update = (n: number) => statementOf(knex(TABLE).update({ n }).where('n', '>=', 1));
+    for (const viaKnex of [false, true]) {
+      const tx = new TransactionScript(knex, db().dialect);
+      await tx.write(insert(`x${viaKnex}`, 0));
+      if (viaKnex) await tx.knex();
+      const failure = await (async () => {
+        await tx.write(update(5), { expectRows: 2 });
+        await tx.commit();
+      })().catch((e: unknown) => e);
+      await tx.rollback();
+      expect(causedByOptimisticConflict(failure), String(failure)).to.be.true;
+      expect(await tx.settled).to.equal('rolled back');
+    }
+    expect(await knex(TABLE).select('id', 'n')).to.deep.equal([{ id: 'one', n: 1 }]);
+    // The right count commits.
+    const tx = new TransactionScript(knex, db().dialect);
+    await tx.write(update(7), { expectRows: 1 });
+    await tx.commit();
+    expect(await knex(TABLE).select('id', 'n')).to.deep.equal([{ id: 'one', n: 7 }]);
   });
 
   it('inTransactionScript runs the function, commits, and maps failures to DataAccessError', async () => {

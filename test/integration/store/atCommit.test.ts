@@ -16,24 +16,24 @@ function recordQueries(knex: Knex): { queries: string[]; stop(): void } {
 /** One query, the whole transaction: `BEGIN;…;COMMIT` (a `TransactionScript`). */
 function expectOneScript(queries: readonly string[]): void {
   expect(queries, 'the transaction in one query').to.have.length(1);
-  expect(queries[0]).to.match(/^BEGIN;[^]*;COMMIT$/);
+  expect(queries[0]).to.match(/^BEGIN( IMMEDIATE)?;[^]*;COMMIT$/);
 }
 
 function msg(sessionId: string, smid: string, over: Partial<OutboxMessageInput> = {}): OutboxMessageInput {
   return { sessionId, smid, traceId: `trace-${smid}`, type: 'RESOLVE', envelope: `{"t":"RESOLVE"}`, ...over };
 }
 
-describeEachDatabase('storeMessagesInOutboxAtCommit (outbox writes that travel with the COMMIT)', (db) => {
+describeEachDatabase('storeMessagesInOutboxAtCommit (outbox writes of a transaction script)', (db) => {
   const f = useStoreFixture(db);
 
-  it('on MySQL: one round trip; existing sessions only, attempted by the registered writer, in order', async function () {
-    if (db().dialect !== 'mysql') {
+  it('on MySQL and SQLite: in the script; existing sessions only, attempted by the registered writer, in order', async function () {
+    if (db().dialect === 'postgres') {
       const s = newSession();
       await f.store.registerNewSession(s);
       const none = await f.store.script((tx) =>
         f.store.storeMessagesInOutboxAtCommit([msg(s.sessionId, 'x')], tx),
       );
-      expect(none, 'not MySQL: the caller stores the usual way').to.equal(undefined);
+      expect(none, 'PostgreSQL: the caller stores the usual way').to.equal(undefined);
       return;
     }
     const here = newSession();
@@ -95,8 +95,8 @@ describeEachDatabase('storeMessagesInOutboxAtCommit (outbox writes that travel w
     ]);
   });
 
-  it('on MySQL: a smid already in the session fails the transaction, and nothing is stored', async function () {
-    if (db().dialect !== 'mysql') this.skip();
+  it('on MySQL and SQLite: a smid already in the session fails the transaction, and nothing is stored', async function () {
+    if (db().dialect === 'postgres') this.skip();
     const s = newSession();
     await f.store.registerNewSession(s);
     await f.store.storeMessagesInOutbox([msg(s.sessionId, 'taken')]);
@@ -154,10 +154,10 @@ describeEachDatabase('storeMessagesInOutboxAtCommit (outbox writes that travel w
   });
 });
 
-describeEachDatabase('storeMessageIdsInInboxAtCommit (inbox writes that travel with the COMMIT)', (db) => {
+describeEachDatabase('storeMessageIdsInInboxAtCommit (inbox writes of a transaction script)', (db) => {
   const f = useStoreFixture(db);
 
-  it('on MySQL: one round trip, and if the transaction commits, every item was stored', async () => {
+  it('on MySQL and SQLite: in the script, and if the transaction commits, every item was stored', async () => {
     const a = newSession();
     const b = newSession();
     await f.store.registerNewSession(a);
@@ -176,8 +176,8 @@ describeEachDatabase('storeMessageIdsInInboxAtCommit (inbox writes that travel w
     } finally {
       sent.stop();
     }
-    if (db().dialect !== 'mysql') {
-      expect(applied, 'not MySQL: the caller stores the usual way').to.equal(false);
+    if (db().dialect === 'postgres') {
+      expect(applied, 'PostgreSQL: the caller stores the usual way').to.equal(false);
       return;
     }
     expect(applied).to.equal(true);
@@ -189,8 +189,8 @@ describeEachDatabase('storeMessageIdsInInboxAtCommit (inbox writes that travel w
     }
   });
 
-  it('on MySQL: a closed session or a duplicate fails the transaction as an optimistic conflict', async function () {
-    if (db().dialect !== 'mysql') this.skip();
+  it('on MySQL and SQLite: a closed session or a duplicate fails the transaction as an optimistic conflict', async function () {
+    if (db().dialect === 'postgres') this.skip();
     const a = newSession();
     await f.store.registerNewSession(a);
     await f.store.storeMessageIdInInbox(a.sessionId, 'old');
