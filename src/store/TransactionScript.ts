@@ -166,6 +166,7 @@ export class TransactionScript {
       await this.#commit();
     } catch (err) {
       failed = true;
+      this.#outcome = 'rolled back';
       throw err;
     } finally {
       this.#settle(failed ? 'rolled back' : 'committed');
@@ -176,14 +177,9 @@ export class TransactionScript {
     if (this.#trx) {
       const trx = await this.#trx;
       await Promise.all(this.#handedOver);
-      try {
-        // Not `undefined`: the Mats outbox publishes a joined initiation's rows at once only when it can tell a
-        // commit from a rollback (`OutboxPublisher.afterCallerCommit`).
-        await commitOrThrow(trx, 'commit', 'committed');
-      } catch (err) {
-        this.#outcome = 'rolled back';
-        throw err;
-      }
+      // Not `undefined`: the Mats outbox publishes a joined initiation's rows at once only when it can tell a
+      // commit from a rollback (`OutboxPublisher.afterCallerCommit`).
+      await commitOrThrow(trx, 'commit', 'committed');
       return;
     }
     const held = this.#held;
@@ -194,7 +190,6 @@ export class TransactionScript {
       const steps = held.map((h) => ({ statement: h.statement, read: !!h.read, expectRows: h.expectRows }));
       results = await runScript(this.#db, this.#dialect as 'mysql' | 'sqlite', steps);
     } catch (err) {
-      this.#outcome = 'rolled back';
       for (const h of held) h.read?.reject(err);
       throw err;
     }
