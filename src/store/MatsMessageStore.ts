@@ -116,9 +116,10 @@ export class MatsMessageStore {
    * A failed statement leaves `trx` usable: MySQL/MariaDB and SQLite roll back just that statement; on
    * PostgreSQL the INSERT runs in a savepoint.
    *
-   * `optimistic` (MySQL/MariaDB): the INSERT travels with the transaction's next statement instead of on its own
-   * round trip, and every id is reported recorded; a duplicate then fails that statement and the transaction. For
-   * a group commit that commits its items again, not optimistic, when its transaction fails.
+   * `optimistic`: in a {@link TransactionScript} on MySQL/MariaDB or SQLite the INSERT is a write of the script (with
+   * a knex transaction on MySQL/MariaDB it travels with the next statement), and every id is reported recorded; a
+   * duplicate then fails the transaction. For a group commit that commits its items again, not optimistic, when its
+   * transaction fails.
    *
    * @returns per id, in order: true if recorded now, false if it was already there.
    */
@@ -130,36 +131,31 @@ export class MatsMessageStore {
     optimistic = false,
   ): Promise<boolean[]> {
     if (matsMessageIds.length === 0) return [];
-    const trx = (): Promise<Knex.Transaction> =>
-      tx instanceof TransactionScript ? tx.knex() : Promise.resolve(tx);
-    if (new Set(matsMessageIds).size === matsMessageIds.length) {
-      const rows = matsMessageIds.map((id) => ({
-        stage_id: stageId,
-        mats_message_id: id,
-        received_timestamp: now,
-      }));
-      const parts = chunk(rows, 500);
-      if (optimistic && parts.length === 1) {
-        // A write of the script, or travels with the next statement; a duplicate fails the transaction (see the
-        // JSDoc).
-        if (tx instanceof TransactionScript && this.dialect !== 'postgres') {
-          await tx.write(insertRows(this.dialect, 'mats_inbox', parts[0]!));
-          return matsMessageIds.map(() => true);
-        }
-        if (this.dialect === 'mysql' && !(tx instanceof TransactionScript)) {
-          await writeBehind(tx('mats_inbox').insert(parts[0]!));
-          return matsMessageIds.map(() => true);
-        }
+    const unique = new Set(matsMessageIds).size === matsMessageIds.length;
+    const rows = matsMessageIds.map((id) => ({
+      stage_id: stageId,
+      mats_message_id: id,
+      received_timestamp: now,
+    }));
+    const parts = chunk(rows, 500);
+    if (unique && optimistic && parts.length === 1) {
+      if (tx instanceof TransactionScript && this.dialect !== 'postgres') {
+        await tx.write(insertRows(this.dialect, 'mats_inbox', parts[0]!));
+        return matsMessageIds.map(() => true);
       }
+      if (!(tx instanceof TransactionScript) && this.dialect === 'mysql') {
+        await writeBehind(tx('mats_inbox').insert(parts[0]!));
+        return matsMessageIds.map(() => true);
+      }
+    }
+    const trx = tx instanceof TransactionScript ? await tx.knex() : tx;
+    if (unique) {
       try {
         // Several statements (or PostgreSQL, where any failed statement aborts the transaction) need a savepoint,
         // so a duplicate in a later chunk also undoes the earlier ones before the one-by-one fallback.
-        if (parts.length === 1 && this.dialect !== 'postgres')
-          await (await trx())('mats_inbox').insert(parts[0]!);
+        if (parts.length === 1 && this.dialect !== 'postgres') await trx('mats_inbox').insert(parts[0]!);
         else
-          await (
-            await trx()
-          ).transaction(async (sp) => {
+          await trx.transaction(async (sp) => {
             for (const part of parts) await sp('mats_inbox').insert(part);
           });
         return matsMessageIds.map(() => true);
@@ -168,7 +164,7 @@ export class MatsMessageStore {
       }
     }
     const results: boolean[] = [];
-    for (const id of matsMessageIds) results.push(await this.insertInbox(await trx(), stageId, id, now));
+    for (const id of matsMessageIds) results.push(await this.insertInbox(trx, stageId, id, now));
     return results;
   }
 

@@ -6,17 +6,6 @@ import type { Statement } from './sqlText.ts';
 import { isRetryable, toDataAccessError, WriteGuardError } from './sqlErrors.ts';
 import { commitOrThrow } from './transactions.ts';
 
-export type { Statement } from './sqlText.ts';
-
-/**
- * The statement of a knex builder (built on any knex instance of the dialect), with knex's `?` placeholders (a
- * `raw` of it renders it again, e.g. as `$1` on PostgreSQL).
- */
-export function statementOf(qb: Knex.QueryBuilder | Knex.Raw): Statement {
-  const { sql, bindings } = qb.toSQL();
-  return { sql, bindings: bindings as Knex.RawBinding[] };
-}
-
 /** A statement not sent yet; `read` when a caller waits for its rows. */
 interface Held {
   statement: Statement;
@@ -129,14 +118,15 @@ export class TransactionScript {
 
   /** Begins the knex transaction and sends the held statements; if one fails, rolls it back (none stays open). */
   async #begin(): Promise<Knex.Transaction> {
+    const held = this.#held;
+    this.#held = [];
     let trx: Knex.Transaction;
     try {
       trx = await this.#db.transaction();
     } catch (err) {
+      for (const h of held) h.read?.reject(err);
       throw toDataAccessError(err, 'begin transaction');
     }
-    const held = this.#held;
-    this.#held = [];
     for (let i = 0; i < held.length; i++) {
       const h = held[i]!;
       try {

@@ -86,8 +86,11 @@ async function runMysql(db: Knex, conn: MysqlQueryable, steps: readonly ScriptSt
 }
 
 function runSqlite(db: Knex, conn: SqliteConnection, steps: readonly ScriptStep[]): unknown[] {
-  const sql = ['BEGIN IMMEDIATE', ...steps.map((s) => s.statement.sql), 'COMMIT'].join(';');
-  db.emit('query', { sql, bindings: steps.flatMap((s) => s.statement.bindings), method: 'raw' });
+  // The text exists only for the event: nothing is sent as one (better-sqlite3 runs one statement at a time).
+  if (db.listenerCount('query') > 0) {
+    const sql = ['BEGIN IMMEDIATE', ...steps.map((s) => s.statement.sql), 'COMMIT'].join(';');
+    db.emit('query', { sql, bindings: steps.flatMap((s) => s.statement.bindings), method: 'raw' });
+  }
   const run = conn.transaction(() =>
     steps.map((s) => {
       const statement = conn.prepare(s.statement.sql);

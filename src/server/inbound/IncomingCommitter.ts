@@ -113,8 +113,8 @@ export class IncomingCommitter {
     optimistic = false,
   ): Promise<CommitResult[] | AfterCommitResults<CommitResult>> {
     const refs = items.map((i) => ({ sessionId: i.sessionId, cmid: i.cmid }));
-    // On MySQL/MariaDB the inbox rows can be written without reading the session locks first: when the
-    // transaction commits, every item was stored (docs/store.md §6); else the fallback sorts them out.
+    // On MySQL/MariaDB and SQLite the inbox rows can be written without reading the session locks first: when
+    // the transaction commits, every item was stored (docs/store.md §6); else the fallback sorts them out.
     const outcomes: InboxInsertOutcome[] =
       optimistic && (await this.#store.storeMessageIdsInInboxAtCommit(refs, tx))
         ? refs.map(() => 'STORED')

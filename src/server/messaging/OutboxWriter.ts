@@ -32,9 +32,9 @@ export class OutboxWriter {
   }
 
   /**
-   * {@link store}, then `finish` with the outcomes. `optimistic` (a group commit's first attempt, MySQL/MariaDB):
-   * the writes go without a round trip of their own where the store can (`storeMessagesInOutboxAtCommit`), and the
-   * outcomes are known only after the COMMIT: then the result is a function giving `finish`'s result, to call once
+   * {@link store}, then `finish` with the outcomes. `optimistic` (a group commit's first attempt): the writes are
+   * writes of the script where the store can (`storeMessagesInOutboxAtCommit`: MySQL/MariaDB, SQLite), and the
+   * outcomes are known only after the commit: then the result is a function giving `finish`'s result, to call once
    * the transaction has committed (`BatchWithFallback`'s `AfterCommitResults`); else write-behind.
    */
   async storeThen<T>(

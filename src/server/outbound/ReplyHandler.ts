@@ -294,8 +294,8 @@ export class ReplyHandler {
         owners.push(i);
       }
     }
-    // On MySQL/MariaDB the outbox writes lock the sessions themselves and everything travels with the COMMIT: a
-    // reply batch in one round trip (docs/store.md §6); the registrations are then known after the commit.
+    // On MySQL/MariaDB and SQLite the outbox writes lock the sessions themselves and the batch is one script (one
+    // round trip, docs/store.md §6); the registrations are then known after the commit.
     return this.#outbox.storeThen(outbox, tx, optimistic, (stored) =>
       withStored(results, outbox, owners, stored, now),
     );

@@ -4,7 +4,7 @@ import type { Dialect } from '../database.ts';
 import type { ResolvedStoreOptions } from '../StoreOptions.ts';
 import { isRetryable, toDataAccessError } from '../sqlErrors.ts';
 import { inTransaction, withDataAccess } from '../transactions.ts';
-import { inTransactionScript, type Statement, type TransactionScript } from '../TransactionScript.ts';
+import { inTransactionScript, type TransactionScript } from '../TransactionScript.ts';
 
 /** Table names (`docs/store.md` 4). */
 export const T = {
@@ -130,13 +130,17 @@ export class StoreContext {
   }
 
   /**
-   * Runs the DELETE of `qb` (built on `db(table)`), with `FORCE INDEX` on MySQL/MariaDB (see {@link table}, and
-   * {@link hintedDelete}). @returns the affected row count.
+   * Runs the DELETE of `qb` (built on `db(table)`), with `FORCE INDEX` on MySQL/MariaDB (see {@link table}), whose
+   * single-table DELETE takes no index hint: it is sent in the multi-table form `DELETE t FROM t FORCE INDEX (…)`.
+   * @returns the affected row count.
    */
   async deleteWithIndex(db: Knex, qb: Knex.QueryBuilder, table: string, index: string): Promise<number> {
     if (this.dialect !== 'mysql') return affected(await qb.delete());
-    const { sql, bindings } = hintedDelete(qb, table, index);
-    const [result] = (await db.raw(sql, bindings)) as [{ affectedRows: number }];
+    const { sql, bindings } = qb.delete().toSQL();
+    const prefix = `delete from \`${table}\``;
+    if (!sql.startsWith(prefix)) throw new Error(`unexpected DELETE shape: ${sql}`);
+    const hinted = `delete \`${table}\` from \`${table}\` FORCE INDEX (\`${index}\`)${sql.slice(prefix.length)}`;
+    const [result] = (await db.raw(hinted, bindings as Knex.RawBinding[])) as [{ affectedRows: number }];
     return result.affectedRows;
   }
 
@@ -149,19 +153,6 @@ export class StoreContext {
   forUpdate<Q extends Knex.QueryBuilder>(qb: Q): Q {
     return this.dialect === 'sqlite' ? qb : (qb.forUpdate() as Q);
   }
-}
-
-/**
- * The MySQL/MariaDB DELETE of `qb` (built on `db(table)`) with `FORCE INDEX (index)` (see `StoreContext.table`):
- * their single-table DELETE takes no index hint, so it is written in the multi-table form
- * `DELETE t FROM t FORCE INDEX (…)`.
- */
-function hintedDelete(qb: Knex.QueryBuilder, table: string, index: string): Statement {
-  const { sql, bindings } = qb.delete().toSQL();
-  const prefix = `delete from \`${table}\``;
-  if (!sql.startsWith(prefix)) throw new Error(`unexpected DELETE shape: ${sql}`);
-  const hinted = `delete \`${table}\` from \`${table}\` FORCE INDEX (\`${index}\`)${sql.slice(prefix.length)}`;
-  return { sql: hinted, bindings: bindings as Knex.RawBinding[] };
 }
 
 /** `NOT EXISTS`-able subquery: a row of `table` whose `column` equals `outerColumn` (a column of the outer query). */

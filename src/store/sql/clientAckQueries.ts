@@ -1,7 +1,6 @@
 import type { Dialect } from '../database.ts';
-import { placeholders } from '../sqlText.ts';
+import { placeholders, type Statement } from '../sqlText.ts';
 import type { SessionIds } from '../storeTypes.ts';
-import type { Statement } from '../TransactionScript.ts';
 import { INBOX_BY_CMID } from './inboxQueries.ts';
 import { OUTBOX_BY_SMID } from './outboxQueries.ts';
 import { deleteBySessionIds, groupChunks } from './sessionIdGroups.ts';

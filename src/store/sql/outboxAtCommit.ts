@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
 import type { Dialect } from '../database.ts';
 import type { OutboxAtCommit, OutboxMessageInput, SessionState } from '../storeTypes.ts';
-import { placeholders } from '../sqlText.ts';
-import type { Statement, TransactionScript } from '../TransactionScript.ts';
+import { placeholders, type Statement } from '../sqlText.ts';
+import type { TransactionScript } from '../TransactionScript.ts';
 import { batchResults, insertBatches, outboxRow } from './outboxQueries.ts';
 import { T, type StoreContext } from './StoreContext.ts';
 
@@ -35,9 +35,8 @@ export async function storeMessagesInOutboxAtCommit(
     await tx.write(conditionalInsert(ctx, part, now));
   }
   const reads: Promise<RegistrationRow[]>[] = [];
+  const session = ctx.dialect === 'mysql' ? `\`${T.session}\` force index (\`PRIMARY\`)` : `\`${T.session}\``;
   for (const ids of ctx.chunks([...new Set(messages.map((m) => m.sessionId))].sort())) {
-    const session =
-      ctx.dialect === 'mysql' ? `\`${T.session}\` force index (\`PRIMARY\`)` : `\`${T.session}\``;
     reads.push(
       tx.readAtCommit<RegistrationRow>({
         sql:

@@ -2,10 +2,17 @@ import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { createDatabase } from '../../../src/store/database.ts';
 import { causedByOptimisticConflict, causedByUniqueViolation } from '../../../src/store/sqlErrors.ts';
-import { inTransactionScript, statementOf, TransactionScript } from '../../../src/store/TransactionScript.ts';
+import type { Statement } from '../../../src/store/sqlText.ts';
+import { inTransactionScript, TransactionScript } from '../../../src/store/TransactionScript.ts';
 import { describeEachDatabase } from '../../../harness/databases.ts';
 
 const TABLE = 'tx_script_test';
+
+/** The statement of a knex builder, with knex's `?` placeholders (a `raw` of it renders it for the dialect). */
+function statementOf(qb: Knex.QueryBuilder): Statement {
+  const { sql, bindings } = qb.toSQL();
+  return { sql, bindings: bindings as Knex.RawBinding[] };
+}
 
 describeEachDatabase('TransactionScript (a transaction run at once on MySQL/MariaDB and SQLite)', (db) => {
   let knex: Knex;
@@ -121,6 +128,34 @@ describeEachDatabase('TransactionScript (a transaction run at once on MySQL/Mari
     // The pool's one connection is back (a transaction left open would hold it: the insert would time out).
     await single(TABLE).insert({ id: 'after', n: 3 });
     expect(await rows()).to.deep.equal(['after', 'taken']);
+  });
+
+  it('a knex transaction that cannot begin (no connection) fails the held reads with it', async () => {
+    const unreachable = {
+      mysql: 'mysql://root@127.0.0.1:1/none',
+      postgres: 'postgres://postgres@127.0.0.1:1/none',
+      sqlite: 'sqlite:/nonexistent-matssocket-dir/none.sqlite',
+    }[db().dialect];
+    const down = createDatabase(unreachable, { poolMax: 1, connectTimeoutMs: 500 });
+    try {
+      const tx = new TransactionScript(down, db().dialect);
+      const wrote = await tx.write(insert('never')).then(() => 'held', String);
+      const read = tx.readAtCommit(statementOf(down(TABLE).select('id')));
+      read.catch(() => {});
+      expect(String(await tx.knex().catch((e: unknown) => e))).to.match(/begin transaction failed/);
+      // PostgreSQL has no scripts: there the write itself began the transaction and failed.
+      if (db().dialect === 'postgres') expect(wrote).to.match(/begin transaction failed/);
+      else expect(wrote).to.equal('held');
+      expect(
+        await read.then(
+          () => 'read',
+          () => 'failed',
+        ),
+      ).to.equal('failed');
+      await tx.rollback();
+    } finally {
+      await down.destroy();
+    }
   });
 
   it('rollback drops what is held and settles as rolled back', async () => {
